@@ -1,0 +1,5 @@
+"""Gymnasium environments of recgym."""
+
+from recgym.envs.spaces import ObservationLayout
+
+__all__ = ["ObservationLayout"]
