@@ -1,5 +1,35 @@
-"""Gymnasium environments of recgym."""
+"""Gymnasium environments of recgym: single, natively batched, and the SB3 adapter.
 
-from recgym.envs.spaces import ObservationLayout
+Names are imported lazily (PEP 562) so that ``import recgym``, which registers
+the environment ids, stays cheap and free of import cycles with ``simulators``.
+"""
 
-__all__ = ["ObservationLayout"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ACTION_MODES": "recgym.envs.actions",
+    "ActionMapper": "recgym.envs.actions",
+    "InvalidActionError": "recgym.envs.actions",
+    "RecommendationEnv": "recgym.envs.recommendation",
+    "DATASET_IDS": "recgym.envs.registration",
+    "SIMULATOR_IDS": "recgym.envs.registration",
+    "env_ids": "recgym.envs.registration",
+    "register_envs": "recgym.envs.registration",
+    "ObservationLayout": "recgym.envs.spaces",
+    "RecommendationVectorEnv": "recgym.envs.vector",
+    "SB3VecEnvAdapter": "recgym.envs.sb3",
+    "World": "recgym.envs.world",
+    "build_world": "recgym.envs.world",
+    "fit_simulator": "recgym.envs.world",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'recgym.envs' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -80,7 +80,7 @@ class ObservationLayout:
                 "history_mask": mask(),
                 "history_feedback": spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32),
                 "history_behavior": spaces.Box(0, 3, shape=(n,), dtype=np.int8),
-                "history_time": spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32),
+                "history_time": spaces.Box(-float(n), float(c), shape=(n,), dtype=np.float32),
                 "positive_items": ids(n),
                 "positive_mask": mask(),
                 "negative_items": ids(n),

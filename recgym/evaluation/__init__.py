@@ -1,0 +1,27 @@
+"""Offline and online evaluation: ranking and beyond-accuracy metrics."""
+
+from recgym.evaluation.metrics import (
+    average_precision,
+    coverage,
+    hit_rate_at_k,
+    intra_list_diversity,
+    item_popularity,
+    mean_average_precision,
+    ndcg_at_k,
+    novelty,
+    precision_at_k,
+    recall_at_k,
+)
+
+__all__ = [
+    "average_precision",
+    "coverage",
+    "hit_rate_at_k",
+    "intra_list_diversity",
+    "item_popularity",
+    "mean_average_precision",
+    "ndcg_at_k",
+    "novelty",
+    "precision_at_k",
+    "recall_at_k",
+]

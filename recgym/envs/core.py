@@ -1,0 +1,251 @@
+"""Episode dynamics for a batch of users, shared by the single and the vector environment.
+
+:class:`EpisodeBatch` holds the state of ``B`` concurrent episodes in arrays
+(histories, DRR's positive queue, DEERS's negative queue, consumed items, the
+per-user simulator state) and advances all of them with array operations. The
+single environment is the ``B = 1`` case, so both follow exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recgym.envs.actions import ActionMapper
+from recgym.envs.episode_starts import EpisodeStarts
+from recgym.envs.spaces import ObservationLayout
+from simulators.base import Behavior, Feedback, UserSimulator
+
+REWARD_MODES = ("normalised", "rating")
+
+
+@dataclass
+class StepResult:
+    """What one batched step produced (all arrays have leading dimension ``B``)."""
+
+    items: np.ndarray  # [B, k] recommended items
+    requested: np.ndarray  # [B] or [B, k] the raw discrete request, or [B, d] the embedding
+    feedback: Feedback
+    reward: np.ndarray  # [B]
+    terminated: np.ndarray  # [B] user left or candidates exhausted
+    truncated: np.ndarray  # [B] reached max_steps
+
+
+class EpisodeBatch:
+    """State and transition rule of ``batch_size`` concurrent episodes.
+
+    :param simulator: a fitted :class:`~simulators.base.UserSimulator`.
+    :param starts: precomputed start states (:class:`EpisodeStarts`).
+    :param layout: observation sizes.
+    :param mapper: the action-to-item mapping.
+    :param max_steps: T, steps after which an episode is truncated.
+    :param batch_size: B.
+    :param reward_mode: ``"normalised"`` (reward in [-1, 1], as DRR) or ``"rating"``
+        (the raw rating; for rating simulators only).
+    """
+
+    def __init__(
+        self,
+        simulator: UserSimulator,
+        starts: EpisodeStarts,
+        layout: ObservationLayout,
+        mapper: ActionMapper,
+        max_steps: int,
+        batch_size: int = 1,
+        reward_mode: str = "normalised",
+    ) -> None:
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"unknown reward_mode {reward_mode!r}; choose one of {list(REWARD_MODES)}")
+        self.sim = simulator
+        self.starts = starts
+        self.layout = layout
+        self.mapper = mapper
+        self.max_steps = int(max_steps)
+        self.batch_size = b = int(batch_size)
+        self.reward_mode = reward_mode
+        n, c, pad = layout.history_length, layout.consumed_length, layout.pad_item
+        self._start_blocked = ~starts.available
+        self._start_n_available = starts.available.sum(axis=1)
+        self._start_behavior = starts.behavior
+        self._rows = np.arange(b)
+
+        # Sequences are stored position-major, (N, B): shifting a queue is then a
+        # contiguous memmove, while (B, N) with N ~ 5 makes numpy copy 4 elements at a
+        # time. All integer fields share one (F, B) matrix and the float fields another,
+        # so an observation is two copies sliced into views (cheap for the single env).
+        self._ints = np.full((1 + 3 * n + c, b), pad, dtype=np.int64)
+        self._floats = np.zeros((2 * n, b), dtype=np.float32)
+        self.users = self._ints[0]
+        self.hist_items = self._ints[1 : 1 + n]
+        self.pos_items = self._ints[1 + n : 1 + 2 * n]
+        self.neg_items = self._ints[1 + 2 * n : 1 + 3 * n]
+        self.consumed = self._ints[1 + 3 * n :]
+        self.hist_feedback = self._floats[:n]
+        self.hist_time = self._floats[n:]
+        self.hist_behavior = np.zeros((n, b), dtype=np.int8)
+        self.users[:] = 0
+        self.n_consumed = np.zeros(b, dtype=np.int64)
+        self.blocked = np.ones((b, layout.n_items), dtype=bool)
+        self.n_available = np.zeros(b, dtype=np.int64)
+        self.steps = np.zeros(b, dtype=np.int64)
+        self.done = np.ones(b, dtype=bool)
+        self.sim_state: dict[str, np.ndarray] = {}
+        self._shift_buffer = np.empty((n, b), dtype=np.int64)
+
+    # -- reset -----------------------------------------------------------------------------
+    def reset_rows(self, rows: np.ndarray, users: np.ndarray, rng: np.random.Generator) -> None:
+        """Start new episodes for ``users`` at batch positions ``rows``."""
+        s, pad = self.starts, self.layout.pad_item
+        start_items = s.items[users].T  # [N, b]
+        self.users[rows] = users
+        self.hist_items[:, rows] = start_items
+        self.hist_feedback[:, rows] = s.feedback[users].T
+        self.hist_behavior[:, rows] = self._start_behavior[users].T
+        self.hist_time[:, rows] = s.time[users].T
+        self.pos_items[:, rows] = start_items
+        self.neg_items[:, rows] = pad
+        self.consumed[:, rows] = pad
+        self.consumed[: start_items.shape[0], rows] = start_items
+        self.n_consumed[rows] = start_items.shape[0]
+        self.blocked[rows] = self._start_blocked[users]
+        self.n_available[rows] = self._start_n_available[users]
+        self.steps[rows] = 0
+        self.done[rows] = False
+        if not self.sim_state:
+            self.sim_state = self.sim.initial_state(np.zeros(self.batch_size, dtype=np.int64), rng)
+        if self.sim_state:
+            self.sim.reset_state(self.sim_state, rows, users, rng)
+
+    # -- step ------------------------------------------------------------------------------
+    def step(self, actions: np.ndarray, rng: np.random.Generator) -> StepResult:
+        """Advance every episode by one recommendation (all rows must be running)."""
+        k = self.mapper.slate_size
+        requested = self.mapper.validate(actions, self.batch_size)
+        items = self.mapper.to_items(requested, self.blocked)  # [B, k]
+        fb = self.sim.respond(self.sim_state, self.users, items, rng)
+        rewards = fb.rating if self.reward_mode == "rating" else fb.reward
+        reward = rewards[:, 0].astype(np.float64) if k == 1 else rewards.sum(axis=1)
+
+        feedback = self._feedback_value(fb.rating)
+        for j in range(k):
+            self._push_history(items[:, j], feedback[:, j], fb.behavior[:, j])
+            liked = fb.behavior[:, j] != Behavior.SKIP
+            self._push_queue(self.pos_items, liked, items[:, j])
+            self._push_queue(self.neg_items, ~liked, items[:, j])
+            self.consumed[self.n_consumed + j, self._rows] = items[:, j]
+        self.n_consumed += k
+        self.blocked[self._rows[:, None], items] = True
+        self.n_available -= k
+        self.steps += 1
+
+        terminated = fb.left | (self.n_available < k)
+        truncated = ~terminated & (self.steps >= self.max_steps)
+        self.done = terminated | truncated
+        return StepResult(items, requested, fb, reward, terminated, truncated)
+
+    def step_single(self, action, rng: np.random.Generator) -> StepResult:
+        """:meth:`step` for ``batch_size == 1``, on Python scalars where it can.
+
+        The single environment's step would otherwise be dominated by the fixed
+        cost of tiny numpy calls; this path follows the same rules (the tests
+        check that single and batched trajectories coincide).
+        """
+        mapper, k = self.mapper, self.mapper.slate_size
+        if mapper.mode == "discrete" and k == 1:
+            item = mapper.validate_scalar(action)
+            requested = np.array([item])
+            if self.blocked[0, item]:
+                item = int(mapper.to_items(requested, self.blocked)[0, 0])
+            items = np.array([[item]])
+        else:
+            requested = mapper.validate(np.asarray(action)[None], 1)
+            items = mapper.to_items(requested, self.blocked)
+        fb = self.sim.respond(self.sim_state, self.users, items, rng)
+        rewards = fb.rating if self.reward_mode == "rating" else fb.reward
+        reward = np.array([float(rewards[0].sum())])
+        scale = self.sim.scale
+        step = float(self.steps[0])
+        c = int(self.n_consumed[0])
+        for j in range(k):
+            item = int(items[0, j])
+            rating = min(max(float(fb.rating[0, j]), scale.low), scale.high)
+            behavior = int(fb.behavior[0, j])
+            for arr, value in (
+                (self.hist_items, item),
+                (self.hist_feedback, (rating - scale.midpoint) / scale.half_range),
+                (self.hist_behavior, behavior),
+                (self.hist_time, step),
+            ):
+                a = arr[:, 0]
+                a[:-1] = a[1:]
+                a[-1] = value
+            q = self.pos_items[:, 0] if behavior != Behavior.SKIP else self.neg_items[:, 0]
+            q[:-1] = q[1:]
+            q[-1] = item
+            self.consumed[c + j, 0] = item
+            self.blocked[0, item] = True
+        self.n_consumed[0] = c + k
+        self.n_available[0] -= k
+        self.steps[0] += 1
+        terminated = bool(fb.left[0]) or int(self.n_available[0]) < k
+        truncated = not terminated and int(self.steps[0]) >= self.max_steps
+        self.done[0] = terminated or truncated
+        return StepResult(items, requested, fb, reward, np.array([terminated]), np.array([truncated]))
+
+    def _feedback_value(self, rating: np.ndarray) -> np.ndarray:
+        # the history carries the normalised rating, whatever the reward mode, so encoders see [-1, 1]
+        scale = self.sim.scale
+        return ((np.minimum(np.maximum(rating, scale.low), scale.high) - scale.midpoint) / scale.half_range).astype(
+            np.float32
+        )
+
+    def _push_history(self, items: np.ndarray, feedback: np.ndarray, behavior: np.ndarray) -> None:
+        for arr, value in (
+            (self.hist_items, items),
+            (self.hist_feedback, feedback),
+            (self.hist_behavior, behavior),
+            (self.hist_time, self.steps),
+        ):
+            arr[:-1] = arr[1:]
+            arr[-1] = value
+
+    def _push_queue(self, queue: np.ndarray, which: np.ndarray, items: np.ndarray) -> None:
+        # DRR's window slides only on positive feedback, DEERS's negative queue only on skips
+        if which.all():
+            queue[:-1] = queue[1:]
+            queue[-1] = items
+        elif which.any():
+            # blend the shifted queue in on the selected columns: arithmetic beats masked copies here
+            shifted = self._shift_buffer
+            shifted[:-1] = queue[1:]
+            shifted[-1] = items
+            shifted -= queue
+            shifted *= which
+            queue += shifted
+
+    # -- observation -----------------------------------------------------------------------
+    def observation(self, row: int | None = None) -> dict[str, np.ndarray]:
+        """Fresh observation arrays: of one row (single env) or of all rows ``(B, ...)``."""
+        n, pad = self.layout.history_length, self.layout.pad_item
+        if row is None:
+            # copy in storage order, then view as (B, ...): a transposing copy is several times slower
+            ints, floats, behavior = self._ints.copy().T, self._floats.copy().T, self.hist_behavior.copy().T
+            users = ints[:, 0:1]
+        else:
+            ints, floats, behavior = self._ints[:, row].copy(), self._floats[:, row].copy(), self.hist_behavior[:, row].copy()
+            users = ints[0:1]
+        hist, pos, neg = ints[..., 1 : 1 + n], ints[..., 1 + n : 1 + 2 * n], ints[..., 1 + 2 * n : 1 + 3 * n]
+        return {
+            "user": users,
+            "history_items": hist,
+            "history_mask": (hist != pad).view(np.int8),
+            "history_feedback": floats[..., :n],
+            "history_behavior": behavior,
+            "history_time": floats[..., n:],
+            "positive_items": pos,
+            "positive_mask": (pos != pad).view(np.int8),
+            "negative_items": neg,
+            "negative_mask": (neg != pad).view(np.int8),
+            "consumed": ints[..., 1 + 3 * n :],
+        }

@@ -1,0 +1,129 @@
+"""A natively batched vector environment: B users stepped at once with array operations.
+
+``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``
+returns :class:`RecommendationVectorEnv`. It is not B Python environments but
+one :class:`~recgym.envs.core.EpisodeBatch` whose arrays have B rows, so a step
+of 4096 users costs a handful of numpy calls.
+
+Autoreset follows Gymnasium's ``SAME_STEP`` mode: a row whose episode ended is
+reset within the same ``step`` call and returns the first observation of its
+next episode; the observation that ended the episode is in
+``infos["final_obs"]``. For speed ``final_obs`` is a dict of batched arrays
+(valid on the rows where ``infos["_final_obs"]`` is True) rather than an object
+array of per-row dicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from recgym.data.rating_log import RatingLog
+from recgym.envs.recommendation import DEFAULT_HISTORY_LENGTH, DEFAULT_MAX_STEPS, RecommenderSetup
+from recgym.envs.world import World, build_world
+from simulators.base import UserSimulator
+
+
+class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
+    """``num_envs`` concurrent users of one :class:`RecommendationEnv` configuration.
+
+    Takes the same keyword arguments as :class:`RecommendationEnv`, plus
+    ``num_envs``. ``reset(options={"users": [...]})`` starts the given users
+    (one per row) instead of sampling them.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        dataset: str | RatingLog = "ml-100k",
+        simulator: str | UserSimulator = "pmf",
+        *,
+        users: str | list[int] | np.ndarray = "train",
+        history_length: int = DEFAULT_HISTORY_LENGTH,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        action_mode: str = "discrete",
+        slate_size: int = 1,
+        reward_mode: str = "normalised",
+        data_dir: str | Path | None = None,
+        path: str | Path | None = None,
+        dataset_kwargs: dict[str, Any] | None = None,
+        simulator_kwargs: dict[str, Any] | None = None,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        cache: bool = True,
+        world: World | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.world = world or build_world(
+            dataset,
+            simulator,
+            data_dir=data_dir,
+            path=path,
+            dataset_kwargs=dataset_kwargs,
+            simulator_kwargs=simulator_kwargs,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+            use_cache=cache,
+        )
+        self.num_envs = int(num_envs)
+        self._setup(
+            users, history_length, max_steps, action_mode, slate_size, reward_mode, batch_size=self.num_envs
+        )
+        self.single_observation_space = self.observation_space
+        self.single_action_space = self.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = render_mode
+        self._started = False
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        if isinstance(seed, (list, tuple)):
+            seed = seed[0] if seed else None
+        super().reset(seed=seed)
+        rows = np.arange(self.num_envs)
+        users = None if options is None else options.get("users")
+        if users is None:
+            users = self._sample_users(self.num_envs)
+        else:
+            users = np.asarray(users, dtype=np.int64).reshape(-1)
+            if users.shape != (self.num_envs,):
+                raise ValueError(f"options['users'] must list {self.num_envs} user ids, got {users.shape[0]}")
+            if (users < 0).any() or (users >= self.n_users).any() or not self._allowed_users[users].all():
+                raise ValueError(
+                    f"options['users'] holds ids outside this environment's user set: {users[~self._allowed_users[np.clip(users, 0, self.n_users - 1)]][:5].tolist()}"
+                )
+        self.batch.reset_rows(rows, users, self.np_random)
+        self._started = True
+        return self.batch.observation(), {"user": self.batch.users.copy()}
+
+    def _sample_users(self, count: int) -> np.ndarray:
+        return self.users[self.np_random.integers(len(self.users), size=count)]
+
+    def step(self, actions):
+        if not self._started:
+            raise RuntimeError("step() called before reset()")
+        res = self.batch.step(actions, self.np_random)
+        fb = res.feedback
+        k = self.mapper.slate_size
+        infos: dict[str, Any] = {
+            "item": res.items[:, 0].copy() if k == 1 else res.items.copy(),
+            "rating": fb.rating[:, 0].copy() if k == 1 else fb.rating.copy(),
+            "behavior": fb.behavior[:, 0].copy() if k == 1 else fb.behavior.copy(),
+            "left": fb.left.copy(),
+            "user": self.batch.users.copy(),
+        }
+        done = res.terminated | res.truncated
+        if done.any():
+            rows = np.flatnonzero(done)
+            infos["final_obs"] = self.batch.observation()
+            infos["_final_obs"] = done
+            self.batch.reset_rows(rows, self._sample_users(rows.size), self.np_random)
+        return self.batch.observation(), res.reward, res.terminated, res.truncated, infos
