@@ -1,0 +1,269 @@
+"""The base class of state encoders and the masking helpers they share.
+
+A state encoder maps one recgym observation (the flat ``spaces.Dict`` of
+:mod:`recgym.envs.spaces`) to a state vector ``s`` of size ``features_dim``.
+It is a stable-baselines3 ``BaseFeaturesExtractor``, so it plugs into any SB3
+policy through ``policy_kwargs=dict(features_extractor_class=...,
+features_extractor_kwargs=...)``; agents that score items by dot product use
+:meth:`StateEncoder.item_embedding_table` and :meth:`StateEncoder.embed_items`.
+
+Conventions every encoder follows:
+
+* SB3 hands each ``Box`` entry over as a float tensor; ids are cast back with
+  ``.long()`` (they are below 2^24, so float32 holds them exactly).
+* The mask decides: ids at masked slots are replaced by the padding id
+  ``n_items`` (whose embedding row is zero and never receives a gradient,
+  ``padding_idx``) *and* every model multiplies masked terms by zero, so
+  nothing written at a padded slot can change the output.
+* An empty history (all-zero mask) gives a finite, well-defined state.
+* Models with per-position parameters (DRR-p/u/ave weights, DEERS's GRUs) first
+  re-align the valid slots with :func:`align_valid`, so position ``l`` always
+  means the same thing (the l-th most recent item) whatever side the
+  environment pads on.
+
+Shapes in comments: ``B`` batch, ``N`` window length, ``d`` embedding size.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from recgym.envs.spaces import ObservationLayout
+
+#: embedding size used by DRR reimplementations (PMF factors of width 50; some use 100).
+DEFAULT_EMBEDDING_DIM = 50
+#: standard deviation of learned-from-scratch embeddings (small, so that the
+#: element-wise products of DRR start near zero and dot-product scores near 0).
+EMBEDDING_INIT_STD = 0.1
+
+TensorDict = dict[str, torch.Tensor]
+
+
+# -- shared helpers ---------------------------------------------------------------
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` ``[B, N, d]`` over the valid slots of ``mask`` ``[B, N]``.
+
+    An all-zero mask gives a zero vector (not NaN).
+    """
+    weights = mask.to(x.dtype).unsqueeze(-1)  # [B, N, 1]
+    total = (x * weights).sum(dim=1)  # [B, d]
+    count = weights.sum(dim=1).clamp_min(1.0)  # [B, 1]
+    return total / count
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax of ``logits`` over the valid entries of ``mask`` along ``dim``.
+
+    Masked entries get exactly 0 and the valid ones sum to 1; a row with no
+    valid entry is all zeros (not NaN), and so is its gradient.
+    """
+    mask = mask.bool()
+    filled = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    weights = torch.softmax(filled, dim=dim) * mask.to(logits.dtype)
+    return weights / weights.sum(dim=dim, keepdim=True).clamp_min(torch.finfo(logits.dtype).tiny)
+
+
+def gather_last_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``x[b, lengths[b] - 1]`` for left-aligned sequences ``x`` ``[B, N, h]``.
+
+    Rows with ``lengths == 0`` get a zero vector (an empty queue's initial state).
+    """
+    index = (lengths.long() - 1).clamp_min(0)  # [B]
+    index = index.view(-1, 1, 1).expand(-1, 1, x.size(-1))  # [B, 1, h]
+    last = x.gather(1, index).squeeze(1)  # [B, h]
+    return last * (lengths > 0).to(x.dtype).unsqueeze(-1)
+
+
+def align_valid(
+    ids: torch.Tensor, mask: torch.Tensor, side: Literal["left", "right"]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the valid slots of ``ids`` ``[B, N]`` to one side, keeping their order.
+
+    ``side="right"``: the most recent valid item ends at position ``N - 1``
+    (the layout DRR's position weights assume); ``side="left"``: valid items
+    start at position 0 (what a GRU read up to ``lengths`` needs). Masks that
+    are already aligned, or have holes, are both handled (stable sort).
+
+    :return: ``(ids, mask)`` permuted the same way, ``[B, N]`` each.
+    """
+    key = mask.to(torch.int8)
+    order = torch.sort(key, dim=1, descending=(side == "left"), stable=True).indices  # [B, N]
+    return ids.gather(1, order), mask.gather(1, order)
+
+
+def pairwise_products(x: torch.Tensor) -> torch.Tensor:
+    """All products ``x_a ⊗ x_b`` for ``a < b`` of ``x`` ``[B, N, d]`` -> ``[B, N(N-1)/2, d]``.
+
+    Pairs are ordered lexicographically: (0,1), (0,2), ..., (N-2, N-1).
+    """
+    rows, cols = torch.triu_indices(x.size(1), x.size(1), offset=1, device=x.device)
+    return x[:, rows] * x[:, cols]
+
+
+# -- the base class ------------------------------------------------------------------
+
+
+class StateEncoder(BaseFeaturesExtractor):
+    """Base class: embeddings, observation checks and id/mask decoding.
+
+    Subclasses declare the observation keys they read in ``required_keys``,
+    whether they use the user embedding in ``uses_user``, build their layers and
+    call :meth:`_set_features_dim` at the end of ``__init__``.
+
+    :param observation_space: a recgym observation space (``ObservationLayout.space()``).
+    :param embedding_dim: size ``d`` of item (and user) embeddings; defaults to
+        the given arrays' width, else :data:`DEFAULT_EMBEDDING_DIM` (50, as DRR).
+    :param item_embeddings: optional ``(n_items, d)`` array (e.g. the simulator's
+        PMF item factors) copied into the item table; the padding row stays 0.
+    :param user_embeddings: optional ``(n_users, d)`` array copied into the user
+        table; ignored by encoders that have no user term (``uses_user=False``).
+    :param freeze_embeddings: if True the item and user tables are not trained.
+    """
+
+    #: registry name, set by :func:`state_encoders.register`.
+    name: ClassVar[str] = ""
+    #: observation keys the model reads (checked at construction).
+    required_keys: ClassVar[tuple[str, ...]] = ()
+    #: whether the model has a user-embedding term.
+    uses_user: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        *,
+        embedding_dim: int | None = None,
+        item_embeddings: np.ndarray | None = None,
+        user_embeddings: np.ndarray | None = None,
+        freeze_embeddings: bool = False,
+    ) -> None:
+        # features_dim is a placeholder until the subclass knows its size (the
+        # same pattern as SB3's own CombinedExtractor).
+        super().__init__(observation_space, features_dim=1)
+        self._check_space(observation_space)
+        layout = ObservationLayout.from_space(observation_space)
+        self.n_users = layout.n_users
+        self.n_items = layout.n_items
+        self.pad_item = layout.pad_item
+
+        if not self.uses_user:
+            user_embeddings = None
+        item_array = _as_matrix(item_embeddings, "item_embeddings", rows=self.n_items)
+        user_array = _as_matrix(user_embeddings, "user_embeddings", rows=self.n_users)
+        self.embedding_dim = _resolve_embedding_dim(embedding_dim, item_array, user_array)
+        self.freeze_embeddings = bool(freeze_embeddings)
+
+        # n_items + 1 rows: the last one is the padding item (zero, no gradient).
+        self.item_embedding = nn.Embedding(self.n_items + 1, self.embedding_dim, padding_idx=self.pad_item)
+        _init_table(self.item_embedding, item_array, padding_idx=self.pad_item)
+        self.item_embedding.weight.requires_grad_(not self.freeze_embeddings)
+
+        self.user_embedding: nn.Embedding | None = None
+        if self.uses_user:
+            self.user_embedding = nn.Embedding(self.n_users, self.embedding_dim)
+            _init_table(self.user_embedding, user_array, padding_idx=None)
+            self.user_embedding.weight.requires_grad_(not self.freeze_embeddings)
+
+    # -- what subclasses implement --------------------------------------------------
+    def forward(self, observations: TensorDict) -> torch.Tensor:  # pragma: no cover - abstract
+        """Encode a batch of observations into states ``[B, features_dim]``."""
+        raise NotImplementedError
+
+    # -- public helpers for agents -----------------------------------------------------
+    def item_embedding_table(self) -> torch.Tensor:
+        """Item embedding weights ``[n_items, d]`` (row ``i`` = item ``i``; padding row excluded).
+
+        A view of the trained parameter, so gradients flow through dot-product scores.
+        """
+        return self.item_embedding.weight[: self.n_items]
+
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[..., d]`` of item ids ``[...]`` (float or integer; ``n_items`` gives 0)."""
+        return self.item_embedding(ids.long())
+
+    def embed_users(self, user: torch.Tensor) -> torch.Tensor:
+        """User embeddings ``[B, d]`` of the observation's ``user`` entry ``[B, 1]`` (or ``[B]``)."""
+        if self.user_embedding is None:
+            raise AttributeError(f"{type(self).__name__} has no user embedding (uses_user=False)")
+        return self.user_embedding(user.long().reshape(-1))
+
+    # -- for subclasses --------------------------------------------------------------
+    def _set_features_dim(self, features_dim: int) -> None:
+        if features_dim < 1:
+            raise ValueError(f"features_dim must be >= 1, got {features_dim}")
+        self._features_dim = int(features_dim)
+
+    def _item_sequence(self, observations: TensorDict, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids ``[B, N]`` (long, padding id at masked slots) and mask ``[B, N]`` (bool) of a sequence.
+
+        :param prefix: ``"history"``, ``"positive"`` or ``"negative"``.
+        """
+        mask = observations[f"{prefix}_mask"] > 0.5  # [B, N]
+        ids = observations[f"{prefix}_items"].long()  # [B, N]
+        ids = ids.masked_fill(~mask, self.pad_item)
+        return ids, mask
+
+    @classmethod
+    def _check_space(cls, observation_space: spaces.Space) -> None:
+        if not isinstance(observation_space, spaces.Dict):
+            raise ValueError(
+                f"{cls.__name__} needs a recgym Dict observation space "
+                f"(ObservationLayout.space()), got {observation_space!r}"
+            )
+        missing = [key for key in cls.required_keys if key not in observation_space.spaces]
+        if missing:
+            raise ValueError(
+                f"state encoder {cls.name or cls.__name__!r} needs observation keys {list(cls.required_keys)} "
+                f"but the environment's observation space lacks {missing} (it has "
+                f"{sorted(observation_space.spaces)}); use an environment that provides them "
+                "or another encoder"
+            )
+        lengths = {observation_space[k].shape for k in cls.required_keys if k.endswith(("_items", "_mask"))}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"state encoder {cls.name or cls.__name__!r}: item and mask entries must share one "
+                f"length N, got shapes {sorted(lengths)}"
+            )
+
+
+def _as_matrix(array: np.ndarray | None, what: str, rows: int) -> np.ndarray | None:
+    if array is None:
+        return None
+    matrix = np.array(array, dtype=np.float32, copy=True)
+    if matrix.ndim != 2 or matrix.shape[0] != rows:
+        raise ValueError(f"{what} must have shape ({rows}, d) for this observation space, got {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return matrix
+
+
+def _resolve_embedding_dim(
+    embedding_dim: int | None, item_array: np.ndarray | None, user_array: np.ndarray | None
+) -> int:
+    given = {name: a.shape[1] for name, a in (("item_embeddings", item_array), ("user_embeddings", user_array))
+             if a is not None}
+    if embedding_dim is not None:
+        given["embedding_dim"] = int(embedding_dim)
+    if len(set(given.values())) > 1:
+        raise ValueError(f"inconsistent embedding sizes: {given}; pass arrays of one width d")
+    dim = next(iter(given.values()), DEFAULT_EMBEDDING_DIM)
+    if dim < 1:
+        raise ValueError(f"embedding_dim must be >= 1, got {dim}")
+    return int(dim)
+
+
+def _init_table(table: nn.Embedding, array: np.ndarray | None, padding_idx: int | None) -> None:
+    with torch.no_grad():
+        if array is None:
+            nn.init.normal_(table.weight, mean=0.0, std=EMBEDDING_INIT_STD)
+        else:
+            table.weight[: array.shape[0]].copy_(torch.from_numpy(array))
+        if padding_idx is not None:
+            table.weight[padding_idx].zero_()
