@@ -109,6 +109,18 @@ class UserSimulator(ABC):
     ) -> Feedback:
         """Answer recommendations ``items`` ``(B, k)`` made to ``users`` ``(B,)``."""
 
+    def respond_one(
+        self, state: dict[str, np.ndarray], user: int, item: int, rng: np.random.Generator
+    ) -> tuple[float, float, int, bool]:
+        """One user (row 0 of ``state``) and one item: ``(rating, reward, behavior, left)``.
+
+        The single environment calls this every step. The default runs
+        :meth:`respond` on a batch of one; simulators override it with scalar
+        code that draws the same random numbers, so both paths agree.
+        """
+        fb = self.respond(state, np.array([user]), np.array([[item]]), rng)
+        return float(fb.rating[0, 0]), float(fb.reward[0, 0]), int(fb.behavior[0, 0]), bool(fb.left[0])
+
     @abstractmethod
     def expected_reward(
         self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray

@@ -37,3 +37,14 @@ def synthetic_log():
     from recgym.data import make_synthetic_log
 
     return make_synthetic_log(n_users=120, n_items=150, density=0.15, seed=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Keep the test run's caches (fitted simulators, parsed data) out of the user's cache."""
+    if "RECGYM_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["RECGYM_CACHE_DIR"] = str(tmp_path_factory.mktemp("recgym-cache"))
+    yield
+    os.environ.pop("RECGYM_CACHE_DIR", None)

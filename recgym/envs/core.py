@@ -9,6 +9,7 @@ single environment is the ``B = 1`` case, so both follow exactly the same rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,8 @@ class EpisodeBatch:
     :param batch_size: B.
     :param reward_mode: ``"normalised"`` (reward in [-1, 1], as DRR) or ``"rating"``
         (the raw rating; for rating simulators only).
+    :param allow_repeats: let an item be recommended again within an episode
+        (EasyRL4Rec's "FB" mode); by default consumed items are blocked.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class EpisodeBatch:
         max_steps: int,
         batch_size: int = 1,
         reward_mode: str = "normalised",
+        allow_repeats: bool = False,
     ) -> None:
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"unknown reward_mode {reward_mode!r}; choose one of {list(REWARD_MODES)}")
@@ -64,6 +68,7 @@ class EpisodeBatch:
         self.max_steps = int(max_steps)
         self.batch_size = b = int(batch_size)
         self.reward_mode = reward_mode
+        self.allow_repeats = bool(allow_repeats)
         n, c, pad = layout.history_length, layout.consumed_length, layout.pad_item
         self._start_blocked = ~starts.available
         self._start_n_available = starts.available.sum(axis=1)
@@ -85,7 +90,6 @@ class EpisodeBatch:
         self.hist_time = self._floats[n:]
         self.hist_behavior = np.zeros((n, b), dtype=np.int8)
         self.users[:] = 0
-        self.n_consumed = np.zeros(b, dtype=np.int64)
         self.blocked = np.ones((b, layout.n_items), dtype=bool)
         self.n_available = np.zeros(b, dtype=np.int64)
         self.steps = np.zeros(b, dtype=np.int64)
@@ -105,9 +109,10 @@ class EpisodeBatch:
         self.hist_time[:, rows] = s.time[users].T
         self.pos_items[:, rows] = start_items
         self.neg_items[:, rows] = pad
+        # the consumed list is a sliding window, newest last, like the history
         self.consumed[:, rows] = pad
-        self.consumed[: start_items.shape[0], rows] = start_items
-        self.n_consumed[rows] = start_items.shape[0]
+        keep = min(start_items.shape[0], self.consumed.shape[0])
+        self.consumed[self.consumed.shape[0] - keep :, rows] = start_items[start_items.shape[0] - keep :]
         self.blocked[rows] = self._start_blocked[users]
         self.n_available[rows] = self._start_n_available[users]
         self.steps[rows] = 0
@@ -133,65 +138,17 @@ class EpisodeBatch:
             liked = fb.behavior[:, j] != Behavior.SKIP
             self._push_queue(self.pos_items, liked, items[:, j])
             self._push_queue(self.neg_items, ~liked, items[:, j])
-            self.consumed[self.n_consumed + j, self._rows] = items[:, j]
-        self.n_consumed += k
-        self.blocked[self._rows[:, None], items] = True
-        self.n_available -= k
+            self.consumed[:-1] = self.consumed[1:]
+            self.consumed[-1] = items[:, j]
+        if not self.allow_repeats:
+            self.blocked[self._rows[:, None], items] = True
+            self.n_available -= k
         self.steps += 1
 
         terminated = fb.left | (self.n_available < k)
         truncated = ~terminated & (self.steps >= self.max_steps)
         self.done = terminated | truncated
         return StepResult(items, requested, fb, reward, terminated, truncated)
-
-    def step_single(self, action, rng: np.random.Generator) -> StepResult:
-        """:meth:`step` for ``batch_size == 1``, on Python scalars where it can.
-
-        The single environment's step would otherwise be dominated by the fixed
-        cost of tiny numpy calls; this path follows the same rules (the tests
-        check that single and batched trajectories coincide).
-        """
-        mapper, k = self.mapper, self.mapper.slate_size
-        if mapper.mode == "discrete" and k == 1:
-            item = mapper.validate_scalar(action)
-            requested = np.array([item])
-            if self.blocked[0, item]:
-                item = int(mapper.to_items(requested, self.blocked)[0, 0])
-            items = np.array([[item]])
-        else:
-            requested = mapper.validate(np.asarray(action)[None], 1)
-            items = mapper.to_items(requested, self.blocked)
-        fb = self.sim.respond(self.sim_state, self.users, items, rng)
-        rewards = fb.rating if self.reward_mode == "rating" else fb.reward
-        reward = np.array([float(rewards[0].sum())])
-        scale = self.sim.scale
-        step = float(self.steps[0])
-        c = int(self.n_consumed[0])
-        for j in range(k):
-            item = int(items[0, j])
-            rating = min(max(float(fb.rating[0, j]), scale.low), scale.high)
-            behavior = int(fb.behavior[0, j])
-            for arr, value in (
-                (self.hist_items, item),
-                (self.hist_feedback, (rating - scale.midpoint) / scale.half_range),
-                (self.hist_behavior, behavior),
-                (self.hist_time, step),
-            ):
-                a = arr[:, 0]
-                a[:-1] = a[1:]
-                a[-1] = value
-            q = self.pos_items[:, 0] if behavior != Behavior.SKIP else self.neg_items[:, 0]
-            q[:-1] = q[1:]
-            q[-1] = item
-            self.consumed[c + j, 0] = item
-            self.blocked[0, item] = True
-        self.n_consumed[0] = c + k
-        self.n_available[0] -= k
-        self.steps[0] += 1
-        terminated = bool(fb.left[0]) or int(self.n_available[0]) < k
-        truncated = not terminated and int(self.steps[0]) >= self.max_steps
-        self.done[0] = terminated or truncated
-        return StepResult(items, requested, fb, reward, np.array([terminated]), np.array([truncated]))
 
     def _feedback_value(self, rating: np.ndarray) -> np.ndarray:
         # the history carries the normalised rating, whatever the reward mode, so encoders see [-1, 1]
@@ -248,4 +205,128 @@ class EpisodeBatch:
             "negative_items": neg,
             "negative_mask": (neg != pad).view(np.int8),
             "consumed": ints[..., 1 + 3 * n :],
+        }
+
+
+class SingleEpisode:
+    """The rules of :class:`EpisodeBatch` for one user, on Python lists and scalars.
+
+    A single-environment step would otherwise be dominated by the fixed cost of
+    some fifty numpy calls on arrays of five elements. The tests check that a
+    ``SingleEpisode`` and an ``EpisodeBatch`` of one row produce the same
+    observations, items and rewards from the same seed.
+
+    Same parameters as :class:`EpisodeBatch` (without ``batch_size``).
+    """
+
+    def __init__(
+        self,
+        simulator: UserSimulator,
+        starts: EpisodeStarts,
+        layout: ObservationLayout,
+        mapper: ActionMapper,
+        max_steps: int,
+        reward_mode: str = "normalised",
+        allow_repeats: bool = False,
+    ) -> None:
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"unknown reward_mode {reward_mode!r}; choose one of {list(REWARD_MODES)}")
+        self.sim, self.starts, self.layout, self.mapper = simulator, starts, layout, mapper
+        self.max_steps = int(max_steps)
+        self.reward_mode = reward_mode
+        self.allow_repeats = bool(allow_repeats)
+        self._start_blocked = ~starts.available
+        self._start_n_available = starts.available.sum(axis=1)
+        self._users = np.zeros(1, dtype=np.int64)
+        self.sim_state: dict[str, np.ndarray] = {}
+        self.done = True
+        self.user = 0
+        self.steps = 0
+
+    @property
+    def users(self) -> np.ndarray:
+        return self._users
+
+    def reset(self, user: int, rng: np.random.Generator) -> None:
+        s, n, c, pad = self.starts, self.layout.history_length, self.layout.consumed_length, self.layout.pad_item
+        self.user = user
+        self._users[0] = user
+        items = s.items[user].tolist()
+        self.hist_items = items
+        self.hist_feedback = s.feedback[user].tolist()
+        self.hist_behavior = s.behavior[user].tolist()
+        self.hist_time = s.time[user].tolist()
+        self.pos_items = list(items)
+        self.neg_items = [pad] * n
+        self.consumed = ([pad] * c + items)[-c:]
+        self.blocked = self._start_blocked[user].copy()
+        self.n_available = int(self._start_n_available[user])
+        self.steps = 0
+        self.done = False
+        rows = np.zeros(1, dtype=np.int64)
+        if not self.sim_state:
+            self.sim_state = self.sim.initial_state(rows, rng)
+        if self.sim_state:
+            self.sim.reset_state(self.sim_state, rows, self._users.copy(), rng)
+
+    def step(self, action, rng: np.random.Generator) -> tuple[list[int], Any, list[float], list[int], float, bool, bool, bool]:
+        """One recommendation: returns items, requested, ratings, behaviours, reward, left, terminated, truncated."""
+        mapper, k = self.mapper, self.mapper.slate_size
+        if mapper.mode == "discrete" and k == 1:
+            item = mapper.validate_scalar(action)
+            requested: Any = item
+            if self.blocked[item]:
+                item = int(mapper.to_items(np.array([item]), self.blocked[None])[0, 0])
+            rating, reward, behavior, left = self.sim.respond_one(self.sim_state, self.user, item, rng)
+            items, ratings, behaviors = [item], [rating], [behavior]
+            total = rating if self.reward_mode == "rating" else reward
+        else:
+            requested = mapper.validate(np.asarray(action)[None], 1)
+            chosen = mapper.to_items(requested, self.blocked[None])
+            fb = self.sim.respond(self.sim_state, self._users, chosen, rng)
+            items, ratings, behaviors = chosen[0].tolist(), fb.rating[0].tolist(), fb.behavior[0].tolist()
+            total = float((fb.rating if self.reward_mode == "rating" else fb.reward)[0].sum())
+            left = bool(fb.left[0])
+            requested = requested[0]
+        scale = self.sim.scale
+        step = float(self.steps)
+        for item, rating, behavior in zip(items, ratings, behaviors):
+            feedback = (min(max(rating, scale.low), scale.high) - scale.midpoint) / scale.half_range
+            for seq, value in (
+                (self.hist_items, item),
+                (self.hist_feedback, feedback),
+                (self.hist_behavior, behavior),
+                (self.hist_time, step),
+                (self.pos_items if behavior != Behavior.SKIP else self.neg_items, item),
+                (self.consumed, item),
+            ):
+                del seq[0]
+                seq.append(value)
+            if not self.allow_repeats:
+                self.blocked[item] = True
+        if not self.allow_repeats:
+            self.n_available -= k
+        self.steps += 1
+        terminated = left or self.n_available < k
+        truncated = not terminated and self.steps >= self.max_steps
+        self.done = terminated or truncated
+        return items, requested, ratings, behaviors, float(total), left, terminated, truncated
+
+    def observation(self) -> dict[str, np.ndarray]:
+        pad = self.layout.pad_item
+        hist = np.array(self.hist_items, dtype=np.int64)
+        pos = np.array(self.pos_items, dtype=np.int64)
+        neg = np.array(self.neg_items, dtype=np.int64)
+        return {
+            "user": self._users.copy(),
+            "history_items": hist,
+            "history_mask": (hist != pad).view(np.int8),
+            "history_feedback": np.array(self.hist_feedback, dtype=np.float32),
+            "history_behavior": np.array(self.hist_behavior, dtype=np.int8),
+            "history_time": np.array(self.hist_time, dtype=np.float32),
+            "positive_items": pos,
+            "positive_mask": (pos != pad).view(np.int8),
+            "negative_items": neg,
+            "negative_mask": (neg != pad).view(np.int8),
+            "consumed": np.array(self.consumed, dtype=np.int64),
         }

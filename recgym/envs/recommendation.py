@@ -10,7 +10,7 @@ import numpy as np
 
 from recgym.data.rating_log import RatingLog
 from recgym.envs.actions import ActionMapper
-from recgym.envs.core import EpisodeBatch, StepResult
+from recgym.envs.core import EpisodeBatch, SingleEpisode
 from recgym.envs.episode_starts import EpisodeStarts
 from recgym.envs.spaces import ObservationLayout
 from recgym.envs.world import World, build_world
@@ -25,9 +25,27 @@ class RecommenderSetup:
 
     world: World
 
-    def _setup(self, users, history_length, max_steps, action_mode, slate_size, reward_mode, batch_size) -> None:
-        for name, value in (("history_length", history_length), ("max_steps", max_steps)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
+    def _setup(
+        self,
+        users,
+        history_length: int,
+        max_steps: int,
+        action_mode: str,
+        slate_size: int,
+        reward_mode: str,
+        batch_size: int | None,
+        consumed_length: int | None = None,
+        allow_repeats: bool = False,
+    ) -> None:
+        if consumed_length is None:
+            consumed_length = int(history_length) + int(max_steps) * int(slate_size)
+        for name, value in (
+            ("history_length", history_length),
+            ("max_steps", max_steps),
+            ("slate_size", slate_size),
+            ("consumed_length", consumed_length),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         sim = self.world.simulator
         self.simulator = sim
@@ -44,15 +62,20 @@ class RecommenderSetup:
             n_users=sim.n_users,
             n_items=sim.n_items,
             history_length=int(history_length),
-            consumed_length=int(history_length) + int(max_steps) * int(slate_size),
+            consumed_length=int(consumed_length),
         )
         self.observation_space = self.layout.space()
         self.action_space = self.mapper.space
-        self.batch = EpisodeBatch(sim, self.starts, self.layout, self.mapper, int(max_steps), batch_size, reward_mode)
+        # the single env runs the scalar twin of the batched rules (batch_size None)
+        if batch_size is None:
+            self.episode = SingleEpisode(sim, self.starts, self.layout, self.mapper, int(max_steps), reward_mode, allow_repeats)
+        else:
+            self.batch = EpisodeBatch(
+                sim, self.starts, self.layout, self.mapper, int(max_steps), batch_size, reward_mode, allow_repeats
+            )
         self.max_steps = int(max_steps)
         self._allowed_users = np.zeros(sim.n_users, dtype=bool)
         self._allowed_users[self.users] = True
-        self._last: StepResult | None = None
 
     # -- public read-only views ---------------------------------------------------------
     @property
@@ -91,6 +114,10 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
     :param action_mode: ``"discrete"`` (item id) or ``"embedding"`` (DRR's actor vector).
     :param slate_size: items recommended per step (reward = sum over the slate).
     :param reward_mode: ``"normalised"`` (default, [-1, 1]) or ``"rating"`` (raw rating).
+    :param consumed_length: C, length of the ``consumed`` window in the observation
+        (default ``history_length + max_steps * slate_size``: the whole episode). Set it
+        to evaluate a trained agent on longer episodes with the same observation space.
+    :param allow_repeats: allow recommending an item again in the episode (default False).
     :param data_dir: local data directory (default ``RECGYM_DATA_DIR``, then the cache).
     :param path: a data file for datasets that take one (Jester's Dataset 1 layout).
     :param dataset_kwargs: extra loader arguments.
@@ -114,6 +141,8 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
         action_mode: str = "discrete",
         slate_size: int = 1,
         reward_mode: str = "normalised",
+        consumed_length: int | None = None,
+        allow_repeats: bool = False,
         data_dir: str | Path | None = None,
         path: str | Path | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
@@ -139,7 +168,10 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
             split_seed=split_seed,
             use_cache=cache,
         )
-        self._setup(users, history_length, max_steps, action_mode, slate_size, reward_mode, batch_size=1)
+        self._setup(
+            users, history_length, max_steps, action_mode, slate_size, reward_mode,
+            batch_size=None, consumed_length=consumed_length, allow_repeats=allow_repeats,
+        )
 
     @classmethod
     def from_log(cls, log: RatingLog, simulator: str | UserSimulator = "pmf", **kwargs: Any) -> "RecommendationEnv":
@@ -161,41 +193,34 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
                     "build the environment with users='all' or a list that contains it"
                 )
             user = int(user)
-        self.batch.reset_rows(np.array([0]), np.array([user]), self.np_random)
-        self._last = None
-        return self.batch.observation(0), {"user": user}
+        self.episode.reset(user, self.np_random)
+        self._last: tuple | None = None
+        return self.episode.observation(), {"user": user}
 
     def step(self, action):
-        if self.batch.done[0]:
+        ep = self.episode
+        if ep.done:
             raise RuntimeError("step() called on a finished episode: call reset() first")
-        res = self.batch.step_single(action, self.np_random)
-        self._last = res
-        fb = res.feedback
+        items, requested, ratings, behaviors, reward, left, terminated, truncated = ep.step(action, self.np_random)
+        self._last = (items, ratings, behaviors, reward, left)
         if self.mapper.slate_size == 1:
-            item, rating, behavior = int(res.items[0, 0]), float(fb.rating[0, 0]), int(fb.behavior[0, 0])
+            info = {"item": items[0], "rating": ratings[0], "behavior": behaviors[0]}
         else:
-            item, rating, behavior = res.items[0].copy(), fb.rating[0].copy(), fb.behavior[0].copy()
-        requested = int(res.requested[0]) if res.requested.ndim == 1 else res.requested[0].copy()
-        info = {
-            "item": item,
-            "requested": requested,
-            "rating": rating,
-            "behavior": behavior,
-            "left": bool(fb.left[0]),
-            "user": int(self.batch.users[0]),
-        }
-        return self.batch.observation(0), float(res.reward[0]), bool(res.terminated[0]), bool(res.truncated[0]), info
+            info = {"item": np.array(items), "rating": np.array(ratings), "behavior": np.array(behaviors, dtype=np.int8)}
+        info["requested"] = requested
+        info["left"] = left
+        info["user"] = ep.user
+        return ep.observation(), reward, terminated, truncated, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        b = self.batch
+        ep = self.episode
         if self._last is None:
-            return f"user {b.users[0]}: start items {[int(i) for i in b.hist_items[:, 0] if i != self.layout.pad_item]}"
-        fb = self._last.feedback
-        names = [Behavior(int(x)).name.lower() for x in fb.behavior[0]]
+            return f"user {ep.user}: start items {[i for i in ep.hist_items if i != self.layout.pad_item]}"
+        items, ratings, behaviors, reward, left = self._last
+        names = [Behavior(int(b)).name.lower() for b in behaviors]
         return (
-            f"user {b.users[0]} step {b.steps[0]}: items {self._last.items[0].tolist()} "
-            f"rated {np.round(fb.rating[0], 2).tolist()} {names} reward {self._last.reward[0]:.3f}"
-            + (" (left)" if fb.left[0] else "")
+            f"user {ep.user} step {ep.steps}: items {items} rated {[round(r, 2) for r in ratings]} {names} "
+            f"reward {reward:.3f}" + (" (left)" if left else "")
         )

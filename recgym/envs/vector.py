@@ -50,6 +50,8 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         action_mode: str = "discrete",
         slate_size: int = 1,
         reward_mode: str = "normalised",
+        consumed_length: int | None = None,
+        allow_repeats: bool = False,
         data_dir: str | Path | None = None,
         path: str | Path | None = None,
         dataset_kwargs: dict[str, Any] | None = None,
@@ -75,7 +77,8 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         )
         self.num_envs = int(num_envs)
         self._setup(
-            users, history_length, max_steps, action_mode, slate_size, reward_mode, batch_size=self.num_envs
+            users, history_length, max_steps, action_mode, slate_size, reward_mode,
+            batch_size=self.num_envs, consumed_length=consumed_length, allow_repeats=allow_repeats,
         )
         self.single_observation_space = self.observation_space
         self.single_action_space = self.action_space

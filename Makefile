@@ -1,0 +1,50 @@
+# recgym: the two quick-start commands (`make demo`, `make test`) set themselves up.
+# The CPU build of PyTorch is installed first, so pip never pulls the multi-GB CUDA build.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+RUN_DIR     ?= runs/demo
+DEMO_STEPS  ?= 20000
+PYTEST_ARGS ?=
+
+# the staged real data beside the checkout, when there is one (CI and developers)
+ifeq ($(RECGYM_DATA_DIR),)
+  ifneq ($(wildcard ../shared/datasets/ml-100k/u.data),)
+    export RECGYM_DATA_DIR := $(abspath ../shared/datasets)
+  endif
+endif
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --retries 0 --timeout 20 "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) \
+		|| $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Train DRR (actor-critic with the DRR-ave state) on MovieLens-100K with the PMF user
+# simulator, then evaluate it on the held-out test users against the baselines.
+demo: setup
+	$(VENV)/bin/recgym datasets
+	$(VENV)/bin/recgym train --env recgym/ML100K-PMF-v0 --agent drr --encoder drr-ave \
+		--steps $(DEMO_STEPS) --seed 0 --out $(RUN_DIR) --overwrite
+	$(VENV)/bin/recgym evaluate --run $(RUN_DIR) --protocol online --baselines random popularity greedy-pmf oracle-greedy
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) scripts/bench_env.py
+	$(PY) scripts/bench_train.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,124 @@
+"""Run configuration: one validated object for ``recgym train`` (flags or a YAML/TOML file)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be used; the message says which field and why."""
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run.
+
+    :param env: a registered environment id, e.g. ``recgym/ML100K-PMF-v0``.
+    :param agent: agent name (``agents.available()``).
+    :param encoder: state encoder name (``state_encoders.available()``); None = the agent's default.
+    :param steps: environment steps of training (summed over parallel users).
+    :param seed: seed of the agent, the environment and the evaluation.
+    :param n_envs: users simulated in parallel during training (the batched env).
+    :param checkpoint_every: environment steps between checkpoints.
+    :param eval_every: environment steps between evaluations on test users (learning curve).
+    :param eval_episodes: test-user episodes per evaluation.
+    :param env_kwargs: keyword arguments of the environment (history_length, max_steps, data_dir, ...).
+    :param agent_kwargs: keyword arguments of the agent (learning rates, buffer size, ...).
+    :param encoder_kwargs: keyword arguments of the state encoder.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = "recgym/ML100K-PMF-v0"
+    agent: str = "drr"
+    encoder: str | None = None
+    steps: int = Field(20_000, ge=1)
+    seed: int = Field(0, ge=0)
+    n_envs: int = Field(16, ge=1, le=65_536)
+    checkpoint_every: int = Field(5_000, ge=1)
+    eval_every: int = Field(2_000, ge=1)
+    eval_episodes: int = Field(256, ge=1)
+    env_kwargs: dict[str, Any] = Field(default_factory=dict)
+    agent_kwargs: dict[str, Any] = Field(default_factory=dict)
+    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        import gymnasium as gym
+
+        import recgym  # noqa: F401  (registers the ids)
+
+        if value not in gym.registry:
+            from recgym.envs.registration import env_ids
+
+            raise ValueError(f"unknown environment id {value!r}; registered recgym ids: {', '.join(env_ids())}")
+        return value
+
+    @field_validator("agent")
+    @classmethod
+    def _known_agent(cls, value: str) -> str:
+        import agents
+
+        if value not in agents.available():
+            raise ValueError(f"unknown agent {value!r}; choose one of {', '.join(agents.available())}")
+        return value
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoder(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import state_encoders
+
+        if value not in state_encoders.available():
+            raise ValueError(f"unknown encoder {value!r}; choose one of {', '.join(state_encoders.available())}")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+
+def make_config(**values: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning validation failures into one readable :class:`ConfigError`."""
+    try:
+        return TrainConfig(**values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"invalid run configuration: {problems}") from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration into a dict."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    else:
+        raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
+    return data

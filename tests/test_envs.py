@@ -1,0 +1,306 @@
+"""RecommendationEnv, the batched vector env, registration and the SB3 adapter."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import recgym  # noqa: F401  (registers the ids)
+from recgym.data import make_synthetic_log
+from recgym.envs import (
+    InvalidActionError,
+    RecommendationEnv,
+    RecommendationVectorEnv,
+    SB3VecEnvAdapter,
+    build_world,
+    env_ids,
+)
+from simulators.base import Behavior
+
+SYN = dict(n_users=80, n_items=120, density=0.15, seed=3)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world("synthetic", "pmf", dataset_kwargs=SYN)
+
+
+@pytest.fixture(scope="module")
+def replay_world():
+    return build_world("synthetic", "replay", dataset_kwargs=SYN)
+
+
+@pytest.fixture(scope="module")
+def behavior_world():
+    return build_world("synthetic", "behavior", dataset_kwargs=SYN)
+
+
+def rollout(env, seed: int, n_steps: int = 60, action_seed: int = 0):
+    """Random-action rollout; returns the list of (user, item, reward, terminated, truncated)."""
+    rng = np.random.default_rng(action_seed)
+    obs, info = env.reset(seed=seed)
+    out = []
+    for _ in range(n_steps):
+        action = env.action_space.sample() if env.action_space.shape != () else int(rng.integers(env.action_space.n))
+        obs, reward, term, trunc, info = env.step(action)
+        out.append((info["user"], np.asarray(info["item"]).tolist(), round(reward, 6), term, trunc))
+        if term or trunc:
+            obs, info = env.reset()
+    return out
+
+
+# -- API conformance --------------------------------------------------------------------------
+@pytest.mark.parametrize("action_mode,slate_size", [("discrete", 1), ("embedding", 1), ("discrete", 3), ("embedding", 3)])
+def test_check_env_passes_for_every_action_mode(world, action_mode, slate_size):
+    env = RecommendationEnv(world=world, action_mode=action_mode, slate_size=slate_size)
+    gym_check_env(env, skip_render_check=True)
+    sb3_check_env(env, warn=False)
+
+
+def test_check_env_passes_for_replay_and_behavior(replay_world, behavior_world):
+    for w in (replay_world, behavior_world):
+        env = RecommendationEnv(world=w)
+        gym_check_env(env, skip_render_check=True)
+        sb3_check_env(env, warn=False)
+
+
+def test_every_id_is_registered_with_a_vector_entry_point():
+    ids = env_ids()
+    assert "recgym/ML100K-PMF-v0" in ids and "recgym/Jester4-Behavior-v0" in ids and len(ids) == 18
+    for env_id in ids:
+        spec = gym.spec(env_id)
+        assert spec.vector_entry_point == "recgym.envs.vector:RecommendationVectorEnv"
+
+
+def test_make_and_make_vec_on_synthetic():
+    env = gym.make("recgym/Synthetic-PMF-v0", dataset_kwargs=SYN, max_steps=7)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    venv = gym.make_vec("recgym/Synthetic-PMF-v0", num_envs=8, vectorization_mode="vector_entry_point", dataset_kwargs=SYN)
+    assert isinstance(venv.unwrapped if hasattr(venv, "unwrapped") else venv, RecommendationVectorEnv)
+    obs, _ = venv.reset(seed=0)
+    assert obs["history_items"].shape == (8, 5)
+    assert venv.observation_space.contains(obs)
+
+
+# -- observation semantics --------------------------------------------------------------------
+def test_episode_starts_from_first_logged_positive_items(world):
+    env = RecommendationEnv(world=world, users="all")
+    log = world.log
+    df = log.sorted_interactions()
+    user = int(df["user"].iloc[0])
+    obs, _ = env.reset(seed=0, options={"user": user})
+    liked = df[(df["user"] == user) & (df["rating"] >= 4)]["item"].to_numpy()[:5]
+    assert obs["positive_items"][-len(liked):].tolist() == liked.tolist()
+    assert obs["history_mask"].sum() == len(liked)
+    assert (obs["history_time"][-len(liked):] == np.arange(-len(liked), 0)).all()
+    assert set(liked) <= set(obs["consumed"].tolist())
+
+
+def test_positive_queue_slides_only_on_positive_feedback(world):
+    env = RecommendationEnv(world=world, users="all")
+    obs, _ = env.reset(seed=1, options={"user": 0})
+    pad = env.n_items
+    for _ in range(15):
+        before = obs
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        liked = info["behavior"] != Behavior.SKIP
+        changed_pos = not np.array_equal(before["positive_items"], obs["positive_items"])
+        changed_neg = not np.array_equal(before["negative_items"], obs["negative_items"])
+        assert changed_pos == liked and changed_neg == (not liked)
+        queue = obs["positive_items"] if liked else obs["negative_items"]
+        assert queue[-1] == info["item"]
+        assert obs["history_items"][-1] == info["item"]
+        assert obs["history_behavior"][-1] == info["behavior"]
+        assert np.isclose(obs["history_feedback"][-1], (info["rating"] - 3) / 2)
+        assert ((obs["negative_items"] != pad) == obs["negative_mask"].astype(bool)).all()
+        if term or trunc:
+            break
+
+
+def test_embedding_action_recommends_best_unconsumed_item(world):
+    env = RecommendationEnv(world=world, action_mode="embedding", users="all")
+    obs, _ = env.reset(seed=0, options={"user": 3})
+    action = np.clip(env.item_embeddings[7] * 3, -1, 1).astype(np.float32)
+    scores = env.item_embeddings @ action
+    blocked = set(obs["consumed"].tolist())
+    expected = max((i for i in range(env.n_items) if i not in blocked), key=lambda i: scores[i])
+    _, _, _, _, info = env.step(action)
+    assert info["item"] == expected
+
+
+def test_unavailable_discrete_item_is_replaced_by_nearest_available(world):
+    env = RecommendationEnv(world=world, users="all")
+    obs, _ = env.reset(seed=0, options={"user": 5})
+    first = int(env.action_space.sample())
+    _, _, _, _, info = env.step(first)
+    _, _, _, _, info2 = env.step(first)  # already consumed
+    assert info2["requested"] == first and info2["item"] != first
+    sims = env.item_embeddings @ env.item_embeddings[first]
+    consumed = set(env.episode.consumed) - {info2["item"]}
+    best = max((i for i in range(env.n_items) if i not in consumed), key=lambda i: sims[i])
+    assert info2["item"] == best
+
+
+# -- episode rules ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("slate_size", [1, 4])
+def test_no_item_is_recommended_twice_in_an_episode(world, slate_size):
+    env = RecommendationEnv(world=world, max_steps=25, slate_size=slate_size)
+    obs, _ = env.reset(seed=2)
+    start = set(obs["consumed"][obs["consumed"] != env.n_items].tolist())
+    seen: list[int] = []
+    for _ in range(25):
+        # a policy that keeps asking for the same items
+        action = np.zeros(slate_size, dtype=np.int64) if slate_size > 1 else 0
+        obs, _, term, trunc, info = env.step(action)
+        seen.extend(np.atleast_1d(info["item"]).tolist())
+        if term or trunc:
+            break
+    assert len(seen) == len(set(seen))
+    assert not (set(seen) & start)
+
+
+def test_truncation_after_max_steps(world):
+    env = RecommendationEnv(world=world, max_steps=4)
+    env.reset(seed=0)
+    flags = [env.step(env.action_space.sample())[2:4] for _ in range(4)]
+    assert flags[:3] == [(False, False)] * 3 and flags[3] == (False, True)
+
+
+def test_replay_episode_terminates_when_candidates_run_out(replay_world):
+    env = RecommendationEnv(world=replay_world, max_steps=500, users="all")
+    user = int(np.argmin(np.bincount(replay_world.log.interactions["user"], minlength=replay_world.log.n_users)))
+    obs, _ = env.reset(seed=0, options={"user": user})
+    rated = set(replay_world.log.interactions.query("user == @user")["item"].tolist())
+    n_left = len(rated - set(obs["consumed"].tolist()))
+    items = []
+    for t in range(n_left):
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        items.append(info["item"])
+        assert term == (t == n_left - 1) and not trunc
+    assert set(items) <= rated
+
+
+def test_behavior_users_leave_and_terminate(behavior_world):
+    env = RecommendationEnv(world=behavior_world, max_steps=200, users="all")
+    left = 0
+    for episode in range(20):
+        env.reset(seed=episode)
+        while True:
+            _, _, term, trunc, info = env.step(0)  # hammering one region of the catalogue bores users
+            if term or trunc:
+                left += int(info["left"] and term)
+                break
+    assert left > 0
+
+
+# -- seeding ------------------------------------------------------------------------------------
+def test_same_seed_same_trajectory(behavior_world):
+    a = rollout(RecommendationEnv(world=behavior_world), seed=11)
+    b = rollout(RecommendationEnv(world=behavior_world), seed=11)
+    c = rollout(RecommendationEnv(world=behavior_world), seed=12)
+    assert a == b and a != c
+
+
+def test_single_and_batched_env_follow_the_same_rules(behavior_world):
+    single = RecommendationEnv(world=behavior_world, max_steps=10)
+    vec = RecommendationVectorEnv(1, world=behavior_world, max_steps=10)
+    obs_s, info_s = single.reset(seed=5)
+    obs_v, info_v = vec.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        for key in obs_s:
+            np.testing.assert_array_equal(obs_s[key], obs_v[key][0], err_msg=key)
+        a = int(rng.integers(single.n_items))
+        obs_s, r_s, t_s, tr_s, i_s = single.step(a)
+        obs_v, r_v, t_v, tr_v, i_v = vec.step(np.array([a]))
+        assert (i_s["item"], r_s, t_s, tr_s) == (int(i_v["item"][0]), float(r_v[0]), bool(t_v[0]), bool(tr_v[0]))
+        if t_s or tr_s:
+            obs_s, _ = single.reset()
+            obs_v = {k: v for k, v in obs_v.items()}  # vec env already autoreset this row
+            assert int(obs_v["user"][0, 0]) == int(obs_s["user"][0])
+
+
+def test_vector_env_seeding_and_autoreset(world):
+    def run(seed):
+        venv = RecommendationVectorEnv(16, world=world, max_steps=3)
+        obs, _ = venv.reset(seed=seed)
+        rewards = []
+        for t in range(7):
+            obs, r, term, trunc, info = venv.step(np.arange(16) + t)
+            rewards.append(r)
+            if t % 3 == 2:
+                assert (trunc | term).all() and info["_final_obs"].all()
+                assert (info["final_obs"]["history_time"][:, -1] == 2).all()
+                assert (obs["history_mask"].sum(1) == np.minimum(venv.starts.n_start[obs["user"][:, 0]], 5)).all()
+        return np.array(rewards)
+
+    np.testing.assert_array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_invalid_actions_raise_clear_errors(world):
+    env = RecommendationEnv(world=world)
+    env.reset(seed=0)
+    for bad in (-1, env.n_items, 2.5, np.nan, np.array([1, 2])):
+        with pytest.raises(InvalidActionError, match="Discrete|item id|shape"):
+            env.step(bad)
+    emb = RecommendationEnv(world=world, action_mode="embedding")
+    emb.reset(seed=0)
+    d = emb.action_space.shape[0]
+    for bad, msg in ((np.full(d, np.nan, np.float32), "NaN"), (np.full(d, 2.0, np.float32), "outside"), (np.zeros(d + 1, np.float32), "shape")):
+        with pytest.raises(InvalidActionError, match=msg):
+            emb.step(bad)
+
+
+def test_stepping_a_finished_episode_raises(world):
+    env = RecommendationEnv(world=world, max_steps=1)
+    env.reset(seed=0)
+    env.step(0)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(1)
+
+
+def test_unknown_user_and_bad_config_raise(world):
+    env = RecommendationEnv(world=world)
+    with pytest.raises(ValueError, match="unknown user"):
+        env.reset(options={"user": 10_000})
+    test_user = int(world.test_users[0])
+    with pytest.raises(ValueError, match="not in this environment's user set"):
+        env.reset(options={"user": test_user})
+    with pytest.raises(ValueError, match="action_mode"):
+        RecommendationEnv(world=world, action_mode="continuous")
+    with pytest.raises(ValueError, match="history_length"):
+        RecommendationEnv(world=world, history_length=0)
+    with pytest.raises(ValueError, match="reward_mode"):
+        RecommendationEnv(world=world, reward_mode="clicks")
+    with pytest.raises(ValueError, match="user split"):
+        RecommendationEnv(world=world, users="validation")
+
+
+def test_from_log_builds_an_environment_over_a_custom_log():
+    log = make_synthetic_log(n_users=30, n_items=40, density=0.3, seed=9)
+    env = RecommendationEnv.from_log(log, simulator="pmf", users="all", cache=False)
+    gym_check_env(env, skip_render_check=True)
+    assert env.n_items == 40
+
+
+# -- stable-baselines3 ----------------------------------------------------------------------------
+def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(world):
+    from stable_baselines3 import DQN
+
+    venv = SB3VecEnvAdapter(RecommendationVectorEnv(4, world=world, max_steps=3))
+    obs = venv.reset()
+    assert obs["history_items"].shape == (4, 5)
+    for _ in range(3):
+        venv.step_async(np.zeros(4, dtype=np.int64))
+        obs, rewards, dones, infos = venv.step_wait()
+    assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
+    assert infos[0]["terminal_observation"]["history_time"][-1] == 2
+    model = DQN("MultiInputPolicy", venv, learning_starts=10, buffer_size=500, seed=0, verbose=0)
+    model.learn(60)
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (4,)
