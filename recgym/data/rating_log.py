@@ -9,7 +9,7 @@ of the source files, optional item and user side information, and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,8 @@ class RatingLog:
         (MovieLens demographics).
     :param extra: named extra interaction tables in the same id space, such as
         Yahoo! R3's random-exposure ``"test"`` set.
+    :param meta: provenance and loading notes (source directory, file
+        checksums, number of clipped ratings, ...); free-form, may be empty.
     """
 
     name: str
@@ -98,6 +100,7 @@ class RatingLog:
     item_features: pd.DataFrame | None = None
     user_features: pd.DataFrame | None = None
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
@@ -177,6 +180,7 @@ class RatingLog:
             item_features=self.item_features,
             user_features=self.user_features,
             extra=dict(self.extra),
+            meta=dict(self.meta),
         )
 
     def split_table(self, name: str) -> "RatingLog":
