@@ -46,10 +46,9 @@ class OnlineResult:
 
 
 def bind_policy(policy: Any, env: Any) -> None:
-    """Let a policy that reads the live environment (``oracle-greedy``) attach to ``env``."""
-    bind = getattr(policy, "bind", None)
-    if callable(bind):
-        bind(env)
+    """Point a policy that reads the live environment (``oracle-greedy``) at ``env``."""
+    if getattr(policy, "needs_live_env", False):
+        policy.set_env(env)
 
 
 def evaluate_online(

@@ -73,14 +73,16 @@ def evaluate_policy(policy: Any, envs: RunEnvironments, protocol: str, n_episode
     raise ValueError(f"unknown protocol {protocol!r}; choose online, offline or long-term")
 
 
-def make_baseline(name: str, envs: RunEnvironments, seed: int, steps: int) -> Any:
-    """A baseline agent on the run's world (baselines act with discrete item ids)."""
+def make_baseline(name: str, envs: RunEnvironments, seed: int, steps: int) -> tuple[Any, RunEnvironments]:
+    """A fitted baseline on the run's world, and the environments in its action mode.
+
+    ``learn`` fits the baselines that fit from the log and runs LinUCB online for ``steps``.
+    """
     spec = agents.spec(name)
-    discrete = RunEnvironments(envs.world, {**envs.episode_kwargs, "action_mode": spec.action_mode})
-    model = agents.make(name, discrete.training_env(16), seed=seed)
-    if spec.needs_training:
-        model.learn(steps)
-    return model, discrete
+    own = RunEnvironments(envs.world, {**envs.episode_kwargs, "action_mode": spec.action_mode})
+    model = agents.make(name, own.training_env(16), seed=seed)
+    model.learn(steps)
+    return model, own
 
 
 def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str] | None = None,

@@ -1,0 +1,475 @@
+"""A user with multi-type feedback (skip / click / purchase), boredom and patience.
+
+:class:`BehaviorSimulator` sits on a fitted rating model (a
+:class:`~simulators.pmf.PMFSimulator`) and adds the long-term dynamics that make
+a myopic recommender sub-optimal. For user ``u`` and recommended item ``j`` at
+step ``t`` (all in *reward units*, i.e. normalised ratings in ``[-1, 1]``, so
+the same thresholds serve 1..5 stars and Jester's -10..10):
+
+* **Effective rating**: ``e = r(u, j) - w_b * boredom_t(u) . g_j + sigma * eps``,
+  ``eps ~ N(0, 1)``, where ``r`` is the rating model's normalised answer (logged
+  rating where the rating model uses logged ratings, else the PMF prediction),
+  ``g_j`` is item ``j``'s topic vector normalised to sum 1 (so the penalty is
+  the mean boredom over ``j``'s genres) and ``w_b`` is ``boredom_weight``.
+* **Behaviour**: PURCHASE if ``e >= purchase_threshold``, else CLICK if
+  ``e >= click_threshold``, else SKIP (defaults 0.75 and 0.25: 4.5 and 3.5
+  stars on 1..5). The reward is ``skip_reward`` / ``click_reward`` /
+  ``purchase_reward`` (defaults 0 / 1 / 5, DEERS's skip / click / order rewards,
+  Zhao et al. KDD 2018). ``Feedback.rating`` is ``e`` mapped back to the rating
+  scale and clipped.
+* **Boredom** (per user and topic, in ``[0, 1]``): an exponential moving
+  average of exposure, ``boredom_{t+1} = d * boredom_t + (1 - d) * f_t``, with
+  ``f_t`` the share of the step's slate carrying each topic (the 0/1 flags of
+  the item when ``k = 1``) and ``d = boredom_decay``. Showing a topic again and
+  again drives its boredom towards 1; a topic not shown decays geometrically.
+* **Patience** (per user, in ``[0, 1]``, starts at ``initial_patience``): a step
+  whose slate is all skips costs ``skip_cost``; otherwise the best behaviour of
+  the slate restores ``click_recovery`` or ``purchase_recovery``. After the
+  update the user leaves with probability
+  ``sigmoid(leave_slope * ((1 - patience) - leave_midpoint))``.
+
+Topics are the log's genres (``log.item_genres()``). Logs without genres
+(Jester) get topics from spherical k-means on the rating model's item
+embeddings (``n_topic_clusters`` clusters, one-hot): items in one cluster are
+"near-duplicates" in embedding space, and repeating them bores the user the
+same way. Items without any topic never bore.
+
+:meth:`BehaviorSimulator.expected_reward` is the exact one-step expectation
+under the Gaussian noise: ``E = R_skip + (R_click - R_skip) Phi((m - c) / sigma)
++ (R_purchase - R_click) Phi((m - p) / sigma)`` with ``m`` the noise-free
+effective rating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from recgym.data.rating_log import RatingLog
+from simulators.base import Behavior, Feedback, UserSimulator
+from simulators.pmf import PMFSimulator
+
+
+@dataclass(frozen=True)
+class BehaviorConfig:
+    """Parameters of :class:`BehaviorSimulator` (thresholds and noise in reward units).
+
+    :param click_threshold: effective rating at and above which the user clicks
+        (0.25 = 3.5 stars on 1..5, 2.5 on Jester).
+    :param purchase_threshold: effective rating at and above which the user
+        purchases (0.75 = 4.5 stars); must be >= ``click_threshold``.
+    :param noise_std: standard deviation of the Gaussian noise on the effective
+        rating (0.25 = half a star); 0 makes the user deterministic.
+    :param skip_reward: reward of a SKIP (DEERS: 0).
+    :param click_reward: reward of a CLICK (DEERS: 1).
+    :param purchase_reward: reward of a PURCHASE (DEERS's "order": 5).
+    :param boredom_decay: ``d`` in ``boredom <- d * boredom + (1 - d) * exposure``,
+        in ``[0, 1)``; 0.7 gives a memory of about 3 steps.
+    :param boredom_weight: rating penalty (reward units) at full boredom for all
+        of an item's topics; 0.8 = 1.6 stars.
+    :param initial_patience: patience at the start of an episode, in ``(0, 1]``.
+    :param skip_cost: patience lost on a step with no click or purchase, in ``[0, 1]``.
+    :param click_recovery: patience regained on a step whose best behaviour is a click.
+    :param purchase_recovery: patience regained on a step with a purchase.
+    :param leave_midpoint: dissatisfaction ``1 - patience`` at which the leave
+        probability is 1/2, in ``[0, 1]``.
+    :param leave_slope: steepness of the leave sigmoid (> 0); with the defaults
+        a fully patient user leaves with probability ``sigmoid(-6) = 0.25%`` a step.
+    :param n_topic_clusters: number of embedding clusters used as topics when
+        the log has no genres (>= 2).
+    :param cluster_seed: seed of the k-means initialisation for those clusters.
+    """
+
+    click_threshold: float = 0.25
+    purchase_threshold: float = 0.75
+    noise_std: float = 0.25
+    skip_reward: float = 0.0
+    click_reward: float = 1.0
+    purchase_reward: float = 5.0
+    boredom_decay: float = 0.7
+    boredom_weight: float = 0.8
+    initial_patience: float = 1.0
+    skip_cost: float = 0.1
+    click_recovery: float = 0.05
+    purchase_recovery: float = 0.1
+    leave_midpoint: float = 0.6
+    leave_slope: float = 10.0
+    n_topic_clusters: int = 20
+    cluster_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"BehaviorConfig.{f.name} must be a finite number, got {value!r}")
+
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"BehaviorConfig.{name} must be {rule}, got {getattr(self, name)!r}")
+
+        need(-1.0 <= self.click_threshold <= 1.0, "click_threshold", "in [-1, 1] (reward units)")
+        need(-1.0 <= self.purchase_threshold <= 1.0, "purchase_threshold", "in [-1, 1] (reward units)")
+        need(self.purchase_threshold >= self.click_threshold, "purchase_threshold",
+             f">= click_threshold ({self.click_threshold})")
+        need(self.noise_std >= 0.0, "noise_std", ">= 0")
+        need(self.click_reward >= self.skip_reward, "click_reward", f">= skip_reward ({self.skip_reward})")
+        need(self.purchase_reward >= self.click_reward, "purchase_reward",
+             f">= click_reward ({self.click_reward})")
+        need(0.0 <= self.boredom_decay < 1.0, "boredom_decay", "in [0, 1)")
+        need(self.boredom_weight >= 0.0, "boredom_weight", ">= 0")
+        need(0.0 < self.initial_patience <= 1.0, "initial_patience", "in (0, 1]")
+        need(0.0 <= self.skip_cost <= 1.0, "skip_cost", "in [0, 1]")
+        need(0.0 <= self.click_recovery <= 1.0, "click_recovery", "in [0, 1]")
+        need(0.0 <= self.purchase_recovery <= 1.0, "purchase_recovery", "in [0, 1]")
+        need(0.0 <= self.leave_midpoint <= 1.0, "leave_midpoint", "in [0, 1]")
+        need(self.leave_slope > 0.0, "leave_slope", "> 0")
+        need(float(self.n_topic_clusters).is_integer() and self.n_topic_clusters >= 2,
+             "n_topic_clusters", "an integer >= 2")
+
+    @property
+    def behavior_rewards(self) -> np.ndarray:
+        """Reward of each :class:`Behavior` code (PAD, SKIP, CLICK, PURCHASE)."""
+        return np.array([0.0, self.skip_reward, self.click_reward, self.purchase_reward])
+
+    @property
+    def patience_deltas(self) -> np.ndarray:
+        """Patience change indexed by the best :class:`Behavior` code of a step."""
+        return np.array([0.0, -self.skip_cost, self.click_recovery, self.purchase_recovery])
+
+
+#: Coefficients of the Numerical Recipes ``erfcc`` exponent polynomial, highest degree first.
+_ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF ``Phi(x)``, vectorised, without scipy.
+
+    ``Phi(-|x|) = erfc(|x| / sqrt 2) / 2`` with the erfc approximation of
+    Numerical Recipes (``erfcc``, Chebyshev fit, relative error < 1.2e-7), then
+    ``Phi(x) = 1 - Phi(-x)`` for ``x >= 0``. Written with in-place operations
+    because the oracle-greedy baseline evaluates it on ``(B, n_items)`` arrays.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    a *= 1.0 / math.sqrt(2.0)  # |z|
+    t = a * 0.5
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = np.full_like(t, _ERFC_COEFFS[0])
+    for c in _ERFC_COEFFS[1:]:  # Horner
+        poly *= t
+        poly += c
+    a *= a
+    poly -= a
+    np.exp(poly, out=poly)
+    poly *= t
+    poly *= 0.5  # = Phi(-|x|)
+    return np.where(x >= 0.0, 1.0 - poly, poly)
+
+
+def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters: int = 30) -> np.ndarray:
+    """One-hot topics ``(n_items, n_clusters)`` from spherical k-means on item embeddings.
+
+    Cosine similarity decides the clusters, so items whose embeddings point the
+    same way (near-duplicates) share a topic. Deterministic for a given seed.
+
+    :param embeddings: ``(n_items, d)`` item factors.
+    :param n_clusters: number of clusters (capped at ``n_items``).
+    :param seed: seed of the initial centres (distinct random items).
+    :param n_iters: Lloyd iterations.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1.0)
+    k = int(min(n_clusters, len(x)))
+    rng = np.random.default_rng(seed)
+    centres = x[rng.choice(len(x), size=k, replace=False)]
+    assign = np.zeros(len(x), dtype=np.int64)
+    for it in range(n_iters):
+        new = np.argmax(x @ centres.T, axis=1)
+        if it > 0 and np.array_equal(new, assign):
+            break
+        assign = new
+        sums = np.zeros_like(centres)
+        np.add.at(sums, assign, x)
+        lengths = np.linalg.norm(sums, axis=1, keepdims=True)
+        # An empty cluster keeps its old centre.
+        centres = np.where(lengths > 0, sums / np.where(lengths > 0, lengths, 1.0), centres)
+    topics = np.zeros((len(x), k), dtype=np.float32)
+    topics[np.arange(len(x)), assign] = 1.0
+    return topics
+
+
+class BehaviorSimulator(UserSimulator):
+    """Multi-behaviour user with boredom and patience on top of a PMF rating model.
+
+    See the module docstring for the equations and :class:`BehaviorConfig` for
+    the parameters. State (per row of the batch): ``"boredom"`` ``(B, n_topics)``
+    float64 in ``[0, 1]`` and ``"patience"`` ``(B,)`` float64 in ``[0, 1]``.
+
+    :param config: a :class:`BehaviorConfig` (or a mapping of its fields);
+        defaults when None.
+    :param rating_model: a :class:`PMFSimulator` giving the ratings; fitted on
+        the log by :meth:`fit` if it is not fitted yet. If None, :meth:`fit`
+        fits one with ``pmf_params``.
+    :param pmf_params: keyword arguments of the internal :class:`PMFSimulator`.
+    """
+
+    name = "Behavior"
+
+    def __init__(
+        self,
+        config: BehaviorConfig | Mapping[str, Any] | None = None,
+        rating_model: PMFSimulator | None = None,
+        pmf_params: dict[str, Any] | None = None,
+    ) -> None:
+        if config is None:
+            config = BehaviorConfig()
+        elif isinstance(config, Mapping):
+            unknown = set(config) - {f.name for f in fields(BehaviorConfig)}
+            if unknown:
+                raise ValueError(f"BehaviorConfig has no fields {sorted(unknown)}")
+            config = BehaviorConfig(**config)
+        elif not isinstance(config, BehaviorConfig):
+            raise TypeError(f"config must be a BehaviorConfig or a mapping, got {type(config).__name__}")
+        if rating_model is not None and not isinstance(rating_model, PMFSimulator):
+            raise TypeError(f"rating_model must be a PMFSimulator, got {type(rating_model).__name__}")
+        self.config = config
+        self.rating_model = rating_model
+        self.pmf_params = dict(pmf_params or {})
+        self.user_embeddings = None  # type: ignore[assignment]
+        self.item_embeddings = None  # type: ignore[assignment]
+        self.topics: np.ndarray | None = None  # (n_items, G) float64 0/1 flags
+        self._topic_mean: np.ndarray | None = None  # rows normalised to sum 1 (or 0)
+        self._set_constants()
+
+    def _set_constants(self) -> None:
+        cfg = self.config
+        self._rewards = cfg.behavior_rewards
+        self._deltas = cfg.patience_deltas
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, log: RatingLog) -> "BehaviorSimulator":
+        """Fit (or adopt) the rating model and derive the item topics.
+
+        :param log: the training ratings; its genres become the topics.
+        """
+        model = self.rating_model
+        if model is None:
+            model = PMFSimulator(**self.pmf_params)
+        if not model.is_fitted:
+            model.fit(log)
+        if (model.n_users, model.n_items) != (log.n_users, log.n_items):
+            raise ValueError(
+                f"BehaviorSimulator: rating_model has {model.n_users} users x {model.n_items} items "
+                f"but log {log.name!r} has {log.n_users} x {log.n_items}; fit both in one id space"
+            )
+        genres = log.item_genres()
+        if genres is None:
+            genres = embedding_topics(model.item_embeddings, int(self.config.n_topic_clusters),
+                                      int(self.config.cluster_seed))
+        self._adopt(model, np.asarray(genres))
+        return self
+
+    def _adopt(self, model: PMFSimulator, topics: np.ndarray) -> None:
+        self.rating_model = model
+        self.pmf_params = model.get_params()
+        self.scale = model.scale
+        self.n_users, self.n_items = model.n_users, model.n_items
+        self.user_embeddings = model.user_embeddings
+        self.item_embeddings = model.item_embeddings
+        # float64: both multiply the float64 boredom state on every step.
+        self.topics = (np.asarray(topics) > 0).astype(np.float64)
+        counts = self.topics.sum(axis=1, keepdims=True)
+        self._topic_mean = self.topics / np.where(counts > 0, counts, 1.0)
+
+    @property
+    def n_topics(self) -> int:
+        self._check_fitted()
+        return int(self.topics.shape[1])
+
+    # -- state -----------------------------------------------------------------------
+    def initial_state(self, users: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """No boredom and ``initial_patience`` for each of ``users`` (draws nothing from ``rng``)."""
+        self._check_fitted()
+        b = int(np.asarray(users).shape[0])
+        return {
+            "boredom": np.zeros((b, self.n_topics)),
+            "patience": np.full(b, float(self.config.initial_patience)),
+        }
+
+    @staticmethod
+    def _state_arrays(state: dict[str, np.ndarray], batch: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            boredom, patience = state["boredom"], state["patience"]
+        except KeyError as err:
+            raise ValueError(
+                f"BehaviorSimulator state lacks {err}: create it with initial_state(users, rng)"
+            ) from None
+        if boredom.shape[0] != batch or patience.shape[0] != batch:
+            raise ValueError(
+                f"BehaviorSimulator state is for {patience.shape[0]} users but {batch} were given: "
+                "keep one state row per user of the batch"
+            )
+        return boredom, patience
+
+    # -- the model -------------------------------------------------------------------
+    def boredom_penalty(self, boredom: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Rating penalty ``w_b * boredom . g_j`` ``(B, m)`` (reward units) for ``items`` ``(B, m)``."""
+        b, m = items.shape
+        # Products then a sum over topics, not einsum: einsum's SIMD summation
+        # order depends on memory alignment, and respond_one must agree exactly.
+        if m == 1:
+            # The env's single-item step: a (B, G) gather and a row sum.
+            pen = (boredom * self._topic_mean[items[:, 0]]).sum(axis=1)[:, None]
+        elif m * 4 >= self.n_items:
+            # Many items per user (oracle-greedy over the catalogue): one matmul
+            # over all items, then a gather, instead of a (B, m, G) topic gather.
+            pen = np.take_along_axis(boredom @ self._topic_mean.T, items, axis=1)
+        else:
+            pen = (boredom[:, None, :] * self._topic_mean[items]).sum(axis=2)
+        pen *= self.config.boredom_weight
+        return pen
+
+    def mean_effective_rating(self, state: dict[str, np.ndarray], users: np.ndarray,
+                              items: np.ndarray) -> np.ndarray:
+        """Noise-free effective rating ``r(u, j) - w_b * boredom . g_j`` ``(B, m)``, reward units.
+
+        The expected reward is non-decreasing in it (rewards are ordered skip <=
+        click <= purchase), so its argmax is the argmax of :meth:`expected_reward`.
+        """
+        self._check_fitted()
+        users = np.asarray(users)
+        boredom, _ = self._state_arrays(state, users.shape[0])
+        return self._mean_effective(boredom, users, np.asarray(items))
+
+    def _mean_effective(self, boredom: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        eff = self.rating_model.response_ratings(users, items).astype(np.float64)
+        eff -= self.scale.midpoint  # normalise exactly like scale.to_reward
+        eff /= self.scale.half_range
+        eff -= self.boredom_penalty(boredom, items)
+        return eff
+
+    def respond(
+        self,
+        state: dict[str, np.ndarray],
+        users: np.ndarray,
+        items: np.ndarray,
+        rng: np.random.Generator,
+    ) -> Feedback:
+        """Sample behaviours for ``items`` ``(B, k)``, then update boredom and patience in place.
+
+        Draws ``rng.standard_normal((B, k))`` (noise) then ``rng.random(B)`` (leaving).
+        """
+        self._check_fitted()
+        cfg = self.config
+        users = np.asarray(users)
+        items = np.asarray(items)
+        boredom, patience = self._state_arrays(state, users.shape[0])
+        eff = self._mean_effective(boredom, users, items)  # float64 (B, k)
+        noise = rng.standard_normal(eff.shape)
+        noise *= cfg.noise_std
+        eff += noise
+        behavior = (eff >= cfg.click_threshold).view(np.int8) + np.int8(Behavior.SKIP)
+        behavior += (eff >= cfg.purchase_threshold).view(np.int8)
+        reward = self._rewards[behavior]
+        rating = eff * self.scale.half_range
+        rating += self.scale.midpoint
+        np.maximum(rating, self.scale.low, out=rating)  # np.clip's wrapper costs more than
+        np.minimum(rating, self.scale.high, out=rating)  # the two ufuncs on the B = 1 path
+
+        # Boredom: EMA of topic exposure (share of the slate carrying each topic).
+        exposure = self.topics[items[:, 0]] if items.shape[1] == 1 else self.topics[items].mean(axis=1)
+        boredom *= cfg.boredom_decay
+        boredom += (1.0 - cfg.boredom_decay) * exposure
+        # Patience: the slate's best behaviour decides the change.
+        best = behavior[:, 0] if items.shape[1] == 1 else behavior.max(axis=1)
+        patience += self._deltas[best]
+        np.maximum(patience, 0.0, out=patience)
+        np.minimum(patience, 1.0, out=patience)
+        # Leave probability sigmoid(slope * (dissatisfaction - midpoint)).
+        logit = patience * -cfg.leave_slope
+        logit += cfg.leave_slope * (1.0 - cfg.leave_midpoint)
+        left = rng.random(users.shape[0]) * (1.0 + np.exp(-logit)) < 1.0
+        return Feedback(rating, reward, behavior, left)
+
+    def respond_one(
+        self, state: dict[str, np.ndarray], user: int, item: int, rng: np.random.Generator
+    ) -> tuple[float, float, int, bool]:
+        """Scalar :meth:`respond` for one user and one item, on row 0 of ``state``.
+
+        Draws the same random numbers and does the same float64 operations in
+        the same order as :meth:`respond` with ``B = k = 1``, so both agree exactly.
+        """
+        self._check_fitted()
+        cfg, scale = self.config, self.scale
+        boredom, patience = self._state_arrays(state, 1)
+        user, item = int(user), int(item)
+        eff = self.rating_model.response_rating_one(user, item)  # validates the ids
+        eff = (eff - scale.midpoint) / scale.half_range
+        # The same row sum as boredom_penalty's single-item path.
+        pen = (boredom[:1] * self._topic_mean[item: item + 1]).sum(axis=1)[0] * cfg.boredom_weight
+        eff = float(eff - pen)
+        eff += rng.standard_normal() * cfg.noise_std
+        behavior = int(Behavior.SKIP) + (eff >= cfg.click_threshold) + (eff >= cfg.purchase_threshold)
+        reward = float(self._rewards[behavior])
+        rating = min(max(eff * scale.half_range + scale.midpoint, scale.low), scale.high)
+
+        row = boredom[0]
+        row *= cfg.boredom_decay
+        row += (1.0 - cfg.boredom_decay) * self.topics[item]
+        p = min(max(float(patience[0]) + float(self._deltas[behavior]), 0.0), 1.0)
+        patience[0] = p
+        logit = p * -cfg.leave_slope + cfg.leave_slope * (1.0 - cfg.leave_midpoint)
+        left = rng.random() * (1.0 + float(np.exp(-logit))) < 1.0  # np.exp, as in respond
+        return rating, reward, behavior, bool(left)
+
+    def leave_probability(self, state: dict[str, np.ndarray]) -> np.ndarray:
+        """Probability ``(B,)`` that each user leaves at the current patience."""
+        cfg = self.config
+        patience = state["patience"]
+        return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
+
+    def expected_reward(
+        self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """Expected one-step reward ``(B, m)`` under the noise, given the current boredom.
+
+        ``R_skip + (R_click - R_skip) P(e >= c) + (R_purchase - R_click) P(e >= p)``
+        with ``P(e >= x) = Phi((m - x) / sigma)`` (an indicator when ``sigma = 0``).
+        """
+        cfg = self.config
+        mean = self.mean_effective_rating(state, users, items)
+        if cfg.noise_std > 0.0:
+            p_click = normal_cdf((mean - cfg.click_threshold) / cfg.noise_std)
+            p_purchase = normal_cdf((mean - cfg.purchase_threshold) / cfg.noise_std)
+        else:
+            p_click = (mean >= cfg.click_threshold).astype(np.float64)
+            p_purchase = (mean >= cfg.purchase_threshold).astype(np.float64)
+        p_click *= cfg.click_reward - cfg.skip_reward
+        p_purchase *= cfg.purchase_reward - cfg.click_reward
+        p_click += p_purchase
+        p_click += cfg.skip_reward
+        return p_click
+
+    # -- persistence -------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "pmf_params": dict(self.pmf_params)}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        arrays = {f"pmf__{k}": v for k, v in self.rating_model.state_arrays().items()}
+        arrays["topics"] = self.topics
+        return arrays
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if "topics" not in arrays:
+            raise ValueError("not a BehaviorSimulator file: missing array 'topics'; refit and save")
+        model = PMFSimulator(**self.pmf_params)
+        model.scale = self.scale
+        model.load_arrays({k[len("pmf__"):]: v for k, v in arrays.items() if k.startswith("pmf__")})
+        self._adopt(model, arrays["topics"])
