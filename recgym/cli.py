@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
+    except (ValueError, OSError, KeyError, RuntimeError) as err:
         print(f"recgym: error: {err}", file=sys.stderr)
         return 2
 

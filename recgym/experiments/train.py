@@ -167,8 +167,13 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         shutil.rmtree(run.root)
     if resume:
         saved = read_json(run.config) if run.config.exists() else None
-        if saved is not None and saved != config.to_json():
-            raise ValueError(f"--resume needs the configuration saved in {run.config}; it differs from the one given")
+        given = config.to_json()
+        # a resumed run may train for longer; everything else must match what was saved
+        changed = sorted(k for k in set(given) | set(saved or {}) if k != "steps" and (saved or {}).get(k) != given.get(k))
+        if saved is not None and changed:
+            raise ValueError(
+                f"--resume needs the configuration saved in {run.config} (only --steps may change); differs in: {changed}"
+            )
     run.root.mkdir(parents=True, exist_ok=True)
     write_json(run.config, config.to_json())
 
