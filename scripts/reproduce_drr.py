@@ -196,7 +196,9 @@ def write_report(all_results: dict[str, dict], args: argparse.Namespace, minutes
         "see docs/agents.md).",
         "- Offline protocol: for each test user, the candidates are the user's rated items minus the 5 start "
         "items; the frozen agent fills 20 positions without repeats, its state updated with the logged ratings; "
-        "relevant = liked (rating >= 4; Jester > 0). Users without a liked candidate are left out. MAP is MAP@20.",
+        "relevant = liked (rating >= 4; Jester > 0). Users without a liked candidate are left out. MAP is MAP@20. "
+        "NDCG binary: gain 1 for a liked item; NDCG graded: gain 2^(r - r_min) - 1 against the ideal order of all "
+        "the user's candidates. The paper does not say which NDCG it reports.",
         "- Online protocol: one 20-step episode per test user on the PMF simulator; average reward per step.",
         "- Rows: Popularity = most-rated items; PMF = myopic greedy on a PMF fitted to the training users; "
         "DQN and DDPG use the plain mean-of-history state; DRR-x = DDPG with the DRR-x state module; "
@@ -207,16 +209,18 @@ def write_report(all_results: dict[str, dict], args: argparse.Namespace, minutes
         source = results.pop("__source__")
         lines += [f"## {dataset}", "", f"Data: {source}. Run time: {minutes[dataset]:.1f} minutes.", ""]
         paper = PAPER_OFFLINE.get(dataset, {})
-        lines.append("| Model | P@20 (ours) | P@20 (paper) | NDCG@20 (ours) | NDCG@20 (paper) | MAP@20 (ours) | "
-                     "MAP (paper) | avg reward (ours) | avg reward (paper) |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("| Model | P@20 (ours) | P@20 (paper) | NDCG@20 binary (ours) | NDCG@20 graded (ours) | "
+                     "NDCG@20 (paper) | MAP@20 (ours) | MAP (paper) | avg reward (ours) | avg reward (paper) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for row, r in results.items():
             p = paper.get(row)
-            cells = [format_cell([o[k] for o in r["offline"]]) for k in ("precision@20", "ndcg@20", "map@20")]
+            cells = [format_cell([o[k] for o in r["offline"]])
+                     for k in ("precision@20", "ndcg@20", "ndcg_graded@20", "map@20")]
             paper_cells = [f"{x:.4f}" for x in p] if p else ["", "", ""]
             rew_paper = PAPER_REWARD.get(row, {}).get(dataset)
-            lines.append(f"| {row} | {cells[0]} | {paper_cells[0]} | {cells[1]} | {paper_cells[1]} | {cells[2]} | "
-                         f"{paper_cells[2]} | {format_cell(r['online'])} | {'' if rew_paper is None else f'{rew_paper:.4f}'} |")
+            lines.append(f"| {row} | {cells[0]} | {paper_cells[0]} | {cells[1]} | {cells[2]} | {paper_cells[1]} | "
+                         f"{cells[3]} | {paper_cells[2]} | {format_cell(r['online'])} | "
+                         f"{'' if rew_paper is None else f'{rew_paper:.4f}'} |")
         lines += ["", "### Reading", ""] + reading(dataset, results)
         lines += [
             "",

@@ -63,7 +63,7 @@ def test_train_writes_results_curve_and_checkpoint(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["online"]["episodes"] == results["online"]["episodes"] > 0
     assert saved["steps_per_second"] > 0
-    assert [p["step"] for p in saved["curve"]][:2] == [200, 400]
+    assert [p["step"] for p in saved["curve"]] == [0, 200, 400]
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert RunDir(out).latest_checkpoint().name == "step-000000400"
     assert any((out / "tensorboard").rglob("events.out.tfevents*"))
@@ -101,7 +101,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         train(resumed.model_copy(update={"seed": 1}), out, resume=True, progress=False)
     results = train(resumed, out, resume=True, progress=False)
     steps = [p["step"] for p in results["curve"]]
-    assert steps[0] == 200 and steps[-1] == checkpointed + 200  # the curve before the kill is kept
+    assert steps[:2] == [0, 200] and steps[-1] == checkpointed + 200  # the curve before the kill is kept
     assert sorted(steps) == steps and len(set(steps)) == len(steps)
     assert RunDir(out).latest_checkpoint().name == f"step-{checkpointed + 200:09d}"
 

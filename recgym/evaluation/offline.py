@@ -22,7 +22,9 @@ from recgym.evaluation.online import Policy, bind_policy
 DEFAULT_KS = (5, 10, 20)
 
 
-def rerank_lists(policy: Policy, env, users: np.ndarray | None = None, length: int = 20) -> tuple[list[np.ndarray], np.ndarray]:
+def rerank_lists(
+    policy: Policy, env, users: np.ndarray | None = None, length: int = 20
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Let ``policy`` rank each user's candidates; return the logged ratings in ranked order.
 
     :param policy: anything with SB3's ``predict`` on batched observations.
@@ -30,7 +32,7 @@ def rerank_lists(policy: Policy, env, users: np.ndarray | None = None, length: i
     :param users: users to evaluate (default: the env's user set).
     :param length: positions to fill (at most the candidates, and at most the env's ``max_steps``).
     :returns: per user the ratings of the ranked items (shorter when fewer candidates),
-        and per user the number of liked items among the candidates.
+        and per user the ratings of all its candidates (the ideal ranking's pool).
     """
     users = np.asarray(env.users if users is None else users, dtype=np.int64)
     if length < 1:
@@ -39,15 +41,16 @@ def rerank_lists(policy: Policy, env, users: np.ndarray | None = None, length: i
     bind_policy(policy, env)
     b = env.num_envs
     ratings_out: list[np.ndarray] = []
-    n_liked: list[int] = []
+    pools: list[np.ndarray] = []
+    scale = env.simulator.scale
     for start in range(0, len(users), b):
         chunk = users[start : start + b]
         rows = np.resize(chunk, b)
         obs, _ = env.reset(seed=start, options={"users": rows})
         available = env.starts.available[chunk]
-        cand_ratings = env.simulator.expected_reward({}, chunk, np.broadcast_to(np.arange(env.n_items), (len(chunk), env.n_items)))
-        liked = (cand_ratings > 0) & available
-        n_liked.extend(liked.sum(axis=1).tolist())
+        all_items = np.broadcast_to(np.arange(env.n_items), (len(chunk), env.n_items))
+        cand_ratings = scale.from_reward(env.simulator.expected_reward({}, chunk, all_items))
+        pools.extend(cand_ratings[i][available[i]] for i in range(len(chunk)))
         ranked = np.full((b, length), np.nan)
         active = np.ones(b, dtype=bool)
         for pos in range(length):
@@ -60,7 +63,7 @@ def rerank_lists(policy: Policy, env, users: np.ndarray | None = None, length: i
         for i in range(len(chunk)):
             row = ranked[i]
             ratings_out.append(row[~np.isnan(row)])
-    return ratings_out, np.asarray(n_liked)
+    return ratings_out, pools
 
 
 def evaluate_offline(
@@ -69,21 +72,30 @@ def evaluate_offline(
     users: np.ndarray | None = None,
     ks: tuple[int, ...] = DEFAULT_KS,
 ) -> dict[str, float]:
-    """Precision@k, NDCG@k (binary gains) and MAP@k of DRR's re-ranking protocol.
+    """Precision@k, NDCG@k and MAP@k of DRR's re-ranking protocol.
 
-    Users without any liked candidate are left out (NDCG and AP are undefined
-    for them), so every figure averages over the same users; ``users`` in the
-    result counts them.
+    ``ndcg@k`` uses binary gains (liked or not) like precision and MAP;
+    ``ndcg_graded@k`` uses the rating itself, ``rating - scale.low`` as the
+    grade with the exponential gain ``2^g - 1``, against the ideal order of
+    all the user's candidates: a ranking that puts a 3-star item before a
+    1-star one is rewarded although neither is liked. The DRR paper does not
+    say which it reports; its NDCG@20 of 0.87 for Popularity suggests graded
+    gains (see docs/evaluation.md). Users without any liked candidate are left
+    out (binary NDCG and AP are undefined for them), so every figure averages
+    over the same users; ``users`` in the result counts them.
 
     :param policy: the frozen agent.
     :param env: batched env over a :class:`~simulators.LoggedReplaySimulator` of the test users.
     :param users: users to evaluate (default: the env's user set).
     :param ks: cut-offs; the list is filled up to ``max(ks)``.
     """
-    lists, n_liked = rerank_lists(policy, env, users, length=max(ks))
+    lists, pools = rerank_lists(policy, env, users, length=max(ks))
     scale = env.simulator.scale
+    n_liked = np.array([int(np.sum(scale.is_liked(p))) for p in pools])
     keep = n_liked > 0
     relevance = [np.asarray(scale.is_liked(r), dtype=np.float64) for r, k in zip(lists, keep) if k]
+    grades = [np.asarray(r, dtype=np.float64) - scale.low for r, k in zip(lists, keep) if k]
+    ideal = [np.asarray(p, dtype=np.float64) - scale.low for p, k in zip(pools, keep) if k]
     n_rel = n_liked[keep]
     if not relevance:
         raise ValueError("no evaluated user has a liked item among the candidates: offline metrics are undefined")
@@ -91,5 +103,6 @@ def evaluate_offline(
     for k in ks:
         out[f"precision@{k}"] = float(precision_at_k(relevance, k, reduce="mean"))
         out[f"ndcg@{k}"] = float(ndcg_at_k(relevance, k, n_relevant=n_rel, reduce="mean"))
+        out[f"ndcg_graded@{k}"] = float(ndcg_at_k(grades, k, gains="graded", ideal_relevance=ideal, reduce="mean"))
         out[f"map@{k}"] = float(average_precision(relevance, k, n_relevant=n_rel, reduce="mean"))
     return out

@@ -37,7 +37,7 @@ def plot_learning_curve(
         # align seeds on a common grid (runs may evaluate at slightly different steps)
         values = np.array([np.interp(steps, [p["step"] for p in c], [p[metric] for p in c]) for c in seeds])
         mean, std = values.mean(axis=0), values.std(axis=0)
-        (line,) = ax.plot(steps, mean, label=f"{label} (n={len(seeds)})")
+        (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=f"{label} (n={len(seeds)})")
         if len(seeds) > 1:
             ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     for label, value in (reference or {}).items():

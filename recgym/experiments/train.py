@@ -54,6 +54,8 @@ class RunCallback(BaseCallback):
         self._next_eval = (start // self.config.eval_every + 1) * self.config.eval_every
         self._next_ckpt = (start // self.config.checkpoint_every + 1) * self.config.checkpoint_every
         self._returns = np.zeros(self.training_env.num_envs)
+        if start == 0 and not self.curve:
+            self.evaluate(0)  # the untrained policy anchors the learning curve
         self.bar = tqdm(
             total=self.config.steps,
             initial=self.model.num_timesteps,
