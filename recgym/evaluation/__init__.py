@@ -12,8 +12,14 @@ from recgym.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
+from recgym.evaluation.offline import evaluate_offline, rerank_lists
+from recgym.evaluation.online import OnlineResult, evaluate_online
 
 __all__ = [
+    "OnlineResult",
+    "evaluate_offline",
+    "evaluate_online",
+    "rerank_lists",
     "average_precision",
     "coverage",
     "hit_rate_at_k",
