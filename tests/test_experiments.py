@@ -101,9 +101,11 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         train(resumed.model_copy(update={"seed": 1}), out, resume=True, progress=False)
     results = train(resumed, out, resume=True, progress=False)
     steps = [p["step"] for p in results["curve"]]
-    assert steps[:2] == [0, 200] and steps[-1] == checkpointed + 200  # the curve before the kill is kept
+    assert steps[:2] == [0, 200]  # the curve before the kill is kept
+    # SB3 collects whole rollouts, so the run may end a few steps past its target
+    assert checkpointed + 200 <= steps[-1] < checkpointed + 200 + 64
     assert sorted(steps) == steps and len(set(steps)) == len(steps)
-    assert RunDir(out).latest_checkpoint().name == f"step-{checkpointed + 200:09d}"
+    assert RunDir(out).latest_checkpoint().name == f"step-{steps[-1]:09d}"
 
 
 def test_corrupt_checkpoint_is_reported_not_loaded(tmp_path):
