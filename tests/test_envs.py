@@ -304,3 +304,18 @@ def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(world):
     model.learn(60)
     action, _ = model.predict(obs, deterministic=True)
     assert action.shape == (4,)
+
+
+def test_pmf_based_simulators_share_the_pmf_of_their_log(world, replay_world, behavior_world):
+    # one embedding space for X-PMF, X-Replay and X-Behavior: an actor trained on one means the same on the others
+    np.testing.assert_array_equal(world.simulator.item_embeddings, replay_world.simulator.item_embeddings)
+    np.testing.assert_array_equal(world.simulator.item_embeddings, behavior_world.simulator.item_embeddings)
+
+
+def test_render_ansi_describes_the_step(world):
+    env = RecommendationEnv(world=world, render_mode="ansi")
+    env.reset(seed=0)
+    assert "start items" in env.render()
+    env.step(3)
+    text = env.render()
+    assert "step 1" in text and "reward" in text

@@ -97,7 +97,7 @@ def fit_simulator(
     kwargs = dict(simulator_kwargs or {})
     sim = make_simulator(simulator, **kwargs)
     if not use_cache:
-        return sim.fit(log)
+        return _fit_sharing_pmf(sim, simulator, log, kwargs, use_cache)
     params = json.dumps({"sim": simulator, **sim.get_params()}, sort_keys=True, default=str)
     key = hashlib.sha256(f"{params}|{log_fingerprint(log)}".encode()).hexdigest()[:20]
     if key in _MEMORY_CACHE:
@@ -108,16 +108,38 @@ def fit_simulator(
             sim = type(sim).load(path, **kwargs)
         except (ValueError, KeyError):
             path.unlink(missing_ok=True)  # a corrupt cache entry is refitted, not trusted
-            sim = make_simulator(simulator, **kwargs).fit(log)
+            sim = _fit_sharing_pmf(sim, simulator, log, kwargs, use_cache)
             sim.save(path)
     else:
-        sim.fit(log)
+        sim = _fit_sharing_pmf(sim, simulator, log, kwargs, use_cache)
         try:
             sim.save(path)
         except (OSError, NotImplementedError):
             pass  # a read-only cache only costs a refit next time
     _MEMORY_CACHE[key] = sim
     return sim
+
+
+# simulators built on a PMF, and the constructor argument that takes a fitted one
+_PMF_BASED = {"replay": "embedding_model", "behavior": "rating_model"}
+
+
+def _fit_sharing_pmf(
+    sim: UserSimulator, name: str, log: RatingLog, kwargs: dict[str, Any], use_cache: bool
+) -> UserSimulator:
+    """Fit ``sim``; PMF-based simulators reuse the (cached) PMF of the same log and parameters.
+
+    Sharing the PMF means ``recgym/X-Replay-v0`` and ``recgym/X-Behavior-v0`` embed
+    items exactly as ``recgym/X-PMF-v0`` does, so an embedding-space actor trained
+    on one means the same thing on the others, and the PMF is fitted once.
+    """
+    argument = _PMF_BASED.get(name)
+    if argument is None or kwargs.get(argument) is not None:
+        return sim.fit(log)
+    from simulators import make_simulator
+
+    pmf = fit_simulator(log, "pmf", dict(kwargs.get("pmf_params") or {}), use_cache=use_cache)
+    return make_simulator(name, **{**kwargs, argument: pmf}).fit(log)
 
 
 def build_world(
