@@ -1,0 +1,434 @@
+"""Non-RL reference policies with the agents' interface (``learn``, ``predict``, ``save``, ``load``).
+
+DRR compares against popularity and PMF; Lee et al. (SIGIR 2022) find that a
+greedy reward model matches or beats RL agents on these datasets, so a
+myopic PMF policy and an oracle that maximises the simulator's one-step reward
+make the gap (or its absence) visible. LinUCB (Li et al., WWW 2010) is the
+standard contextual bandit: sequential but myopic.
+
+All of them output item ids (action mode ``"discrete"``), never an item in
+``obs["consumed"]``, and work on single observations or batches.
+
+=================  ==========================================================================
+``random``         uniform among unconsumed items
+``popularity``     most-rated item among the *training* users' logged ratings
+``greedy-pmf``     highest rating predicted by a PMF fitted on the training users' ratings only
+``oracle-greedy``  highest expected one-step reward under the live simulator (cheats by design)
+``linucb``         disjoint LinUCB over the mean liked-item embedding, learned online
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from agents.common import (
+    Observation,
+    as_batch,
+    check_action_mode,
+    consumed_mask_numpy,
+    env_context,
+    iterate_steps,
+)
+from simulators.pmf import PMFSimulator
+
+#: File inside a baseline's zip that names the agent (``agents.load`` reads it).
+BASELINE_META = "agent.json"
+BASELINE_ARRAYS = "arrays.npz"
+#: LinUCB exploration weight α of p = θ^T x + α sqrt(x^T A^-1 x) (Li et al. 2010, Alg. 1).
+LINUCB_ALPHA = 0.5
+#: LinUCB ridge: A_a starts at ridge * I (Li et al.: the identity).
+LINUCB_RIDGE = 1.0
+
+
+def zip_path(path: str | Path) -> Path:
+    """``path`` with ``.zip`` appended when it has no suffix (as SB3 saves)."""
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(".zip")
+
+
+class BaselineAgent:
+    """Scores every item for each observation; the best unconsumed item is recommended.
+
+    Subclasses implement :meth:`scores` and, if they have fitted state,
+    :meth:`fit`, :meth:`state_arrays` and :meth:`load_arrays`.
+
+    :param env: the environment (any form :func:`agents.common.env_context` accepts).
+    :param seed: seed of the agent's random draws.
+    """
+
+    #: registry name (set by the registry).
+    name: ClassVar[str] = ""
+    #: True for agents that read the live environment (evaluation calls ``set_env`` on them).
+    needs_live_env: ClassVar[bool] = False
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self.num_timesteps = 0
+        self.set_env(env)
+
+    def set_env(self, env: Any) -> None:
+        """Point the agent at ``env`` (a discrete-action recgym environment)."""
+        self.env = env
+        self.ctx = env_context(env)
+        check_action_mode(self.ctx, "discrete", self.name or type(self).__name__)
+        self.n_items = self.ctx.n_items
+
+    # -- the interface ----------------------------------------------------------------------
+    def scores(self, obs: Observation) -> np.ndarray:
+        """``(B, n_items)`` scores of a batched observation; higher is recommended first."""
+        raise NotImplementedError
+
+    def fit(self) -> None:
+        """Fit whatever the baseline needs from the environment's log (no-op by default)."""
+
+    @property
+    def is_fitted(self) -> bool:
+        return True
+
+    def learn(self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> "BaselineAgent":
+        """Fit from the log (no environment steps); arguments mirror SB3's ``learn``, callbacks are not called."""
+        self.fit()
+        return self
+
+    def predict(self, observation: Observation, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """The best-scored unconsumed item of each row.
+
+        :param observation: one observation or a batch.
+        :param deterministic: unused (each baseline is what it is; ``random`` is always random).
+        :returns: ``(actions, None)``: an item id (0-d array) or ``(B,)`` ids.
+        """
+        if not self.is_fitted:
+            self.fit()
+        batch, single = as_batch(observation)
+        scores = np.array(self.scores(batch), dtype=np.float64)  # a copy: masking writes into it
+        scores[consumed_mask_numpy(batch["consumed"], self.n_items)] = -np.inf
+        actions = scores.argmax(axis=1)
+        return (np.asarray(actions[0]) if single else actions), None
+
+    # -- persistence ------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON) besides ``env``."""
+        return {"seed": self.seed}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Fitted arrays written by :meth:`save`."""
+        return {}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_arrays` returned."""
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent to a zip (``agent.json`` + ``arrays.npz``); ``.zip`` is appended without a suffix."""
+        path = zip_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.is_fitted:
+            self.fit()
+        buffer = BytesIO()
+        np.savez(buffer, **self.state_arrays())
+        meta = {"agent_name": self.name, "params": self.get_params(), "num_timesteps": self.num_timesteps}
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(BASELINE_META, json.dumps(meta))
+            archive.writestr(BASELINE_ARRAYS, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any) -> "BaselineAgent":
+        """Read an agent written by :meth:`save`, attached to ``env``."""
+        path = zip_path(path)
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(BASELINE_META))
+            with np.load(BytesIO(archive.read(BASELINE_ARRAYS))) as data:
+                arrays = {key: data[key] for key in data.files}
+        agent = cls(env, **meta["params"])
+        agent.num_timesteps = int(meta.get("num_timesteps", 0))
+        agent.load_arrays(arrays)
+        return agent
+
+
+class RandomAgent(BaselineAgent):
+    """Uniformly random among the unconsumed items (never repeats within an episode)."""
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        return self._rng.random((obs["consumed"].shape[0], self.n_items))
+
+
+class PopularityAgent(BaselineAgent):
+    """The most-rated unconsumed item, counting the training users' logged ratings (DRR's "Popularity").
+
+    Ties go to the smaller item id.
+    """
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        self.counts: np.ndarray | None = None
+        super().__init__(env, seed)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.counts is not None
+
+    def fit(self) -> None:
+        df = self.ctx.log.interactions
+        train = df[np.isin(df["user"].to_numpy(), self.ctx.train_users)]
+        self.counts = np.bincount(train["item"].to_numpy(), minlength=self.n_items).astype(np.float64)
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        return np.broadcast_to(self.counts, (obs["consumed"].shape[0], self.n_items))
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.counts = arrays["counts"]
+
+
+class GreedyPMFAgent(BaselineAgent):
+    """Myopic model-based policy: the highest rating predicted by a PMF fitted on the training users only.
+
+    Score of item ``j`` for user ``i``: ``mu + b_i + c_j + U_i^T V_j`` (Salakhutdinov &
+    Mnih 2007 with biases, as :class:`simulators.pmf.PMFSimulator`), unclipped so
+    that items above the top of the scale still rank. Users without training
+    ratings (the test users) get ``[U_i, b_i]`` folded in from the observation:
+    the ridge regression of the observed ratings of their history items on
+    ``[V_j, 1]`` (the same closed form as one ALS half-step, eq. 4), with the
+    observed normalised feedback mapped back to ratings. Training users keep
+    their fitted factors.
+
+    :param env: the environment.
+    :param seed: seed of the PMF initialisation.
+    :param pmf_kwargs: PMF arguments (default: the simulator's own when it is a PMF, else PMF defaults).
+    """
+
+    def __init__(self, env: Any, seed: int = 0, pmf_kwargs: dict[str, Any] | None = None) -> None:
+        self.pmf: PMFSimulator | None = None
+        self.seen: np.ndarray | None = None
+        super().__init__(env, seed)
+        if pmf_kwargs is None:
+            sim = self.ctx.simulator
+            pmf_kwargs = {k: v for k, v in sim.get_params().items() if k in ("dim", "reg", "bias_reg", "n_iters")} \
+                if isinstance(sim, PMFSimulator) else {}
+        self.pmf_kwargs = dict(pmf_kwargs)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.pmf is not None
+
+    def fit(self) -> None:
+        log = self.ctx.log
+        df = log.interactions
+        train = log.with_interactions(df[np.isin(df["user"].to_numpy(), self.ctx.train_users)])
+        self.pmf = PMFSimulator(**{**self.pmf_kwargs, "seed": self.seed}).fit(train)
+        self.seen = np.bincount(train.interactions["user"].to_numpy(), minlength=log.n_users) > 0
+
+    def user_factors(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """``(U (B, d), b (B,))``: fitted factors, folded in for users unseen in training."""
+        pmf = self.pmf
+        users = obs["user"].reshape(-1).astype(np.int64)
+        factors = pmf.user_embeddings[users].astype(np.float64)
+        bias = pmf.user_bias[users].astype(np.float64)
+        unseen = np.flatnonzero(~self.seen[users])
+        if unseen.size:
+            factors[unseen], bias[unseen] = self._fold_in({k: v[unseen] for k, v in obs.items()})
+        return factors, bias
+
+    def _fold_in(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        pmf, scale = self.pmf, self.ctx.log.scale
+        d = pmf.dim
+        items = obs["history_items"].astype(np.int64)  # [b, N]
+        mask = obs["history_mask"].astype(bool) & (items < self.n_items)
+        items = np.where(mask, items, 0)
+        ratings = obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
+        residual = (ratings - pmf.global_mean - pmf.item_bias[items]) * mask  # r - mu - c_j
+        design = np.concatenate([pmf.item_embeddings[items], np.ones(items.shape + (1,))], axis=-1)
+        design *= mask[..., None]  # [b, N, d + 1]; padded slots contribute nothing
+        gram = np.einsum("bnk,bnl->bkl", design, design)
+        gram[:, np.arange(d + 1), np.arange(d + 1)] += np.r_[np.full(d, pmf.reg), pmf.bias_reg]
+        rhs = np.einsum("bnk,bn->bk", design, residual)
+        solution = np.linalg.solve(gram, rhs[..., None])[..., 0]  # [b, d + 1]
+        return solution[:, :d], solution[:, d]
+
+    def predicted_ratings(self, obs: Observation) -> np.ndarray:
+        """``(B, n_items)`` unclipped predicted ratings ``mu + b_i + c_j + U_i^T V_j``."""
+        if not self.is_fitted:
+            self.fit()
+        factors, bias = self.user_factors(obs)
+        pmf = self.pmf
+        return factors @ pmf.item_embeddings.T.astype(np.float64) + bias[:, None] + pmf.item_bias[None] + pmf.global_mean
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        return self.predicted_ratings(obs)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "pmf_kwargs": self.pmf_kwargs}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"pmf_{k}": v for k, v in self.pmf.state_arrays().items()}
+        arrays["seen"] = self.seen
+        scale = self.pmf.scale
+        arrays["scale"] = np.array([scale.low, scale.high, float(scale.discrete)])
+        return arrays
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        pmf = PMFSimulator(**{**self.pmf_kwargs, "seed": self.seed})
+        pmf.scale = self.ctx.log.scale
+        pmf.load_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pmf_")})
+        self.pmf = pmf
+        self.seen = arrays["seen"].astype(bool)
+
+
+class OracleGreedyAgent(BaselineAgent):
+    """The simulator's own best one-step item: ``argmax_a E[r | user, a]`` over available items.
+
+    Cheats by design: it reads the live environment's simulator and its per-user
+    state (``env.batch.sim_state``, or ``env.episode`` for the single env), which
+    no real recommender can see. It is
+    the upper bound of *myopic* play (an RL agent can only beat it by trading
+    immediate reward for later reward). Rows are matched to the environment's
+    batch rows when the observation batch has the batch's size and users (the
+    environment's own observation); a stateless simulator (PMF) also accepts
+    any other observation.
+    """
+
+    needs_live_env = True
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        sim = self.ctx.simulator
+        live_users, sim_state, blocked = _live_state(self.ctx.env)
+        users = obs["user"].reshape(-1).astype(np.int64)
+        aligned = users.shape == live_users.shape and np.array_equal(users, live_users)
+        if not aligned and sim_state:
+            raise ValueError(
+                "oracle-greedy reads the live simulator state: predict on the observation of the environment it "
+                "was given (agent.set_env(env) to point it at another one)"
+            )
+        items = np.broadcast_to(np.arange(self.n_items), (users.size, self.n_items))
+        expected = np.array(sim.expected_reward(sim_state, users, items), dtype=np.float64)
+        if aligned:
+            expected[blocked] = -np.inf  # consumed, and outside each user's candidate set
+        return expected
+
+
+def _live_state(env: Any) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """``(users (B,), simulator state, blocked (B, n_items))`` of a recgym env's running episodes."""
+    if hasattr(env, "batch"):  # RecommendationVectorEnv: an EpisodeBatch of B rows
+        return env.batch.users, env.batch.sim_state, env.batch.blocked
+    episode = env.episode  # RecommendationEnv: the scalar single-episode twin
+    return episode.users, episode.sim_state, episode.blocked[None]
+
+
+class DisjointLinUCB:
+    """Disjoint LinUCB (Li et al., WWW 2010, Algorithm 1): one ridge regression per arm.
+
+    For each arm ``a``:
+
+    * ``A_a = ridge I + Σ x x^T``, ``b_a = Σ r x``, ``θ_a = A_a^{-1} b_a`` (Alg. 1, lines 5-12),
+    * ``p_a(x) = θ_a^T x + α sqrt(x^T A_a^{-1} x)`` (lines 9-11).
+
+    ``A_a^{-1}`` is kept directly and updated by Sherman-Morrison,
+    ``A^{-1} <- A^{-1} - (A^{-1} x)(A^{-1} x)^T / (1 + x^T A^{-1} x)``, so an update
+    costs ``O(D^2)`` and no matrix is ever inverted. Scoring a batch against all
+    arms is one matrix product: ``x^T A_a^{-1} x = vec(x x^T) · vec(A_a^{-1})``.
+
+    :param n_arms: number of arms (items).
+    :param dim: context dimension ``D``.
+    :param alpha: exploration weight α.
+    :param ridge: ``A_a`` starts at ``ridge * I`` (Li et al.: the identity).
+    """
+
+    def __init__(self, n_arms: int, dim: int, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE) -> None:
+        if alpha < 0 or ridge <= 0:
+            raise ValueError(f"LinUCB needs alpha >= 0 and ridge > 0, got {alpha}, {ridge}")
+        self.n_arms, self.dim = int(n_arms), int(dim)
+        self.alpha, self.ridge = float(alpha), float(ridge)
+        self.A_inv = np.tile(np.eye(self.dim) / self.ridge, (self.n_arms, 1, 1))  # [n, D, D]
+        self.b = np.zeros((self.n_arms, self.dim))  # [n, D]
+        self.theta = np.zeros((self.n_arms, self.dim))  # [n, D]
+
+    def ucb(self, contexts: np.ndarray) -> np.ndarray:
+        """``(B, n_arms)`` upper confidence bounds ``θ_a^T x + α sqrt(x^T A_a^{-1} x)``."""
+        x = np.asarray(contexts, dtype=np.float64).reshape(-1, self.dim)
+        mean = x @ self.theta.T  # [B, n]
+        outer = (x[:, :, None] * x[:, None, :]).reshape(x.shape[0], -1)  # [B, D*D]
+        variance = outer @ self.A_inv.reshape(self.n_arms, -1).T  # [B, n]
+        return mean + self.alpha * np.sqrt(np.maximum(variance, 0.0))
+
+    def update(self, contexts: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
+        """Add observations ``(x_t, a_t, r_t)`` in order (an arm may repeat within a batch)."""
+        contexts = np.asarray(contexts, dtype=np.float64).reshape(-1, self.dim)
+        arms = np.asarray(arms, dtype=np.int64).reshape(-1)
+        rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        for x, a, r in zip(contexts, arms, rewards):
+            a_inv = self.A_inv[a]
+            ax = a_inv @ x  # A^-1 x
+            a_inv -= np.outer(ax, ax) / (1.0 + x @ ax)  # Sherman-Morrison for A + x x^T
+            self.b[a] += r * x
+            self.theta[a] = a_inv @ self.b[a]
+
+
+class LinUCBAgent(BaselineAgent):
+    """LinUCB over items (:class:`DisjointLinUCB`, one arm per item), learned online in ``learn``.
+
+    Context ``x = [mean of the liked-item embeddings in obs["positive_items"], 1]``
+    (the environment's item embeddings, i.e. the PMF factors scaled into [-1, 1];
+    the constant lets each arm learn its mean reward; an empty window gives
+    ``[0, 1]``). Ties (e.g. before any update) are broken at random.
+
+    :param env: the environment ``learn`` runs on.
+    :param seed: seed of tie-breaking and of the environment's resets.
+    :param alpha: exploration weight α.
+    :param ridge: ``A_a`` starts at ``ridge * I``.
+    """
+
+    def __init__(self, env: Any, seed: int = 0, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE) -> None:
+        super().__init__(env, seed)
+        self.item_embeddings = np.asarray(self.ctx.item_embeddings, dtype=np.float64)
+        self.bandit = DisjointLinUCB(self.n_items, self.item_embeddings.shape[1] + 1, alpha=alpha, ridge=ridge)
+
+    def contexts(self, obs: Observation) -> np.ndarray:
+        """``(B, D)`` contexts ``[mean liked-item embedding, 1]``."""
+        items = obs["positive_items"].astype(np.int64)
+        mask = obs["positive_mask"].astype(bool) & (items < self.n_items)
+        emb = self.item_embeddings[np.where(mask, items, 0)] * mask[..., None]  # [B, N, d]
+        mean = emb.sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return np.concatenate([mean, np.ones((mean.shape[0], 1))], axis=1)
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        p = self.bandit.ucb(self.contexts(obs))
+        return p + 1e-9 * self._rng.random(p.shape)  # random tie-breaking
+
+    def learn(self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True) -> "LinUCBAgent":
+        """Run the bandit online on the agent's environment for ``total_timesteps`` transitions.
+
+        Each step recommends by :meth:`predict` and updates the chosen items'
+        models with the observed rewards. ``callback`` is not called.
+        """
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+
+        def act(obs: Observation) -> np.ndarray:
+            return self.predict(obs)[0]
+
+        for obs, actions, rewards in iterate_steps(self.env, act, total_timesteps, seed=self.seed):
+            self.bandit.update(self.contexts(obs), actions, rewards)
+            self.num_timesteps += len(rewards)
+        return self
+
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "alpha": self.bandit.alpha, "ridge": self.bandit.ridge}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"A_inv": self.bandit.A_inv, "b": self.bandit.b, "theta": self.bandit.theta}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.bandit.A_inv = arrays["A_inv"].copy()
+        self.bandit.b = arrays["b"].copy()
+        self.bandit.theta = arrays["theta"].copy()

@@ -1,0 +1,249 @@
+"""Name -> agent registry: ``make``, ``load``, ``spec``, ``available``.
+
+Each :class:`AgentSpec` says which action mode the agent needs, so a trainer
+builds the right environment before the agent::
+
+    spec = agents.spec("drr")
+    env = RecommendationVectorEnv(32, world=world, action_mode=spec.action_mode)
+    model = agents.make("drr", env, seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import state_encoders
+from agents import baselines
+from agents.common import (
+    EnvContext,
+    as_sb3_env,
+    check_action_mode,
+    env_context,
+    optimizer_kwargs,
+    pmf_encoder_kwargs,
+    set_threads,
+)
+from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
+from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy
+from agents.drr import DRR, DRR_DEFAULTS, DRR_NET_ARCH, DRR_REPLAY_RATIO, OU_SIGMA, make_action_noise
+from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What a trainer needs to know about an agent before building its environment.
+
+    :param name: registry name.
+    :param action_mode: the environment's ``action_mode`` the agent needs.
+    :param default_encoder: state encoder used when ``make`` gets none (None: takes no encoder).
+    :param agent_class: the class whose ``load(path, env)`` restores a saved agent.
+    :param build: ``build(env, ctx, encoder, seed, **kwargs)`` -> agent.
+    :param description: one line for listings.
+    :param defaults: the agent's documented default arguments.
+    """
+
+    name: str
+    action_mode: str
+    default_encoder: str | None
+    agent_class: type
+    build: Callable[..., Any] = field(repr=False)
+    description: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return self.default_encoder is not None
+
+
+def _update_schedule(env: Any, replay_ratio: float) -> dict[str, int]:
+    """``train_freq`` and ``gradient_steps`` that keep ``replay_ratio`` gradient steps per transition.
+
+    SB3 counts ``train_freq`` in ``env.step`` calls, each ``n_envs`` transitions:
+    with many envs, several gradient steps per call; with few, one every few calls.
+    """
+    per_call = int(getattr(env, "num_envs", 1)) * replay_ratio
+    if per_call >= 1:
+        return {"train_freq": 1, "gradient_steps": round(per_call)}
+    return {"train_freq": round(1 / per_call), "gradient_steps": 1}
+
+
+def _policy_kwargs(ctx: EnvContext, encoder: str, net_arch: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``policy_kwargs`` with the state encoder as features extractor, tables from the PMF factors."""
+    freeze = kwargs.pop("freeze_embeddings", True)
+    normalize = kwargs.pop("normalize_embeddings", True)
+    encoder_kwargs = {**pmf_encoder_kwargs(ctx, freeze=freeze, normalize=normalize), **kwargs.pop("encoder_kwargs", {})}
+    policy_kwargs = {
+        "features_extractor_class": state_encoders.encoder_class(encoder),
+        "features_extractor_kwargs": encoder_kwargs,
+        "net_arch": net_arch,
+        "optimizer_kwargs": optimizer_kwargs(),
+    }
+    policy_kwargs.update(kwargs.pop("policy_kwargs", {}) or {})
+    return policy_kwargs
+
+
+def _build_dqn(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> MaskedDQN:
+    sb3_env = as_sb3_env(env)
+    policy_kwargs = _policy_kwargs(ctx, encoder, list(DQN_NET_ARCH), kwargs)
+    args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
+    return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
+
+
+def _build_deers(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> DEERS:
+    sb3_env = as_sb3_env(env)
+    policy_kwargs = _policy_kwargs(ctx, encoder, list(DEERS_NET_ARCH), kwargs)
+    args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
+    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
+
+
+def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
+    def build(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> DRR:
+        sb3_env = as_sb3_env(env)
+        policy_kwargs = _policy_kwargs(ctx, encoder, dict(DRR_NET_ARCH), kwargs)
+        policy_kwargs.setdefault("share_features_extractor", False)  # see agents/drr.py: the critic needs its own
+        noise = kwargs.pop("action_noise", None)
+        noise_type = kwargs.pop("noise", "ou")
+        noise_sigma = kwargs.pop("noise_sigma", OU_SIGMA)
+        if noise is None:
+            noise = make_action_noise(noise_type, ctx.item_embeddings.shape[1], sigma=noise_sigma)
+        kwargs.setdefault("prioritized_replay", prioritized_default)
+        args = {**DRR_DEFAULTS, **_update_schedule(sb3_env, DRR_REPLAY_RATIO), **kwargs}
+        return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device="cpu", **args)
+
+    return build
+
+
+def _baseline_builder(cls: type[baselines.BaselineAgent]) -> Callable[..., baselines.BaselineAgent]:
+    def build(env: Any, ctx: EnvContext, encoder: str | None, seed: int, **kwargs: Any) -> baselines.BaselineAgent:
+        return cls(env, seed=seed, **kwargs)
+
+    return build
+
+
+_DQN_DOC = {**DQN_DEFAULTS, "replay_ratio": DQN_REPLAY_RATIO, "double_q": True}
+_DRR_DOC = {**DRR_DEFAULTS, "replay_ratio": DRR_REPLAY_RATIO, "noise": "ou", "noise_sigma": OU_SIGMA,
+            "per_alpha": DEFAULT_ALPHA, "per_beta0": DEFAULT_BETA0}
+
+AGENTS: dict[str, AgentSpec] = {}
+
+
+def register(spec: AgentSpec) -> AgentSpec:
+    """Add ``spec`` to :data:`AGENTS` (names are unique)."""
+    if spec.name in AGENTS:
+        raise ValueError(f"agent {spec.name!r} is already registered")
+    if spec.action_mode not in ("discrete", "embedding"):
+        raise ValueError(f"agent {spec.name!r}: action_mode must be 'discrete' or 'embedding'")
+    AGENTS[spec.name] = spec
+    if isinstance(spec.agent_class, type) and issubclass(spec.agent_class, baselines.BaselineAgent):
+        spec.agent_class.name = spec.name
+    return spec
+
+
+register(AgentSpec("dqn", "discrete", "drr-ave", MaskedDQN, _build_dqn,
+                   "DQN over item ids, state encoder features, consumed items masked", _DQN_DOC))
+register(AgentSpec("ddpg", "embedding", "mean", DRR, _drr_builder(prioritized_default=False),
+                   "DDPG actor-critic in item-embedding space without DRR's state module (DRR's DDPG baseline)",
+                   {**_DRR_DOC, "prioritized_replay": False}))
+register(AgentSpec("drr", "embedding", "drr-ave", DRR, _drr_builder(prioritized_default=True),
+                   "DRR: DDPG with the DRR state module and prioritized replay (Liu et al. 2018)",
+                   {**_DRR_DOC, "prioritized_replay": True}))
+register(AgentSpec("deers", "discrete", "deers", DEERS, _build_deers,
+                   "DEERS: DQN over GRU states of liked/skipped items with the pairwise loss (Zhao et al. 2018)",
+                   {**_DQN_DOC, "double_q": False, "pairwise_alpha": 0.1, "competitor_feedback": "log"}))
+register(AgentSpec("random", "discrete", None, baselines.RandomAgent, _baseline_builder(baselines.RandomAgent),
+                   "uniformly random unconsumed item"))
+register(AgentSpec("popularity", "discrete", None, baselines.PopularityAgent,
+                   _baseline_builder(baselines.PopularityAgent), "most-rated unconsumed item (training users)"))
+register(AgentSpec("greedy-pmf", "discrete", None, baselines.GreedyPMFAgent,
+                   _baseline_builder(baselines.GreedyPMFAgent), "highest predicted rating of a PMF fitted on training users"))
+register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
+                   _baseline_builder(baselines.OracleGreedyAgent),
+                   "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))
+register(AgentSpec("linucb", "discrete", None, baselines.LinUCBAgent, _baseline_builder(baselines.LinUCBAgent),
+                   "disjoint LinUCB over the mean liked-item embedding (Li et al. 2010)",
+                   {"alpha": baselines.LINUCB_ALPHA, "ridge": baselines.LINUCB_RIDGE}))
+
+
+def available() -> list[str]:
+    """Registered agent names, sorted."""
+    return sorted(AGENTS)
+
+
+def spec(name: str) -> AgentSpec:
+    """The :class:`AgentSpec` of ``name``.
+
+    :raises ValueError: for an unknown name, listing the valid ones.
+    """
+    try:
+        return AGENTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown agent {name!r}; available agents: {', '.join(available())}") from None
+
+
+def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threads: int | None = 1,
+         **kwargs: Any) -> Any:
+    """Build agent ``name`` for ``env``.
+
+    :param name: a registered agent (:func:`available`).
+    :param env: a recgym environment with the agent's action mode: a
+        ``RecommendationEnv``, a ``RecommendationVectorEnv`` (wrapped in
+        ``SB3VecEnvAdapter`` for training; fastest with 16-64 envs) or an SB3 ``VecEnv`` over one.
+    :param encoder: state encoder name for the learning agents (default: the spec's);
+        baselines take none.
+    :param seed: seed of the networks, the exploration and the replay sampling.
+    :param n_threads: threads for torch and numpy's BLAS, process-wide (default 1, the
+        fastest for these small networks; None leaves the settings alone); see
+        :func:`agents.common.set_threads`.
+    :param kwargs: agent arguments (SB3 algorithm arguments, ``policy_kwargs``,
+        ``encoder_kwargs``, ``freeze_embeddings``, ``normalize_embeddings``, ...).
+    :returns: a model with ``learn``, ``predict``, ``save``.
+    :raises ValueError: unknown agent or encoder, or an environment with the wrong action mode.
+    """
+    agent = spec(name)
+    ctx = env_context(env)
+    check_action_mode(ctx, agent.action_mode, name)
+    if agent.uses_encoder:
+        encoder = agent.default_encoder if encoder is None else encoder
+        state_encoders.encoder_class(encoder)  # ValueError listing the known encoders
+    elif encoder is not None:
+        raise ValueError(f"agent {name!r} is not a learning agent and takes no encoder (got {encoder!r})")
+    set_threads(n_threads)
+    model = agent.build(env, ctx, encoder, int(seed), **kwargs)
+    model.agent_name = name
+    model.encoder_name = encoder
+    return model
+
+
+def saved_agent_name(path: str | Path) -> str:
+    """The registry name stored in a file written by an agent's ``save``."""
+    path = baselines.zip_path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if baselines.BASELINE_META in names:
+                return json.loads(archive.read(baselines.BASELINE_META))["agent_name"]
+            if "data" in names:  # stable-baselines3's format: attributes as JSON
+                return json.loads(archive.read("data"))["agent_name"]
+    except (OSError, zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a saved recgym agent: {err}") from err
+    raise ValueError(f"{path} is not a saved recgym agent (no agent name inside)")
+
+
+def load(path: str | Path, env: Any, **kwargs: Any) -> Any:
+    """Load an agent saved with ``model.save(path)``, attached to ``env``.
+
+    :param path: the saved file (``.zip`` appended when it has no suffix).
+    :param env: the environment to act and train on (same spaces as when saved).
+    :param kwargs: passed to SB3's ``load`` for the learning agents.
+    """
+    name = saved_agent_name(path)
+    agent = spec(name)
+    if agent.uses_encoder:
+        sb3_env = as_sb3_env(env)
+        check_action_mode(env_context(env), agent.action_mode, name)
+        return agent.agent_class.load(baselines.zip_path(path), env=sb3_env, device="cpu", **kwargs)
+    return agent.agent_class.load(path, env)

@@ -1,0 +1,492 @@
+"""Specifications of ``agents``: the factory, masking, PER, DEERS, the baselines, learning, save/load.
+
+Everything runs on one small synthetic world (150 users x 120 items, PMF of
+dimension 16, 80/20 user split) with fixed seeds, one torch thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+import agents
+from agents.baselines import DisjointLinUCB
+from agents.categories import item_categories, kmeans
+from agents.common import consumed_mask_numpy, env_context, random_unconsumed
+from agents.deers import CompetitorSampler, feedback_table
+from agents.per import PrioritizedDictReplayBuffer, SumTree, annealed_beta
+from recgym.data import make_synthetic_log
+from recgym.envs.recommendation import RecommendationEnv
+from recgym.envs.sb3 import SB3VecEnvAdapter
+from recgym.envs.vector import RecommendationVectorEnv
+from recgym.envs.world import World
+from recgym.evaluation.online import evaluate_online
+from simulators.pmf import PMFSimulator
+
+N_USERS, N_ITEMS = 150, 120
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    log = make_synthetic_log(n_users=N_USERS, n_items=N_ITEMS, density=0.15, seed=0)
+    sim = PMFSimulator(dim=16).fit(log)
+    perm = np.random.default_rng(0).permutation(N_USERS)
+    cut = int(0.8 * N_USERS)
+    return World(log, sim, np.sort(perm[:cut]), np.sort(perm[cut:]))
+
+
+def vec_env(world: World, mode: str = "discrete", n: int = 8, users: str = "train") -> RecommendationVectorEnv:
+    return RecommendationVectorEnv(n, world=world, users=users, action_mode=mode)
+
+
+def batch_obs(world: World, mode: str = "discrete", n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    obs, _ = vec_env(world, mode, n).reset(seed=seed)
+    return obs
+
+
+# -- factory ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", agents.available())
+def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
+    mode = agents.spec(name).action_mode
+    env = vec_env(world, mode)
+    model = agents.make(name, env, seed=0)
+    obs, _ = env.reset(seed=1)
+    actions, _ = model.predict(obs, deterministic=True)
+    if mode == "discrete":
+        assert actions.shape == (8,)
+        assert not consumed_mask_numpy(obs["consumed"], N_ITEMS)[np.arange(8), actions].any()
+    else:
+        assert actions.shape == (8, env.item_embeddings.shape[1])
+        assert np.abs(actions).max() <= 1.0
+    single, _ = model.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
+    assert np.shape(single) == np.shape(actions[0])
+    assert agents.spec(name).action_mode in ("discrete", "embedding")
+
+
+def test_unknown_agent_lists_the_valid_names(world):
+    with pytest.raises(ValueError, match="unknown agent 'dqm'.*ddpg.*dqn.*drr.*linucb"):
+        agents.make("dqm", vec_env(world))
+    with pytest.raises(ValueError, match="available agents"):
+        agents.spec("nope")
+
+
+def test_unknown_encoder_lists_the_valid_ones(world):
+    with pytest.raises(ValueError, match="unknown state encoder 'drr-avg'.*drr-ave"):
+        agents.make("dqn", vec_env(world), encoder="drr-avg")
+
+
+def test_baselines_take_no_encoder(world):
+    with pytest.raises(ValueError, match="takes no encoder"):
+        agents.make("popularity", vec_env(world), encoder="mean")
+
+
+@pytest.mark.parametrize("name, wrong", [("dqn", "embedding"), ("drr", "discrete"), ("popularity", "embedding")])
+def test_wrong_action_mode_says_how_to_build_the_env(world, name, wrong):
+    with pytest.raises(ValueError, match=rf"needs an environment with action_mode=.*spec\('{name}'\)"):
+        agents.make(name, vec_env(world, wrong))
+
+
+def test_specs_declare_action_modes_and_default_encoders():
+    assert agents.spec("dqn").action_mode == "discrete" and agents.spec("dqn").default_encoder == "drr-ave"
+    assert agents.spec("drr").action_mode == "embedding" and agents.spec("drr").default_encoder == "drr-ave"
+    assert agents.spec("ddpg").default_encoder == "mean"
+    assert agents.spec("deers").default_encoder == "deers"
+    assert set(agents.AGENTS) == set(agents.available())
+    assert all(agents.spec(n).action_mode == "discrete" and agents.spec(n).default_encoder is None
+               for n in ("random", "popularity", "greedy-pmf", "oracle-greedy", "linucb"))
+
+
+def test_every_environment_form_unwraps_to_the_same_world(world):
+    single = RecommendationEnv(world=world)
+    vector = vec_env(world)
+    forms = [
+        single,
+        gym.wrappers.RecordEpisodeStatistics(RecommendationEnv(world=world)),
+        vector,
+        SB3VecEnvAdapter(vector),
+        VecMonitor(SB3VecEnvAdapter(vector)),
+        DummyVecEnv([lambda: RecommendationEnv(world=world)]),
+    ]
+    for env in forms:
+        ctx = env_context(env)
+        assert ctx.simulator is world.simulator and ctx.log is world.log
+        assert ctx.n_items == N_ITEMS and ctx.item_embeddings.shape == (N_ITEMS, 16)
+        np.testing.assert_array_equal(ctx.test_users, world.test_users)
+    with pytest.raises(ValueError, match="need a recgym environment"):
+        env_context(gym.make("CartPole-v1"))
+
+
+def test_learning_agents_train_on_a_single_env(world):
+    model = agents.make("dqn", RecommendationEnv(world=world), seed=0, learning_starts=50)
+    model.learn(128)  # one gradient step per 16 env steps with a single env
+    assert model.num_timesteps == 128 and model.train_freq.frequency == 16 and model.gradient_steps == 1
+
+
+# -- DQN masking -----------------------------------------------------------------------------
+
+
+def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(world):
+    model = agents.make("dqn", vec_env(world), seed=0)
+    obs = batch_obs(world)
+    with torch.no_grad():
+        q = model.q_net(model.policy.obs_to_tensor(obs)[0]).numpy()  # [B, n_items]
+    # fill each row's consumed window with its highest-valued items
+    c = obs["consumed"].shape[1]
+    top = np.argsort(-q, axis=1)[:, :c]
+    obs = {**obs, "consumed": top}
+    actions, _ = model.predict(obs, deterministic=True)
+    assert not (top == actions[:, None]).any()
+    np.testing.assert_array_equal(actions, np.argsort(-q, axis=1)[:, c])  # the best remaining item
+    model.exploration_rate = 1.0  # exploration draws unconsumed items too
+    for _ in range(20):
+        explored, _ = model.predict(obs, deterministic=False)
+        assert not (top == explored[:, None]).any()
+
+
+@pytest.mark.parametrize("q_head", ["linear", "dot"])
+def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
+    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": q_head})
+    obs = model.policy.obs_to_tensor(batch_obs(world))[0]
+    with torch.no_grad():
+        every = model.q_net.q_values(obs)
+        some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 8))
+    assert every.shape == (8, N_ITEMS)
+    torch.testing.assert_close(every[:, [5, 9]], some)
+
+
+def test_dqn_target_maximises_over_unconsumed_items_only(world):
+    model = agents.make("dqn", vec_env(world), seed=0, double_q=False)
+    obs = batch_obs(world)
+    tensor_obs = model.policy.obs_to_tensor(obs)[0]
+    with torch.no_grad():
+        q = model.q_net_target(tensor_obs).numpy()
+    masked = np.where(consumed_mask_numpy(obs["consumed"], N_ITEMS), -np.inf, q)
+    rewards, dones = torch.ones(8, 1), torch.zeros(8, 1)
+    target = model.td_target(tensor_obs, rewards, dones, 0.9).numpy()[:, 0]
+    np.testing.assert_allclose(target, 1.0 + 0.9 * masked.max(axis=1), rtol=1e-5)
+
+
+def test_random_unconsumed_items_avoid_the_consumed_ones():
+    rng = np.random.default_rng(0)
+    consumed = np.array([[0, 1, 2, 3], [4, 4, 4, 5]])
+    for _ in range(50):
+        items = random_unconsumed(consumed, 6, rng)
+        assert items[0] in (4, 5) and items[1] in (0, 1, 2, 3)
+
+
+# -- prioritized replay ------------------------------------------------------------------------
+
+
+def test_sum_tree_samples_in_proportion_to_priorities():
+    tree = SumTree(5)
+    priorities = np.array([1.0, 2.0, 3.0, 4.0, 0.0])
+    tree.update(np.arange(5), priorities)
+    assert tree.total == pytest.approx(10.0)
+    values = np.random.default_rng(0).random(40_000) * tree.total
+    counts = np.bincount(tree.find(values), minlength=5) / 40_000
+    np.testing.assert_allclose(counts, priorities / 10.0, atol=0.01)
+    tree.update(np.array([0, 0]), np.array([5.0, 6.0]))  # the last value wins; sums are recomputed
+    assert tree.total == pytest.approx(15.0)
+
+
+def _filled_buffer(n: int = 4, alpha: float = 1.0, beta: float = 0.5) -> PrioritizedDictReplayBuffer:
+    space = gym.spaces.Dict({"x": gym.spaces.Box(-10, 10, (1,), np.float32)})
+    buffer = PrioritizedDictReplayBuffer(16, space, gym.spaces.Discrete(3), device="cpu", n_envs=2,
+                                         alpha=alpha, beta=beta, eps=1e-6, seed=0)
+    for step in range(n // 2):
+        obs = {"x": np.array([[2.0 * step], [2.0 * step + 1]], dtype=np.float32)}
+        buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}])
+    return buffer
+
+
+def test_per_samples_in_proportion_to_priorities():
+    buffer = _filled_buffer(4, alpha=0.5)
+    td = np.array([1.0, 4.0, 9.0, 16.0])  # p^0.5 = 1, 2, 3, 4
+    buffer.update_priorities(np.arange(4), td)
+    counts = np.zeros(4)
+    for _ in range(1000):
+        sample = buffer.sample(32)
+        counts += np.bincount(sample.indices, minlength=4)
+        # each flat index points at its own transition: x = index (position * n_envs + env)
+        np.testing.assert_array_equal(sample.observations["x"][:, 0].numpy(), sample.indices)
+    np.testing.assert_allclose(counts / counts.sum(), np.array([1, 2, 3, 4]) / 10, atol=0.01)
+
+
+def test_per_weights_match_hand_computed_values():
+    buffer = _filled_buffer(4, alpha=1.0, beta=0.5)
+    buffer.update_priorities(np.arange(4), np.array([1.0, 2.0, 4.0, 8.0]) - 1e-6)
+    # P = p / 15, N = 4: w_i = (N P_i)^-0.5 / (N P_min)^-0.5 = (p_i / p_min)^-0.5
+    expected = np.array([1.0, 2.0**-0.5, 0.5, 8.0**-0.5])
+    np.testing.assert_allclose(buffer.importance_weights(np.arange(4)), expected, rtol=1e-6)
+    np.testing.assert_allclose(buffer.probabilities(), np.array([1, 2, 4, 8]) / 15, rtol=1e-6)
+    sample = buffer.sample(8)
+    np.testing.assert_allclose(sample.weights.numpy()[:, 0], expected[sample.indices], rtol=1e-5)
+
+
+def test_per_priority_updates_and_new_transitions_get_the_maximum():
+    buffer = _filled_buffer(2, alpha=0.6)
+    np.testing.assert_allclose(buffer.tree.leaves(2), [1.0, 1.0])  # max priority 1 at start
+    buffer.update_priorities(np.array([1]), np.array([-3.0]))  # |δ| is used
+    assert buffer.tree.get(np.array([1]))[0] == pytest.approx((3.0 + 1e-6) ** 0.6)
+    assert buffer.max_priority == pytest.approx(3.0 + 1e-6)
+    obs = {"x": np.zeros((2, 1), dtype=np.float32)}
+    buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}])
+    np.testing.assert_allclose(buffer.tree.get(np.array([2, 3])), (3.0 + 1e-6) ** 0.6)
+    assert annealed_beta(0.4, 1.0) == pytest.approx(0.4) and annealed_beta(0.4, 0.0) == pytest.approx(1.0)
+
+
+def test_drr_trains_with_per_weights_and_updates_priorities(world):
+    model = agents.make("drr", vec_env(world, "embedding"), seed=0, learning_starts=64)
+    model.learn(256)
+    assert isinstance(model.replay_buffer, PrioritizedDictReplayBuffer)
+    leaves = model.replay_buffer.tree.leaves(model.replay_buffer.n_transitions())
+    assert len(np.unique(leaves)) > 10  # TD errors replaced the initial maximal priorities
+    assert 0.4 < model.replay_buffer.beta <= 1.0
+
+
+def test_drr_actor_and_critic_learn_their_own_state_modules_at_drr_rates(world):
+    model = agents.make("drr", vec_env(world, "embedding"), seed=0, learning_starts=32)
+    actor_encoder, critic_encoder = model.actor.features_extractor, model.critic.features_extractor
+    assert actor_encoder is not critic_encoder  # separate extractors: the critic's gets the TD gradient
+    weights = {name: enc.position_weights.detach().clone() for name, enc in (("actor", actor_encoder), ("critic", critic_encoder))}
+    table = critic_encoder.item_embedding.weight.detach().clone()
+    model.learn(128)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert not torch.equal(weights["actor"], actor_encoder.position_weights)
+    assert not torch.equal(weights["critic"], critic_encoder.position_weights)
+    torch.testing.assert_close(critic_encoder.item_embedding.weight, table)  # PMF tables frozen by default
+
+
+# -- DEERS ---------------------------------------------------------------------------------------
+
+
+def test_competitors_share_a_category_and_have_the_opposite_feedback():
+    categories = np.array([[1, 0], [1, 0], [1, 1], [0, 1], [0, 1]], dtype=bool)
+    feedback = np.array([[1, -1, 1, -1, 0], [-1, -1, -1, 1, 1]], dtype=np.int8)
+    sampler = CompetitorSampler(categories, feedback, seed=0)
+    users = np.array([0, 0, 1, 1, 0])
+    items = np.array([0, 3, 3, 0, 1])
+    liked = np.array([True, False, True, True, True])
+    drawn = set()
+    for _ in range(50):
+        comp, valid = sampler.sample(users, items, liked)
+        # user 0 liked item 0 (category 0): the disliked category-0 items -> 1
+        # user 0 disliked item 3 (category 1): the liked category-1 items -> 2
+        # user 1 liked item 3 (category 1): the disliked category-1 items -> 2 (4 was liked)
+        np.testing.assert_array_equal(comp[:3], [1, 2, 2])
+        # user 1 liked item 0 (category 0): items 1 and 2, drawn uniformly
+        assert comp[3] in (1, 2)
+        drawn.add(int(comp[3]))
+        # user 0 liked item 1 but liked every other category-0 item: no competitor
+        np.testing.assert_array_equal(valid, [True, True, True, True, False])
+        assert comp[4] == items[4]
+    assert drawn == {1, 2}
+
+
+def test_competitor_sampling_on_the_world_respects_categories_and_feedback(world):
+    ctx = env_context(vec_env(world))
+    flags, source = item_categories(ctx.log, world.simulator.item_embeddings)
+    assert source == "genres"
+    table = feedback_table(ctx, "log")
+    sampler = CompetitorSampler(flags, table, seed=0)
+    rng = np.random.default_rng(0)
+    users = rng.choice(world.train_users, 500)
+    items = rng.integers(N_ITEMS, size=500)
+    liked = rng.random(500) < 0.5
+    comp, valid = sampler.sample(users, items, liked)
+    assert valid.mean() > 0.5
+    shares = (flags[items] & flags[comp]).any(axis=1)
+    assert shares[valid].all()
+    assert (table[users, comp][valid] == np.where(liked, -1, 1)[valid]).all()
+    assert (comp[valid] != items[valid]).all()
+
+
+def test_categories_fall_back_to_kmeans_without_genres(world):
+    no_genres = dataclasses.replace(world.log, item_features=None)
+    flags, source = item_categories(no_genres, world.simulator.item_embeddings, n_clusters=6)
+    assert source == "kmeans" and flags.shape == (N_ITEMS, 6) and (flags.sum(axis=1) == 1).all()
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = np.repeat(centres, 20, axis=0) + np.random.default_rng(0).normal(0, 0.5, (60, 2))
+    labels, _ = kmeans(points, 3, seed=0)
+    assert all(len(set(labels[i * 20 : (i + 1) * 20])) == 1 for i in range(3))
+    assert len(set(labels)) == 3
+
+
+def test_the_pairwise_term_changes_the_deers_loss(world):
+    model = agents.make("deers", vec_env(world), seed=0, learning_starts=64)
+    model.learn(200)
+    data = model.replay_buffer.sample(64)
+    state = model.competitors._rng.bit_generator.state
+    plain, _, parts0 = model.compute_loss(data, pairwise_alpha=0.0)
+    model.competitors._rng.bit_generator.state = state  # the same competitors for both losses
+    paired, _, parts = model.compute_loss(data, pairwise_alpha=0.5)
+    assert parts["pairwise"] > 0 and parts["valid"] > 0.3
+    assert plain.item() == pytest.approx(parts0["td"], rel=1e-5)
+    assert paired.item() == pytest.approx(parts["td"] - 0.5 * parts["pairwise"], rel=1e-5)
+    assert paired.item() < plain.item()
+
+
+def test_deers_scores_every_item_like_it_scores_one(world):
+    model = agents.make("deers", vec_env(world), seed=0)
+    obs = model.policy.obs_to_tensor(batch_obs(world))[0]
+    with torch.no_grad():
+        all_items = model.q_net.q_values(obs)
+        some = model.q_net.q_values(obs, torch.tensor([[3, 7]] * 8))
+    torch.testing.assert_close(all_items[:, [3, 7]], some)
+
+
+# -- baselines --------------------------------------------------------------------------------------
+
+
+def test_popularity_picks_the_most_rated_unconsumed_item(world):
+    model = agents.make("popularity", vec_env(world))
+    df = world.log.interactions
+    counts = np.bincount(df[df["user"].isin(world.train_users)]["item"], minlength=N_ITEMS)
+    order = np.argsort(-counts, kind="stable")
+    obs = batch_obs(world)
+    obs["consumed"][:] = N_ITEMS
+    obs["consumed"][:, 0] = order[0]
+    actions, _ = model.predict(obs)
+    assert (actions == order[1]).all()
+
+
+def test_greedy_pmf_picks_the_argmax_predicted_rating(world):
+    model = agents.make("greedy-pmf", vec_env(world), seed=0)
+    model.learn(0)
+    obs = batch_obs(world)
+    ratings = model.predicted_ratings(obs)
+    masked = np.where(consumed_mask_numpy(obs["consumed"], N_ITEMS), -np.inf, ratings)
+    np.testing.assert_array_equal(model.predict(obs)[0], masked.argmax(axis=1))
+    # training users: the PMF fitted on training ratings only, unclipped
+    pmf, users = model.pmf, obs["user"][:, 0]
+    expected = pmf.user_embeddings[users] @ pmf.item_embeddings.T + pmf.user_bias[users, None] + pmf.item_bias + pmf.global_mean
+    np.testing.assert_allclose(ratings, expected, rtol=1e-4)
+    assert not model.seen[world.test_users].any()
+
+
+def test_greedy_pmf_folds_in_test_users_by_ridge_regression(world):
+    model = agents.make("greedy-pmf", vec_env(world), seed=0)
+    model.learn(0)
+    obs = batch_obs(world)
+    u = world.test_users[0]
+    obs["user"][:] = u
+    factors, bias = model.user_factors(obs)
+    pmf = model.pmf
+    mask = obs["history_mask"][0].astype(bool)
+    items = obs["history_items"][0][mask]
+    ratings = obs["history_feedback"][0][mask] * 2.0 + 3.0
+    design = np.c_[pmf.item_embeddings[items], np.ones(items.size)]
+    gram = design.T @ design + np.diag(np.r_[np.full(pmf.dim, pmf.reg), pmf.bias_reg])
+    solution = np.linalg.solve(gram, design.T @ (ratings - pmf.global_mean - pmf.item_bias[items]))
+    np.testing.assert_allclose(factors[0], solution[:-1], rtol=1e-4, atol=1e-6)
+    assert bias[0] == pytest.approx(solution[-1], rel=1e-4)
+
+
+def test_oracle_greedy_achieves_the_maximum_expected_one_step_reward(world):
+    env = vec_env(world)
+    model = agents.make("oracle-greedy", env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        best = world.simulator.expected_reward({}, env.batch.users, np.broadcast_to(np.arange(N_ITEMS), (8, N_ITEMS)))
+        best = np.where(env.batch.blocked, -np.inf, best).max(axis=1)
+        actions, _ = model.predict(obs)
+        obs, rewards, *_ = env.step(actions)
+        np.testing.assert_allclose(rewards, best, rtol=1e-6)  # PMF answers its expected reward exactly
+
+
+def test_random_never_repeats_an_item_in_an_episode(world):
+    env = RecommendationEnv(world=world, max_steps=40)
+    model = agents.make("random", env, seed=0)
+    for episode in range(5):
+        obs, _ = env.reset(seed=episode)
+        seen = set(obs["consumed"][obs["consumed"] < N_ITEMS].tolist())
+        done = False
+        while not done:
+            action, _ = model.predict(obs)
+            obs, _, terminated, truncated, info = env.step(action)
+            assert info["item"] == int(action) and int(action) not in seen
+            seen.add(int(action))
+            done = terminated or truncated
+
+
+def test_linucb_update_equations_match_a_hand_computed_two_item_example():
+    bandit = DisjointLinUCB(n_arms=2, dim=2, alpha=0.5, ridge=1.0)
+    bandit.update(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([0, 0]), np.array([1.0, 0.0]))
+    # A_0 = I + [1,0][1,0]^T + [1,1][1,1]^T = [[3, 1], [1, 2]], b_0 = [1, 0]
+    a_inv = np.array([[2.0, -1.0], [-1.0, 3.0]]) / 5.0
+    np.testing.assert_allclose(bandit.A_inv[0], a_inv)
+    np.testing.assert_allclose(bandit.b[0], [1.0, 0.0])
+    np.testing.assert_allclose(bandit.theta[0], [0.4, -0.2])
+    np.testing.assert_allclose(bandit.A_inv[1], np.eye(2))  # arm 1 untouched
+    # p_0([1, 0]) = 0.4 + 0.5 sqrt(2/5); p_1([1, 0]) = 0 + 0.5 sqrt(1)
+    np.testing.assert_allclose(bandit.ucb(np.array([[1.0, 0.0]])), [[0.4 + 0.5 * np.sqrt(0.4), 0.5]])
+
+
+def test_linucb_learns_online_from_the_environment(world):
+    model = agents.make("linucb", vec_env(world, n=16), seed=0)
+    model.learn(640)
+    assert model.num_timesteps == 640
+    assert np.abs(model.bandit.b).sum() > 0
+
+
+# -- learning -------------------------------------------------------------------------------------------
+
+
+def _test_reward(world, model, mode: str) -> float:
+    return evaluate_online(model, vec_env(world, mode, n=16, users="test"), seed=0).avg_reward_per_step
+
+
+def test_dqn_and_drr_beat_random_on_held_out_users(world):
+    random_reward = _test_reward(world, agents.make("random", vec_env(world), seed=0), "discrete")
+    popularity_reward = _test_reward(world, agents.make("popularity", vec_env(world)), "discrete")
+    dqn = agents.make("dqn", vec_env(world, n=16), seed=0)
+    dqn.learn(5000)
+    dqn_reward = _test_reward(world, dqn, "discrete")
+    drr = agents.make("drr", vec_env(world, "embedding", n=16), seed=0)
+    drr.learn(5000)
+    drr_reward = _test_reward(world, drr, "embedding")
+    print(f"average reward per step on test users: random {random_reward:.3f}, popularity {popularity_reward:.3f}, "
+          f"dqn {dqn_reward:.3f}, drr {drr_reward:.3f}")
+    assert dqn_reward > random_reward + 0.05
+    assert drr_reward > random_reward + 0.03
+    assert dqn_reward > popularity_reward
+
+
+# -- save / load ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "linucb", "oracle-greedy"])
+def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name):
+    mode = agents.spec(name).action_mode
+    env = vec_env(world, mode)
+    model = agents.make(name, env, seed=0, **({"learning_starts": 32} if agents.spec(name).uses_encoder else {}))
+    model.learn(96)
+    model.save(tmp_path / "model")
+    loaded = agents.load(tmp_path / "model", env)
+    assert type(loaded) is type(model)
+    obs, _ = env.reset(seed=3)
+    before, _ = model.predict(obs, deterministic=True)
+    after, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_loading_something_else_is_a_clear_error(world, tmp_path):
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a saved recgym agent"):
+        agents.load(tmp_path / "junk.zip", vec_env(world))
