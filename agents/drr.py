@@ -181,7 +181,12 @@ class DRR(DDPG):
                 next_q = self.critic_target(data.next_observations, next_actions)[0]
                 target = data.rewards + (1 - data.dones) * discounts * next_q  # [B, 1]
 
-            current = self.critic(data.observations, data.actions)[0]  # [B, 1]
+            # the critic's state once per step: with grad for its own loss, detached for the
+            # actor's (SB3 recomputes it, without grad, after the critic's update)
+            with th.set_grad_enabled(not self.critic.share_features_extractor):
+                critic_state = self.critic.extract_features(data.observations, self.critic.features_extractor)
+            q_network = self.critic.q_networks[0]
+            current = q_network(th.cat([critic_state, data.actions], dim=1))  # [B, 1]
             if self.prioritized_replay:
                 critic_loss = (data.weights * (current - target) ** 2).mean()
                 self.replay_buffer.update_priorities(data.indices, (current - target).detach())
@@ -194,7 +199,7 @@ class DRR(DDPG):
 
             # deterministic policy gradient through the critic (its grads are cleared before its next step)
             pre_tanh = self.actor.mu[:-1](self.actor.extract_features(data.observations, self.actor.features_extractor))
-            actor_loss = -self.critic.q1_forward(data.observations, th.tanh(pre_tanh)).mean()
+            actor_loss = -q_network(th.cat([critic_state.detach(), th.tanh(pre_tanh)], dim=1)).mean()
             if self.action_penalty > 0:
                 actor_loss = actor_loss + self.action_penalty * (pre_tanh**2).mean()
             actor_losses.append(actor_loss.item())

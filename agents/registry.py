@@ -233,14 +233,16 @@ def saved_agent_name(path: str | Path) -> str:
     raise ValueError(f"{path} is not a saved recgym agent (no agent name inside)")
 
 
-def load(path: str | Path, env: Any, **kwargs: Any) -> Any:
+def load(path: str | Path, env: Any, n_threads: int | None = 1, **kwargs: Any) -> Any:
     """Load an agent saved with ``model.save(path)``, attached to ``env``.
 
     :param path: the saved file (``.zip`` appended when it has no suffix).
     :param env: the environment to act and train on (same spaces as when saved).
+    :param n_threads: threads for torch and numpy's BLAS, as in :func:`make`.
     :param kwargs: passed to SB3's ``load`` for the learning agents.
     """
     name = saved_agent_name(path)
+    set_threads(n_threads)
     agent = spec(name)
     if agent.uses_encoder:
         sb3_env = as_sb3_env(env)
