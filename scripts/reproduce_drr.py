@@ -247,6 +247,8 @@ def main() -> None:
                         help="local data directory (default: RECGYM_DATA_DIR, else ../shared/datasets when present)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "reproduce_drr")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "drr.md")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the figures of datasets already finished in --runs (after an interruption)")
     args = parser.parse_args()
     data_dir = args.data_dir or (Path(os.environ["RECGYM_DATA_DIR"]) if os.environ.get("RECGYM_DATA_DIR") else None)
     if data_dir is None and (REPO.parent / "shared" / "datasets").exists():
@@ -259,9 +261,16 @@ def main() -> None:
         if env_kwargs is None:
             print(f"{dataset}: files not found; skipped")
             continue
-        tic = time.perf_counter()
-        results = run_dataset(dataset, env_kwargs, args, args.runs)
-        minutes[dataset] = (time.perf_counter() - tic) / 60
+        saved = args.runs / f"{dataset}.json"
+        if args.reuse and saved.exists():
+            # a finished dataset of an interrupted run: its figures and its run time
+            stored = json.loads(saved.read_text())
+            minutes[dataset] = stored.pop("__minutes__")
+            results = stored
+        else:
+            tic = time.perf_counter()
+            results = run_dataset(dataset, env_kwargs, args, args.runs)
+            minutes[dataset] = (time.perf_counter() - tic) / 60
         if dataset == "ml-100k":
             curves = {row: results[row]["curve"] for row in ("DQN", "DDPG", "DRR-p", "DRR-u", "DRR-ave", "DRR-att")}
             reference = {"greedy PMF": summarise(results["PMF"]["online"])[0],
@@ -273,7 +282,8 @@ def main() -> None:
         results["__source__"] = source
         all_results[dataset] = results
         (args.runs / f"{dataset}.json").parent.mkdir(parents=True, exist_ok=True)
-        (args.runs / f"{dataset}.json").write_text(json.dumps({k: v for k, v in results.items() if k != "__source__"}, default=float))
+        stored = {k: v for k, v in results.items() if k != "__source__"}
+        saved.write_text(json.dumps({**stored, "__minutes__": minutes[dataset]}, default=float))
         print(f"{dataset}: {minutes[dataset]:.1f} minutes")
     write_report(all_results, args, minutes, args.out)
     print(f"wrote {args.out}")

@@ -66,6 +66,20 @@ def rerank_lists(
     return ratings_out, pools
 
 
+#: graded NDCG maps every rating scale onto 0..4, the grades of 1..5 stars
+MAX_GRADE = 4.0
+
+
+def _grade(ratings: np.ndarray, scale) -> np.ndarray:
+    """Ratings as grades in ``[0, 4]``: ``r - 1`` on 1..5 stars, ``(r + 10) / 5`` on Jester.
+
+    Rounded to 6 decimals so that the same rating read through two float paths
+    (the ranked list and the candidate pool) is the same grade.
+    """
+    grade = (np.asarray(ratings, dtype=np.float64) - scale.low) / (scale.high - scale.low) * MAX_GRADE
+    return np.round(grade, 6)
+
+
 def evaluate_offline(
     policy: Policy,
     env,
@@ -75,8 +89,8 @@ def evaluate_offline(
     """Precision@k, NDCG@k and MAP@k of DRR's re-ranking protocol.
 
     ``ndcg@k`` uses binary gains (liked or not) like precision and MAP;
-    ``ndcg_graded@k`` uses the rating itself, ``rating - scale.low`` as the
-    grade with the exponential gain ``2^g - 1``, against the ideal order of
+    ``ndcg_graded@k`` uses the rating itself, mapped onto grades 0..4
+    (``r - 1`` for stars), with the exponential gain ``2^g - 1``, against the ideal order of
     all the user's candidates: a ranking that puts a 3-star item before a
     1-star one is rewarded although neither is liked. The DRR paper does not
     say which it reports; its NDCG@20 of 0.87 for Popularity suggests graded
@@ -94,8 +108,8 @@ def evaluate_offline(
     n_liked = np.array([int(np.sum(scale.is_liked(p))) for p in pools])
     keep = n_liked > 0
     relevance = [np.asarray(scale.is_liked(r), dtype=np.float64) for r, k in zip(lists, keep) if k]
-    grades = [np.asarray(r, dtype=np.float64) - scale.low for r, k in zip(lists, keep) if k]
-    ideal = [np.asarray(p, dtype=np.float64) - scale.low for p, k in zip(pools, keep) if k]
+    grades = [_grade(r, scale) for r, k in zip(lists, keep) if k]
+    ideal = [_grade(p, scale) for p, k in zip(pools, keep) if k]
     n_rel = n_liked[keep]
     if not relevance:
         raise ValueError("no evaluated user has a liked item among the candidates: offline metrics are undefined")
