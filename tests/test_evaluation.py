@@ -105,3 +105,18 @@ def test_unknown_protocol_is_rejected(pmf_world):
     envs = RunEnvironments(pmf_world, {"action_mode": "discrete"})
     with pytest.raises(ValueError, match="unknown protocol"):
         evaluate_policy(None, envs, "sideways")
+
+
+def test_graded_ndcg_on_a_continuous_jester_scale_is_one_for_a_perfect_ranking():
+    import pandas as pd
+
+    from recgym.data import JESTER_SCALE, from_dataframe
+
+    rng = np.random.default_rng(0)
+    rows = [(u, i, round(float(rng.uniform(-10, 10)), 2)) for u in range(50) for i in rng.choice(40, 25, replace=False)]
+    log = from_dataframe(pd.DataFrame(rows, columns=["user", "item", "rating"]), scale=JESTER_SCALE)
+    world = replay_world(build_world(log, "pmf", simulator_kwargs={"dim": 8, "reg": 2.0}))
+    env = RecommendationVectorEnv(16, world=world, users="test", max_steps=20)
+    oracle = ScoreOrderPolicy(np.nan_to_num(log.user_item_matrix(), nan=-99.0))
+    res = evaluate_offline(oracle, env, ks=(20,))
+    assert res["ndcg_graded@20"] == pytest.approx(1.0) and res["ndcg@20"] == pytest.approx(1.0)
