@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agents.common import as_batch, mask_consumed, random_unconsumed
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, PrioritizedDictReplayBuffer, annealed_beta
+from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 
 #: Defaults for this domain, with their sources.
 DQN_DEFAULTS: dict[str, Any] = {
@@ -214,14 +214,7 @@ class MaskedDQN(DQN):
         self.prioritized_replay = bool(prioritized_replay)
         self.per_beta0 = float(per_beta0)
         if self.prioritized_replay:
-            kwargs["replay_buffer_class"] = PrioritizedDictReplayBuffer
-            kwargs["replay_buffer_kwargs"] = {
-                "alpha": per_alpha,
-                "beta": per_beta0,
-                "eps": per_eps,
-                "seed": kwargs.get("seed"),
-                **(kwargs.get("replay_buffer_kwargs") or {}),
-            }
+            use_prioritized_replay(kwargs, per_alpha, per_beta0, per_eps)
         init_setup = kwargs.pop("_init_setup_model", True)
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
         if init_setup:

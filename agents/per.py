@@ -245,3 +245,22 @@ class PrioritizedDictReplayBuffer(DictReplayBuffer):
 def annealed_beta(beta0: float, progress_remaining: float) -> float:
     """β annealed linearly from ``beta0`` (start of training) to 1 (end), as Schaul et al. Sec. 3.4."""
     return float(beta0 + (1.0 - beta0) * min(max(1.0 - progress_remaining, 0.0), 1.0))
+
+
+def use_prioritized_replay(algorithm_kwargs: dict, alpha: float, beta0: float, eps: float) -> None:
+    """Make an SB3 algorithm's keyword arguments use :class:`PrioritizedDictReplayBuffer`.
+
+    :param algorithm_kwargs: the keyword arguments, updated in place; a given
+        ``replay_buffer_kwargs`` overrides the PER settings.
+    :param alpha: priority exponent α.
+    :param beta0: initial importance-sampling exponent β.
+    :param eps: priority floor ε.
+    """
+    algorithm_kwargs["replay_buffer_class"] = PrioritizedDictReplayBuffer
+    algorithm_kwargs["replay_buffer_kwargs"] = {
+        "alpha": alpha,
+        "beta": beta0,
+        "eps": eps,
+        "seed": algorithm_kwargs.get("seed"),
+        **(algorithm_kwargs.get("replay_buffer_kwargs") or {}),
+    }
