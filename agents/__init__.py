@@ -22,7 +22,7 @@ from agents.baselines import (
     PopularityAgent,
     RandomAgent,
 )
-from agents.common import EnvContext, env_context, unwrap_env
+from agents.common import action_mode_of, scenario_of
 from agents.deers import DEERS, CompetitorSampler, DEERSQNetwork
 from agents.dqn import MaskedDQN, MaskedQNetwork
 from agents.drr import DRR
@@ -38,7 +38,6 @@ __all__ = [
     "DEERSQNetwork",
     "DisjointLinUCB",
     "DRR",
-    "EnvContext",
     "GreedyPMFAgent",
     "LinUCBAgent",
     "MaskedDQN",
@@ -49,9 +48,9 @@ __all__ = [
     "RandomAgent",
     "SumTree",
     "available",
-    "env_context",
+    "action_mode_of",
     "load",
     "make",
     "spec",
-    "unwrap_env",
+    "scenario_of",
 ]

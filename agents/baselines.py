@@ -7,12 +7,14 @@ make the gap (or its absence) visible. LinUCB (Li et al., WWW 2010) is the
 standard contextual bandit: sequential but myopic.
 
 All of them output item ids (action mode ``"discrete"``), never an item in
-``obs["consumed"]``, and work on single observations or batches.
+``obs["consumed"]`` (nor, when ``predict`` gets ``action_masks``, an unavailable
+item), and work on single observations or batches.
 
 =================  ==========================================================================
 ``random``         uniform among unconsumed items
 ``popularity``     most-rated item among the *training* users' logged ratings
-``greedy-pmf``     highest rating predicted by a PMF fitted on the training users' ratings only
+``greedy-pmf``     highest rating predicted by the scenario's embedding model (training users only;
+                   a test user is folded in from the episode's history)
 ``oracle-greedy``  highest expected one-step reward under the live simulator (cheats by design)
 ``linucb``         disjoint LinUCB over the mean liked-item embedding, learned online
 =================  ==========================================================================
@@ -33,10 +35,10 @@ from agents.common import (
     as_batch,
     check_action_mode,
     consumed_mask_numpy,
-    env_context,
     iterate_steps,
+    scenario_of,
 )
-from simulators.pmf import PMFSimulator
+from recgym.scenario import Scenario, fold_in_users
 
 #: File inside a baseline's zip that names the agent (``agents.load`` reads it).
 BASELINE_META = "agent.json"
@@ -59,8 +61,9 @@ class BaselineAgent:
     Subclasses implement :meth:`scores` and, if they have fitted state,
     :meth:`fit`, :meth:`state_arrays` and :meth:`load_arrays`.
 
-    :param env: the environment (any form :func:`agents.common.env_context` accepts).
+    :param env: the environment (any form :func:`agents.common.scenario_of` accepts).
     :param seed: seed of the agent's random draws.
+    :param scenario: the scenario (default: the environment's).
     """
 
     #: registry name (set by the registry).
@@ -68,18 +71,18 @@ class BaselineAgent:
     #: True for agents that read the live environment (evaluation calls ``set_env`` on them).
     needs_live_env: ClassVar[bool] = False
 
-    def __init__(self, env: Any, seed: int = 0) -> None:
+    def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None) -> None:
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
         self.num_timesteps = 0
+        self.scenario = scenario if scenario is not None else scenario_of(env)
+        self.n_items = self.scenario.n_items
         self.set_env(env)
 
     def set_env(self, env: Any) -> None:
-        """Point the agent at ``env`` (a discrete-action recgym environment)."""
+        """Point the agent at ``env`` (a discrete-action environment over the agent's scenario's items)."""
+        check_action_mode(env, "discrete", self.name or type(self).__name__)
         self.env = env
-        self.ctx = env_context(env)
-        check_action_mode(self.ctx, "discrete", self.name or type(self).__name__)
-        self.n_items = self.ctx.n_items
 
     # -- the interface ----------------------------------------------------------------------
     def scores(self, obs: Observation) -> np.ndarray:
@@ -100,11 +103,12 @@ class BaselineAgent:
         return self
 
     def predict(self, observation: Observation, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """The best-scored unconsumed item of each row.
+                deterministic: bool = True, action_masks: np.ndarray | None = None) -> tuple[np.ndarray, None]:
+        """The best-scored unconsumed (and, given ``action_masks``, available) item of each row.
 
         :param observation: one observation or a batch.
         :param deterministic: unused (each baseline is what it is; ``random`` is always random).
+        :param action_masks: optional ``(B, n_items)`` bool available items (``env.action_masks()``).
         :returns: ``(actions, None)``: an item id (0-d array) or ``(B,)`` ids.
         """
         if not self.is_fitted:
@@ -112,6 +116,8 @@ class BaselineAgent:
         batch, single = as_batch(observation)
         scores = np.array(self.scores(batch), dtype=np.float64)  # a copy: masking writes into it
         scores[consumed_mask_numpy(batch["consumed"], self.n_items)] = -np.inf
+        if action_masks is not None:
+            scores[~np.asarray(action_masks, dtype=bool).reshape(scores.shape)] = -np.inf
         actions = scores.argmax(axis=1)
         return (np.asarray(actions[0]) if single else actions), None
 
@@ -148,7 +154,7 @@ class BaselineAgent:
             meta = json.loads(archive.read(BASELINE_META))
             with np.load(BytesIO(archive.read(BASELINE_ARRAYS))) as data:
                 arrays = {key: data[key] for key in data.files}
-        agent = cls(env, **meta["params"])
+        agent = cls(env, **meta["params"])  # the scenario comes from env
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
         agent.load_arrays(arrays)
         return agent
@@ -167,17 +173,16 @@ class PopularityAgent(BaselineAgent):
     Ties go to the smaller item id.
     """
 
-    def __init__(self, env: Any, seed: int = 0) -> None:
+    def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None) -> None:
         self.counts: np.ndarray | None = None
-        super().__init__(env, seed)
+        super().__init__(env, seed, scenario)
 
     @property
     def is_fitted(self) -> bool:
         return self.counts is not None
 
     def fit(self) -> None:
-        df = self.ctx.log.interactions
-        train = df[np.isin(df["user"].to_numpy(), self.ctx.train_users)]
+        train = self.scenario.training_log().interactions
         self.counts = np.bincount(train["item"].to_numpy(), minlength=self.n_items).astype(np.float64)
 
     def scores(self, obs: Observation) -> np.ndarray:
@@ -191,137 +196,90 @@ class PopularityAgent(BaselineAgent):
 
 
 class GreedyPMFAgent(BaselineAgent):
-    """Myopic model-based policy: the highest rating predicted by a PMF fitted on the training users only.
+    """Myopic model-based policy: the highest rating predicted by the scenario's embedding model.
 
     Score of item ``j`` for user ``i``: ``mu + b_i + c_j + U_i^T V_j`` (Salakhutdinov &
     Mnih 2007 with biases, as :class:`simulators.pmf.PMFSimulator`), unclipped so
-    that items above the top of the scale still rank. Users without training
-    ratings (the test users) get ``[U_i, b_i]`` folded in from the observation:
-    the ridge regression of the observed ratings of their history items on
-    ``[V_j, 1]`` (the same closed form as one ALS half-step, eq. 4), with the
-    observed normalised feedback mapped back to ratings. Training users keep
-    their fitted factors.
+    that items above the top of the scale still rank. The model is the
+    scenario's embedding model: by default fitted on the training users' ratings
+    only, so a test user's ``[U_i, b_i]`` is folded in from what the episode has
+    shown (the ratings in ``history_*``; :func:`recgym.scenario.fold_in_users`).
+    Users the model was fitted on keep their fitted factors. In the all-data
+    scenario (``embedding_fit="all"``, the DRR paper's setting) every user is
+    known to the model: that figure is labelled as such.
 
     :param env: the environment.
-    :param seed: seed of the PMF initialisation.
-    :param pmf_kwargs: PMF arguments (default: the simulator's own when it is a PMF, else PMF defaults).
+    :param seed: unused (kept for a uniform interface).
+    :param scenario: the scenario (default: the environment's).
     """
 
-    def __init__(self, env: Any, seed: int = 0, pmf_kwargs: dict[str, Any] | None = None) -> None:
-        self.pmf: PMFSimulator | None = None
-        self.seen: np.ndarray | None = None
-        super().__init__(env, seed)
-        if pmf_kwargs is None:
-            sim = self.ctx.simulator
-            pmf_kwargs = {k: v for k, v in sim.get_params().items() if k in ("dim", "reg", "bias_reg", "n_iters")} \
-                if isinstance(sim, PMFSimulator) else {}
-        self.pmf_kwargs = dict(pmf_kwargs)
-
     @property
-    def is_fitted(self) -> bool:
-        return self.pmf is not None
-
-    def fit(self) -> None:
-        log = self.ctx.log
-        df = log.interactions
-        train = log.with_interactions(df[np.isin(df["user"].to_numpy(), self.ctx.train_users)])
-        self.pmf = PMFSimulator(**{**self.pmf_kwargs, "seed": self.seed}).fit(train)
-        self.seen = np.bincount(train.interactions["user"].to_numpy(), minlength=log.n_users) > 0
+    def model(self) -> Any:
+        return self.scenario.embedding_model
 
     def user_factors(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        """``(U (B, d), b (B,))``: fitted factors, folded in for users unseen in training."""
-        pmf = self.pmf
+        """``(U (B, d), b (B,))``: fitted factors, folded in for users the model never saw."""
+        model = self.model
         users = obs["user"].reshape(-1).astype(np.int64)
-        factors = pmf.user_embeddings[users].astype(np.float64)
-        bias = pmf.user_bias[users].astype(np.float64)
-        unseen = np.flatnonzero(~self.seen[users])
+        factors = model.user_embeddings[users].astype(np.float64)
+        bias = model.user_bias[users].astype(np.float64)
+        unseen = np.flatnonzero(~self.scenario.seen_users()[users])
         if unseen.size:
-            factors[unseen], bias[unseen] = self._fold_in({k: v[unseen] for k, v in obs.items()})
+            scale = self.scenario.log.scale
+            ratings = obs["history_feedback"][unseen].astype(np.float64) * scale.half_range + scale.midpoint
+            factors[unseen], bias[unseen] = fold_in_users(
+                model, obs["history_items"][unseen], ratings, obs["history_mask"][unseen]
+            )
         return factors, bias
-
-    def _fold_in(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        pmf, scale = self.pmf, self.ctx.log.scale
-        d = pmf.dim
-        items = obs["history_items"].astype(np.int64)  # [b, N]
-        mask = obs["history_mask"].astype(bool) & (items < self.n_items)
-        items = np.where(mask, items, 0)
-        ratings = obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
-        residual = (ratings - pmf.global_mean - pmf.item_bias[items]) * mask  # r - mu - c_j
-        design = np.concatenate([pmf.item_embeddings[items], np.ones(items.shape + (1,))], axis=-1)
-        design *= mask[..., None]  # [b, N, d + 1]; padded slots contribute nothing
-        gram = np.einsum("bnk,bnl->bkl", design, design)
-        gram[:, np.arange(d + 1), np.arange(d + 1)] += np.r_[np.full(d, pmf.reg), pmf.bias_reg]
-        rhs = np.einsum("bnk,bn->bk", design, residual)
-        solution = np.linalg.solve(gram, rhs[..., None])[..., 0]  # [b, d + 1]
-        return solution[:, :d], solution[:, d]
 
     def predicted_ratings(self, obs: Observation) -> np.ndarray:
         """``(B, n_items)`` unclipped predicted ratings ``mu + b_i + c_j + U_i^T V_j``."""
-        if not self.is_fitted:
-            self.fit()
         factors, bias = self.user_factors(obs)
-        pmf = self.pmf
-        return factors @ pmf.item_embeddings.T.astype(np.float64) + bias[:, None] + pmf.item_bias[None] + pmf.global_mean
+        model = self.model
+        return (factors @ model.item_embeddings.T.astype(np.float64) + bias[:, None]
+                + model.item_bias[None].astype(np.float64) + model.global_mean)
 
     def scores(self, obs: Observation) -> np.ndarray:
         return self.predicted_ratings(obs)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"seed": self.seed, "pmf_kwargs": self.pmf_kwargs}
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"pmf_{k}": v for k, v in self.pmf.state_arrays().items()}
-        arrays["seen"] = self.seen
-        scale = self.pmf.scale
-        arrays["scale"] = np.array([scale.low, scale.high, float(scale.discrete)])
-        return arrays
-
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        pmf = PMFSimulator(**{**self.pmf_kwargs, "seed": self.seed})
-        pmf.scale = self.ctx.log.scale
-        pmf.load_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("pmf_")})
-        self.pmf = pmf
-        self.seen = arrays["seen"].astype(bool)
 
 
 class OracleGreedyAgent(BaselineAgent):
     """The simulator's own best one-step item: ``argmax_a E[r | user, a]`` over available items.
 
-    Cheats by design: it reads the live environment's simulator and its per-user
-    state (``env.batch.sim_state``, or ``env.episode`` for the single env), which
-    no real recommender can see. It is
-    the upper bound of *myopic* play (an RL agent can only beat it by trading
-    immediate reward for later reward). Rows are matched to the environment's
-    batch rows when the observation batch has the batch's size and users (the
-    environment's own observation); a stateless simulator (PMF) also accepts
-    any other observation.
+    Cheats by design: it reads the live environment's expected rewards
+    (:meth:`~recgym.envs.RecommendationVectorEnv.expected_rewards`, which uses the
+    simulator and each user's dynamic state) and its available items, which no
+    real recommender can see. It is the upper bound of *myopic* play (an RL agent
+    can only beat it by trading immediate reward for later reward). It acts on
+    the observation of the environment it was given (``set_env``; the protocols
+    bind it): the rows of the observation must be that environment's rows.
     """
 
     needs_live_env = True
 
     def scores(self, obs: Observation) -> np.ndarray:
-        sim = self.ctx.simulator
-        live_users, sim_state, blocked = _live_state(self.ctx.env)
-        users = obs["user"].reshape(-1).astype(np.int64)
-        aligned = users.shape == live_users.shape and np.array_equal(users, live_users)
-        if not aligned and sim_state:
+        expected = np.array(_call(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
+        if expected.shape[0] != obs["user"].reshape(-1).shape[0]:
             raise ValueError(
-                "oracle-greedy reads the live simulator state: predict on the observation of the environment it "
-                "was given (agent.set_env(env) to point it at another one)"
+                "oracle-greedy reads the live simulator: predict on the observation of the environment it was "
+                "given (agent.set_env(env) to point it at another one)"
             )
-        items = np.broadcast_to(np.arange(self.n_items), (users.size, self.n_items))
-        expected = np.array(sim.expected_reward(sim_state, users, items), dtype=np.float64)
-        if aligned:
-            expected[blocked] = -np.inf  # consumed, and outside each user's candidate set
+        masks = np.asarray(_call(self.env, "action_masks"), dtype=bool).reshape(expected.shape)
+        expected[~masks] = -np.inf  # consumed, and outside each user's candidate set
         return expected
 
 
-def _live_state(env: Any) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """``(users (B,), simulator state, blocked (B, n_items))`` of a recgym env's running episodes."""
-    if hasattr(env, "batch"):  # RecommendationVectorEnv: an EpisodeBatch of B rows
-        return env.batch.users, env.batch.sim_state, env.batch.blocked
-    episode = env.episode  # RecommendationEnv: the scalar single-episode twin
-    return episode.users, episode.sim_state, episode.blocked[None]
+def _call(env: Any, method: str) -> Any:
+    """Call a documented method of a recgym environment, also through SB3's ``VecEnv`` and Gymnasium wrappers."""
+    from stable_baselines3.common.vec_env import VecEnv
+
+    if isinstance(env, VecEnv):
+        return env.env_method(method, indices=[0])[0]
+    import gymnasium as gym
+
+    if isinstance(env, gym.Env) and env.has_wrapper_attr(method):
+        return env.get_wrapper_attr(method)()
+    return getattr(env, method)()
 
 
 class DisjointLinUCB:
@@ -377,7 +335,7 @@ class LinUCBAgent(BaselineAgent):
     """LinUCB over items (:class:`DisjointLinUCB`, one arm per item), learned online in ``learn``.
 
     Context ``x = [mean of the liked-item embeddings in obs["positive_items"], 1]``
-    (the environment's item embeddings, i.e. the PMF factors scaled into [-1, 1];
+    (the scenario's embedding-model item factors, scaled into [-1, 1];
     the constant lets each arm learn its mean reward; an empty window gives
     ``[0, 1]``). Ties (e.g. before any update) are broken at random.
 
@@ -387,9 +345,11 @@ class LinUCBAgent(BaselineAgent):
     :param ridge: ``A_a`` starts at ``ridge * I``.
     """
 
-    def __init__(self, env: Any, seed: int = 0, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE) -> None:
-        super().__init__(env, seed)
-        self.item_embeddings = np.asarray(self.ctx.item_embeddings, dtype=np.float64)
+    def __init__(self, env: Any, seed: int = 0, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE,
+                 scenario: Scenario | None = None) -> None:
+        super().__init__(env, seed, scenario)
+        emb = np.asarray(self.scenario.item_embeddings, dtype=np.float64)
+        self.item_embeddings = emb / (np.abs(emb).max() or 1.0)
         self.bandit = DisjointLinUCB(self.n_items, self.item_embeddings.shape[1] + 1, alpha=alpha, ridge=ridge)
 
     def contexts(self, obs: Observation) -> np.ndarray:

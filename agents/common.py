@@ -1,134 +1,93 @@
-"""What every agent needs from an environment, whatever wraps it, and small shared helpers.
+"""What every agent reads from its environment, and small shared helpers.
 
-An agent may be handed a single :class:`~recgym.envs.recommendation.RecommendationEnv`
-(possibly behind Gymnasium wrappers), the natively batched
-:class:`~recgym.envs.vector.RecommendationVectorEnv`, or an SB3 ``VecEnv``
-(:class:`~recgym.envs.sb3.SB3VecEnvAdapter`, ``VecMonitor`` over it, or a
-``DummyVecEnv`` of single envs). :func:`env_context` unwraps all of them once and
-returns what agents read: item embeddings, the simulator, the log and the
-user split. Nothing else in ``agents/`` looks inside an environment.
+An agent is built for a :class:`~recgym.scenario.Scenario` and an environment
+over it. The scenario comes explicitly (``agents.make(..., scenario=...)``) or
+through the environment's documented accessors: ``env.scenario`` on recgym's
+environments, Gymnasium's ``get_wrapper_attr("scenario")`` through wrappers,
+SB3's ``get_attr("scenario")`` on a ``VecEnv``. The action mode and slate size
+come from the action space itself. Nothing in ``agents/`` looks inside an
+environment.
 
 Observations follow :mod:`recgym.envs.spaces`: ``consumed`` is the window of the
 latest items of the episode (the whole episode by default), padded with the id
-``n_items``; every agent masks them. The environment still substitutes any
-unavailable item it is asked for, so a shorter window costs reward, never validity.
+``n_items``; every agent masks them, and takes ``action_masks`` (the
+environment's :meth:`~recgym.envs.RecommendationVectorEnv.action_masks`, as
+sb3-contrib's maskable agents do) to restrict itself to the available items
+when a protocol passes them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
-from recgym.data.rating_log import RatingLog
-from recgym.envs.recommendation import RecommenderSetup
 from recgym.envs.sb3 import SB3VecEnvAdapter
 from recgym.envs.vector import RecommendationVectorEnv
-from recgym.envs.world import World
-from simulators.base import UserSimulator
+from recgym.scenario import Scenario
 
 Observation = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class EnvContext:
-    """The parts of a recgym environment that agents read.
+def scenario_of(env: Any) -> Scenario:
+    """The scenario an environment was built for, through documented accessors only.
 
-    :param env: the unwrapped recgym environment (single or vector).
-    :param action_mode: ``"discrete"`` or ``"embedding"``.
-    :param item_embeddings: ``(n_items, d)`` item embeddings in ``[-1, 1]`` that
-        embedding actions are scored against (the scaled PMF item factors).
-    :param simulator: the fitted simulated user.
-    :param log: the rating log the world was built from.
-    :param train_users: training users of the 80/20 split.
-    :param test_users: held-out users.
-    :param n_users: number of users.
-    :param n_items: number of items (``n_items`` is also the padding id).
+    :param env: a recgym environment, a Gymnasium wrapper over one, or an SB3 ``VecEnv`` over one.
+    :raises ValueError: when ``env`` exposes no scenario (pass ``scenario=`` explicitly).
     """
-
-    env: RecommenderSetup
-    action_mode: str
-    item_embeddings: np.ndarray
-    simulator: UserSimulator
-    log: RatingLog
-    train_users: np.ndarray
-    test_users: np.ndarray
-    n_users: int
-    n_items: int
-
-    @property
-    def world(self) -> World:
-        return self.env.world
-
-
-def unwrap_env(env: Any) -> RecommenderSetup:
-    """The recgym environment inside ``env``.
-
-    Follows Gymnasium wrappers (``.unwrapped``), the SB3 adapter (``.env``),
-    SB3 ``VecEnvWrapper`` s (``.venv``) and other SB3 ``VecEnv`` s
-    (``get_attr("unwrapped")`` of the first sub-environment).
-
-    :param env: any of the environment forms listed in the module docstring.
-    :raises ValueError: when no recgym environment is found inside.
-    """
-    current = env
-    for _ in range(32):  # wrappers nest a handful of levels; the bound only guards cycles
-        if isinstance(current, RecommenderSetup):
-            return current
-        if isinstance(current, SB3VecEnvAdapter):
-            current = current.env
-        elif isinstance(current, VecEnvWrapper):
-            current = current.venv
-        elif isinstance(current, VecEnv):
-            current = current.get_attr("unwrapped", indices=[0])[0]
-        elif isinstance(current, (gym.Env, gym.vector.VectorEnv)) and current.unwrapped is not current:
-            current = current.unwrapped
-        else:
-            break
-    raise ValueError(
-        f"agents need a recgym environment (RecommendationEnv, RecommendationVectorEnv or an SB3 VecEnv over "
-        f"one, e.g. SB3VecEnvAdapter); got {type(env).__name__}"
-    )
+    found: Any = None
+    if isinstance(env, VecEnv):
+        found = env.get_attr("scenario", indices=[0])[0]
+    elif isinstance(env, gym.Env):
+        found = env.get_wrapper_attr("scenario") if env.has_wrapper_attr("scenario") else None
+    else:
+        found = getattr(env, "scenario", None)
+    if not isinstance(found, Scenario):
+        raise ValueError(
+            f"{type(env).__name__} is not a recgym environment (no .scenario): agents need RecommendationEnv, "
+            "RecommendationVectorEnv or an SB3 VecEnv over one (e.g. SB3VecEnvAdapter), or scenario= given explicitly"
+        )
+    return found
 
 
-def env_context(env: Any) -> EnvContext:
-    """Unwrap ``env`` once and collect what agents need (see :class:`EnvContext`)."""
-    base = unwrap_env(env)
-    world = base.world
-    return EnvContext(
-        env=base,
-        action_mode=base.mapper.mode,
-        item_embeddings=base.item_embeddings,
-        simulator=base.simulator,
-        log=world.log,
-        train_users=np.asarray(world.train_users),
-        test_users=np.asarray(world.test_users),
-        n_users=base.n_users,
-        n_items=base.n_items,
-    )
+def single_action_space(env: Any) -> spaces.Space:
+    """The action space of one user (``single_action_space`` of vector envs)."""
+    return getattr(env, "single_action_space", None) or env.action_space
 
 
-def check_action_mode(ctx: EnvContext, required: str, agent: str) -> None:
+def action_mode_of(env: Any) -> tuple[str, int]:
+    """``(action_mode, slate_size)`` read from an environment's action space."""
+    space = single_action_space(env)
+    if isinstance(space, spaces.Discrete):
+        return "discrete", 1
+    if isinstance(space, spaces.MultiDiscrete):
+        return "discrete", int(space.nvec.size)
+    if isinstance(space, spaces.Box):
+        return "embedding", 1
+    raise ValueError(f"not a recgym action space: {space!r}")
+
+
+def check_action_mode(env: Any, required: str, agent: str) -> None:
     """Raise a ValueError that says how to build the right env when the action mode differs.
 
-    :param ctx: the environment's context.
+    :param env: the environment.
     :param required: the action mode the agent needs.
     :param agent: the agent's registry name (for the message).
     """
-    if ctx.action_mode != required:
+    mode, slate = action_mode_of(env)
+    if mode != required:
         raise ValueError(
             f"agent {agent!r} needs an environment with action_mode={required!r}, but this one uses "
-            f"action_mode={ctx.action_mode!r}; build it with action_mode=agents.spec({agent!r}).action_mode "
+            f"action_mode={mode!r}; build it with action_mode=agents.spec({agent!r}).action_mode "
             f"(e.g. RecommendationEnv(..., action_mode={required!r}))"
         )
-    if ctx.env.mapper.slate_size != 1:
+    if slate != 1:
         raise ValueError(
-            f"agent {agent!r} recommends one item per step; build the environment with slate_size=1 "
-            f"(got {ctx.env.mapper.slate_size})"
+            f"agent {agent!r} recommends one item per step; build the environment with slate_size=1 (got {slate})"
         )
 
 
@@ -194,7 +153,7 @@ def random_unconsumed(consumed: np.ndarray, n_items: int, rng: np.random.Generat
 
     Rejection sampling: ``C`` is small next to ``n_items``, so a redraw is rare
     and this avoids a ``(B, n_items)`` matrix per step. Rows whose items are all
-    consumed get 0 (the environment substitutes an available item).
+    consumed get 0 (the environment ends such episodes before that happens).
     """
     consumed = np.asarray(consumed, dtype=np.int64)
     items = rng.integers(n_items, size=consumed.shape[0])
@@ -206,6 +165,13 @@ def random_unconsumed(consumed: np.ndarray, n_items: int, rng: np.random.Generat
     # nearly everything consumed: sample exactly among what is left
     scores = rng.random((consumed.shape[0], n_items))
     scores[consumed_mask_numpy(consumed, n_items)] = -1.0
+    return scores.argmax(axis=1)
+
+
+def random_available(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One uniformly random available item per row of ``masks`` ``(B, n_items)`` (row without one: 0)."""
+    scores = rng.random(masks.shape)
+    scores[~masks] = -1.0
     return scores.argmax(axis=1)
 
 
@@ -326,10 +292,15 @@ def set_threads(n_threads: int | None) -> None:
     limit_blas_threads(int(n_threads))
 
 
-def pmf_encoder_kwargs(ctx: EnvContext, freeze: bool = True, normalize: bool = True) -> dict[str, Any]:
-    """Encoder arguments that initialise its tables from the simulator's PMF factors (as DRR).
+def pmf_encoder_kwargs(scenario: Scenario, freeze: bool = True, normalize: bool = True) -> dict[str, Any]:
+    """Encoder arguments that initialise its tables from the scenario's embedding model (as DRR).
 
-    :param ctx: the environment's context.
+    The user term is folded in from the observation's history (leak-free, see
+    :class:`state_encoders.base.UserFoldIn`) unless the scenario is the DRR
+    paper's all-data setting (``embedding_fit="all"``), where the fitted user
+    factors are looked up by id, as the paper does.
+
+    :param scenario: the scenario.
     :param freeze: keep the tables fixed (DRR pre-trains the embeddings with PMF and
         learns only the state module and the networks on top).
     :param normalize: divide the item and the user factors each by their overall
@@ -338,18 +309,21 @@ def pmf_encoder_kwargs(ctx: EnvContext, freeze: bool = True, normalize: bool = T
         initialisation of the layers above. A global scale keeps every direction
         and every ranking by dot product.
     """
-
-    def prepare(array: np.ndarray | None) -> np.ndarray | None:
-        if array is None:
-            return None
-        array = np.asarray(array, dtype=np.float32)
-        if normalize:
-            array = array / max(float(array.std()), 1e-8)
-        return array
-
-    sim = ctx.simulator
-    return {
-        "item_embeddings": prepare(getattr(sim, "item_embeddings", None)),
-        "user_embeddings": prepare(getattr(sim, "user_embeddings", None)),
-        "freeze_embeddings": bool(freeze),
-    }
+    model = scenario.embedding_model
+    items = np.asarray(model.item_embeddings, dtype=np.float32)
+    users = np.asarray(model.user_embeddings, dtype=np.float32)
+    seen = scenario.seen_users()
+    item_scale = max(float(items.std()), 1e-8) if normalize else 1.0
+    user_scale = max(float(users[seen].std()), 1e-8) if normalize and seen.any() else 1.0
+    kwargs: dict[str, Any] = {"item_embeddings": items / item_scale, "freeze_embeddings": bool(freeze)}
+    if scenario.embedding_fit == "all":
+        kwargs["user_embeddings"] = users / user_scale
+    else:
+        scale = scenario.log.scale
+        kwargs["user_fold_in"] = {
+            "item_factors": items, "item_bias": np.asarray(model.item_bias, dtype=np.float32),
+            "global_mean": float(model.global_mean), "reg": float(model.reg), "bias_reg": float(model.bias_reg),
+            "rating_midpoint": float(scale.midpoint), "rating_half_range": float(scale.half_range),
+            "output_scale": user_scale,
+        }
+    return kwargs

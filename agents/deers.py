@@ -54,7 +54,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from agents.categories import item_categories
-from agents.common import EnvContext, env_context, mask_consumed
+from agents.common import mask_consumed, scenario_of
+from recgym.scenario import Scenario
 from agents.dqn import MaskedDQN, MaskedDQNPolicy
 from agents.per import annealed_beta
 
@@ -191,28 +192,31 @@ class CompetitorSampler:
         return np.where(valid, competitors, items), valid
 
 
-def feedback_table(ctx: EnvContext, source: str = "log") -> np.ndarray:
+def feedback_table(scenario: Scenario, source: str = "log") -> np.ndarray:
     """``(n_users, n_items)`` int8 feedback: +1 liked, -1 not liked, 0 unknown.
 
-    :param ctx: the environment's context.
-    :param source: ``"log"`` (logged ratings; liked = reward > 0, the env's CLICK) or
-        ``"simulator"`` (the sign of the simulator's expected reward for every pair).
+    :param scenario: the scenario.
+    :param source: ``"log"`` (the training users' logged ratings; liked = reward > 0,
+        the env's CLICK; test users' ratings are never read) or ``"simulator"``
+        (the sign of the simulator's expected reward for every pair).
     """
+    n_users, n_items = scenario.n_users, scenario.n_items
     if source == "log":
-        df = ctx.log.interactions
-        table = np.zeros((ctx.n_users, ctx.n_items), dtype=np.int8)
-        liked = np.asarray(ctx.log.scale.is_liked(df["rating"].to_numpy()))
+        log = scenario.training_log()
+        df = log.interactions
+        table = np.zeros((n_users, n_items), dtype=np.int8)
+        liked = np.asarray(log.scale.is_liked(df["rating"].to_numpy()))
         table[df["user"].to_numpy(), df["item"].to_numpy()] = np.where(liked, 1, -1)
         return table
     if source == "simulator":
-        sim = ctx.simulator
-        items = np.arange(ctx.n_items)
-        table = np.empty((ctx.n_users, ctx.n_items), dtype=np.int8)
+        sim = scenario.simulator
+        items = np.arange(n_items)
+        table = np.empty((n_users, n_items), dtype=np.int8)
         rng = np.random.default_rng(0)
-        for start in range(0, ctx.n_users, 256):  # chunks keep the float matrix small
-            users = np.arange(start, min(start + 256, ctx.n_users))
+        for start in range(0, n_users, 256):  # chunks keep the float matrix small
+            users = np.arange(start, min(start + 256, n_users))
             state = sim.initial_state(users, rng)
-            reward = sim.expected_reward(state, users, np.broadcast_to(items, (users.size, ctx.n_items)))
+            reward = sim.expected_reward(state, users, np.broadcast_to(items, (users.size, n_items)))
             table[users] = np.where(reward > 0, 1, -1)
         return table
     raise ValueError(f"unknown competitor_feedback {source!r}; choose one of {list(COMPETITOR_SOURCES)}")
@@ -258,11 +262,13 @@ class DEERS(MaskedDQN):
         self.competitors: CompetitorSampler | None = None
         self.category_source = ""
         if self.env is not None:
-            ctx = env_context(self.env)
+            scenario = scenario_of(self.env)
             flags, self.category_source = item_categories(
-                ctx.log, ctx.simulator.item_embeddings, n_clusters=self.n_clusters, seed=self.seed or 0
+                scenario.log, scenario.item_embeddings, n_clusters=self.n_clusters, seed=self.seed or 0
             )
-            self.competitors = CompetitorSampler(flags, feedback_table(ctx, self.competitor_feedback), seed=self.seed)
+            self.competitors = CompetitorSampler(
+                flags, feedback_table(scenario, self.competitor_feedback), seed=self.seed
+            )
 
     @property
     def gap_clip(self) -> float:

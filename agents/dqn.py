@@ -42,7 +42,7 @@ from stable_baselines3.dqn.policies import MultiInputPolicy, QNetwork
 from torch import nn
 from torch.nn import functional as F
 
-from agents.common import as_batch, mask_consumed, random_unconsumed
+from agents.common import as_batch, mask_consumed, random_available, random_unconsumed
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 
 #: Defaults for this domain, with their sources.
@@ -234,27 +234,44 @@ class MaskedDQN(DQN):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Greedy unconsumed item; with ``deterministic=False``, each row explores with prob. ε.
 
         :param observation: one observation or a batch (Dict of arrays).
         :param deterministic: skip ε-exploration.
+        :param action_masks: optional ``(B, n_items)`` bool available items (the environment's
+            ``action_masks()``); the choice, exploration included, is then restricted to them.
         :returns: ``(actions, state)``: an item id (0-d) or ``(B,)`` item ids.
         """
         batch, single = as_batch(observation)
         n_rows = batch["consumed"].shape[0]
+        masks = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(n_rows, self.n_items)
         explore = np.zeros(n_rows, dtype=bool)
         if not deterministic and self.exploration_rate > 0:
             explore = self._rng.random(n_rows) < self.exploration_rate
         actions = np.empty(n_rows, dtype=np.int64)
         if explore.any():
-            actions[explore] = random_unconsumed(batch["consumed"][explore], self.n_items, self._rng)
+            actions[explore] = (random_unconsumed(batch["consumed"][explore], self.n_items, self._rng)
+                                if masks is None else random_available(masks[explore], self._rng))
         if not explore.all():
             rows = np.flatnonzero(~explore)
             sub = batch if rows.size == n_rows else {k: v[rows] for k, v in batch.items()}
-            greedy, _ = self.policy.predict(sub, deterministic=True)
+            if masks is None:
+                greedy, _ = self.policy.predict(sub, deterministic=True)
+            else:
+                scores = self.action_scores(sub)
+                scores[~masks[rows]] = -np.inf
+                greedy = scores.argmax(axis=1)
             actions[rows] = np.asarray(greedy).reshape(-1)
         return (actions[0] if single else actions), state
+
+    def action_scores(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, n_items)`` Q-values of a batched observation, consumed items at ``-inf``."""
+        obs_tensor, _ = self.policy.obs_to_tensor(observation)
+        with th.no_grad():
+            q = mask_consumed(self.q_net.q_values(obs_tensor), obs_tensor["consumed"])
+        return q.cpu().numpy().astype(np.float64)
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         # warm-up: uniformly random *unconsumed* items, so the stored action is the item

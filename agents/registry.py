@@ -4,7 +4,7 @@ Each :class:`AgentSpec` says which action mode the agent needs, so a trainer
 builds the right environment before the agent::
 
     spec = agents.spec("drr")
-    env = RecommendationVectorEnv(32, world=world, action_mode=spec.action_mode)
+    env = RecommendationVectorEnv(32, scenario, action_mode=spec.action_mode)
     model = agents.make("drr", env, seed=0)
 """
 
@@ -18,13 +18,13 @@ from typing import Any, Callable
 
 import state_encoders
 from agents import baselines
+from recgym.scenario import Scenario
 from agents.common import (
-    EnvContext,
     as_sb3_env,
     check_action_mode,
-    env_context,
     optimizer_kwargs,
     pmf_encoder_kwargs,
+    scenario_of,
     set_threads,
 )
 from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
@@ -41,7 +41,7 @@ class AgentSpec:
     :param action_mode: the environment's ``action_mode`` the agent needs.
     :param default_encoder: state encoder used when ``make`` gets none (None: takes no encoder).
     :param agent_class: the class whose ``load(path, env)`` restores a saved agent.
-    :param build: ``build(env, ctx, encoder, seed, **kwargs)`` -> agent.
+    :param build: ``build(env, scenario, encoder, seed, **kwargs)`` -> agent.
     :param description: one line for listings.
     :param defaults: the agent's documented default arguments.
     """
@@ -71,11 +71,11 @@ def _update_schedule(env: Any, replay_ratio: float) -> dict[str, int]:
     return {"train_freq": round(1 / per_call), "gradient_steps": 1}
 
 
-def _policy_kwargs(ctx: EnvContext, encoder: str, net_arch: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``policy_kwargs`` with the state encoder as features extractor, tables from the PMF factors."""
     freeze = kwargs.pop("freeze_embeddings", True)
     normalize = kwargs.pop("normalize_embeddings", True)
-    encoder_kwargs = {**pmf_encoder_kwargs(ctx, freeze=freeze, normalize=normalize), **kwargs.pop("encoder_kwargs", {})}
+    encoder_kwargs = {**pmf_encoder_kwargs(scenario, freeze=freeze, normalize=normalize), **kwargs.pop("encoder_kwargs", {})}
     policy_kwargs = {
         "features_extractor_class": state_encoders.encoder_class(encoder),
         "features_extractor_kwargs": encoder_kwargs,
@@ -86,30 +86,30 @@ def _policy_kwargs(ctx: EnvContext, encoder: str, net_arch: Any, kwargs: dict[st
     return policy_kwargs
 
 
-def _build_dqn(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> MaskedDQN:
+def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> MaskedDQN:
     sb3_env = as_sb3_env(env)
-    policy_kwargs = _policy_kwargs(ctx, encoder, list(DQN_NET_ARCH), kwargs)
+    policy_kwargs = _policy_kwargs(scenario, encoder, list(DQN_NET_ARCH), kwargs)
     args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
     return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
 
 
-def _build_deers(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> DEERS:
+def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> DEERS:
     sb3_env = as_sb3_env(env)
-    policy_kwargs = _policy_kwargs(ctx, encoder, list(DEERS_NET_ARCH), kwargs)
+    policy_kwargs = _policy_kwargs(scenario, encoder, list(DEERS_NET_ARCH), kwargs)
     args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
     return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
 
 
 def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
-    def build(env: Any, ctx: EnvContext, encoder: str, seed: int, **kwargs: Any) -> DRR:
+    def build(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> DRR:
         sb3_env = as_sb3_env(env)
-        policy_kwargs = _policy_kwargs(ctx, encoder, dict(DRR_NET_ARCH), kwargs)
+        policy_kwargs = _policy_kwargs(scenario, encoder, dict(DRR_NET_ARCH), kwargs)
         policy_kwargs.setdefault("share_features_extractor", False)  # see agents/drr.py: the critic needs its own
         noise = kwargs.pop("action_noise", None)
         noise_type = kwargs.pop("noise", "ou")
         noise_sigma = kwargs.pop("noise_sigma", OU_SIGMA)
         if noise is None:
-            noise = make_action_noise(noise_type, ctx.item_embeddings.shape[1], sigma=noise_sigma)
+            noise = make_action_noise(noise_type, scenario.action_item_vectors.shape[1], sigma=noise_sigma)
         kwargs.setdefault("prioritized_replay", prioritized_default)
         args = {**DRR_DEFAULTS, **_update_schedule(sb3_env, DRR_REPLAY_RATIO), **kwargs}
         return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device="cpu", **args)
@@ -118,8 +118,8 @@ def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
 
 
 def _baseline_builder(cls: type[baselines.BaselineAgent]) -> Callable[..., baselines.BaselineAgent]:
-    def build(env: Any, ctx: EnvContext, encoder: str | None, seed: int, **kwargs: Any) -> baselines.BaselineAgent:
-        return cls(env, seed=seed, **kwargs)
+    def build(env: Any, scenario: Scenario, encoder: str | None, seed: int, **kwargs: Any) -> baselines.BaselineAgent:
+        return cls(env, seed=seed, scenario=scenario, **kwargs)
 
     return build
 
@@ -159,7 +159,7 @@ register(AgentSpec("random", "discrete", None, baselines.RandomAgent, _baseline_
 register(AgentSpec("popularity", "discrete", None, baselines.PopularityAgent,
                    _baseline_builder(baselines.PopularityAgent), "most-rated unconsumed item (training users)"))
 register(AgentSpec("greedy-pmf", "discrete", None, baselines.GreedyPMFAgent,
-                   _baseline_builder(baselines.GreedyPMFAgent), "highest predicted rating of a PMF fitted on training users"))
+                   _baseline_builder(baselines.GreedyPMFAgent), "highest rating predicted by the scenario's embedding model (training users; test users folded in)"))
 register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
                    _baseline_builder(baselines.OracleGreedyAgent),
                    "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))
@@ -185,7 +185,7 @@ def spec(name: str) -> AgentSpec:
 
 
 def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threads: int | None = 1,
-         **kwargs: Any) -> Any:
+         scenario: Scenario | None = None, **kwargs: Any) -> Any:
     """Build agent ``name`` for ``env``.
 
     :param name: a registered agent (:func:`available`).
@@ -198,21 +198,23 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
     :param n_threads: threads for torch and numpy's BLAS, process-wide (default 1, the
         fastest for these small networks; None leaves the settings alone); see
         :func:`agents.common.set_threads`.
+    :param scenario: the scenario the agent is built for (default: ``env``'s, read through
+        :func:`agents.common.scenario_of`).
     :param kwargs: agent arguments (SB3 algorithm arguments, ``policy_kwargs``,
         ``encoder_kwargs``, ``freeze_embeddings``, ``normalize_embeddings``, ...).
     :returns: a model with ``learn``, ``predict``, ``save``.
     :raises ValueError: unknown agent or encoder, or an environment with the wrong action mode.
     """
     agent = spec(name)
-    ctx = env_context(env)
-    check_action_mode(ctx, agent.action_mode, name)
+    scenario = scenario if scenario is not None else scenario_of(env)
+    check_action_mode(env, agent.action_mode, name)
     if agent.uses_encoder:
         encoder = agent.default_encoder if encoder is None else encoder
         state_encoders.encoder_class(encoder)  # ValueError listing the known encoders
     elif encoder is not None:
         raise ValueError(f"agent {name!r} is not a learning agent and takes no encoder (got {encoder!r})")
     set_threads(n_threads)
-    model = agent.build(env, ctx, encoder, int(seed), **kwargs)
+    model = agent.build(env, scenario, encoder, int(seed), **kwargs)
     model.agent_name = name
     model.encoder_name = encoder
     return model
@@ -246,6 +248,6 @@ def load(path: str | Path, env: Any, n_threads: int | None = 1, **kwargs: Any) -
     agent = spec(name)
     if agent.uses_encoder:
         sb3_env = as_sb3_env(env)
-        check_action_mode(env_context(env), agent.action_mode, name)
+        check_action_mode(env, agent.action_mode, name)
         return agent.agent_class.load(baselines.zip_path(path), env=sb3_env, device="cpu", **kwargs)
     return agent.agent_class.load(path, env)

@@ -4,10 +4,26 @@
 with Gymnasium through string entry points, so nothing heavy is built here.
 """
 
+from typing import Any
+
 from recgym.envs.registration import register_envs
 
 __version__ = "0.1.0"
 
 register_envs()
 
-__all__ = ["__version__"]
+
+def __getattr__(name: str) -> Any:
+    # the scenario API, imported on first use so that ``import recgym`` stays cheap
+    if name in ("Scenario", "ScenarioSpec", "make_scenario"):
+        import recgym.scenario
+
+        return getattr(recgym.scenario, name)
+    if name == "EpisodeConfig":
+        from recgym.envs.config import EpisodeConfig
+
+        return EpisodeConfig
+    raise AttributeError(f"module 'recgym' has no attribute {name!r}")
+
+
+__all__ = ["EpisodeConfig", "Scenario", "ScenarioSpec", "__version__", "make_scenario"]

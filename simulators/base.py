@@ -131,8 +131,17 @@ class UserSimulator(ABC):
         """
 
     def candidate_items(self, user: int) -> np.ndarray | None:
-        """Items that may be recommended to ``user``; ``None`` means every item."""
+        """Items that may be recommended to ``user``; ``None`` means every item.
+
+        Simulators that restrict candidates must be stateless: the environment
+        never asks them about a non-candidate (see ``EpisodeConfig.unavailable``).
+        """
         return None
+
+    @property
+    def skip_reward(self) -> float:
+        """Reward of a skip at the scale's lowest rating: what a recommendation of an unavailable item earns."""
+        return float(self.scale.to_reward(self.scale.low))
 
     # -- persistence -------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:

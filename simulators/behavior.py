@@ -434,6 +434,11 @@ class BehaviorSimulator(UserSimulator):
         patience = state["patience"]
         return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
 
+    @property
+    def skip_reward(self) -> float:
+        """The configured reward of a SKIP (DEERS: 0)."""
+        return float(self.config.skip_reward)
+
     def expected_reward(
         self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray
     ) -> np.ndarray:

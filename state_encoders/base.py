@@ -26,7 +26,7 @@ Shapes in comments: ``B`` batch, ``N`` window length, ``d`` embedding size.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -108,6 +108,78 @@ def pairwise_products(x: torch.Tensor) -> torch.Tensor:
     return x[:, rows] * x[:, cols]
 
 
+class UserFoldIn(nn.Module):
+    """A user's PMF factor folded in from the ratings the episode has shown (no id lookup, no leak).
+
+    Given the item side of a fitted PMF (``mu + b_i + c_j + U_i . V_j``,
+    :mod:`simulators.pmf`), the MAP estimate of ``[U_i, b_i]`` from observed
+    ratings ``r_ij`` is the ridge regression of ``r_ij - mu - c_j`` on
+    ``[V_j, 1]`` with penalties ``D = diag(reg I, bias_reg)`` (one ALS half-step,
+    PMF eq. 4). With ``N`` observed items it is solved in its dual form
+    ``x = D^-1 Y^T (Y D^-1 Y^T + I)^-1 r``: an ``N x N`` system per user.
+    :func:`recgym.scenario.fold_in_users` is the same estimate in numpy.
+
+    The factor is divided by ``output_scale`` (the spread of the fitted user
+    factors), so it has the unit scale of the normalised embedding tables.
+
+    :param n_items: number of items (padding ids ``>= n_items`` are masked).
+    :param item_factors: ``(n_items, d)`` ``V``.
+    :param item_bias: ``(n_items,)`` ``c``.
+    :param global_mean: ``mu``.
+    :param reg: ridge penalty on ``U``.
+    :param bias_reg: ridge penalty on ``b``.
+    :param rating_midpoint: the history's feedback ``f`` in [-1, 1] is the rating
+        ``f * rating_half_range + rating_midpoint``.
+    :param rating_half_range: see ``rating_midpoint``.
+    :param output_scale: divisor of the folded-in factor.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        item_factors: np.ndarray,
+        item_bias: np.ndarray,
+        global_mean: float,
+        reg: float,
+        bias_reg: float,
+        rating_midpoint: float,
+        rating_half_range: float,
+        output_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        factors = _as_matrix(item_factors, "user_fold_in item_factors", rows=n_items)
+        bias = np.asarray(item_bias, dtype=np.float32).reshape(-1)
+        if bias.shape != (n_items,):
+            raise ValueError(f"user_fold_in item_bias must have shape ({n_items},), got {bias.shape}")
+        if not (reg > 0 and bias_reg > 0 and rating_half_range > 0 and output_scale > 0):
+            raise ValueError("user_fold_in needs reg, bias_reg, rating_half_range and output_scale > 0")
+        self.dim = factors.shape[1]
+        # a zero row at the padding id keeps masked slots harmless
+        self.register_buffer("item_factors", torch.from_numpy(np.vstack([factors, np.zeros((1, self.dim), np.float32)])))
+        self.register_buffer("item_bias", torch.from_numpy(np.r_[bias, np.float32(0)].astype(np.float32)))
+        penalty = np.r_[np.full(self.dim, float(reg)), float(bias_reg)]
+        self.register_buffer("inverse_penalty", torch.from_numpy((1.0 / penalty).astype(np.float32)))
+        self.global_mean = float(global_mean)
+        self.rating_midpoint = float(rating_midpoint)
+        self.rating_half_range = float(rating_half_range)
+        self.output_scale = float(output_scale)
+
+    def forward(self, ids: torch.Tensor, feedback: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, d]`` folded-in factors from item ids ``[B, N]``, feedback ``[B, N]`` and mask ``[B, N]``."""
+        m = mask.to(self.item_factors.dtype)  # [B, N]
+        ids = ids.long().clamp(0, self.item_factors.shape[0] - 1)
+        ratings = feedback.to(m.dtype) * self.rating_half_range + self.rating_midpoint  # [B, N]
+        residual = (ratings - self.global_mean - self.item_bias[ids]) * m  # [B, N]
+        ones = torch.ones_like(m).unsqueeze(-1)  # [B, N, 1]
+        design = torch.cat([self.item_factors[ids], ones], dim=-1) * m.unsqueeze(-1)  # [B, N, d + 1]
+        scaled = design * self.inverse_penalty  # [B, N, d + 1]  Y D^-1
+        eye = torch.eye(ids.shape[1], dtype=m.dtype, device=m.device)
+        kernel = scaled @ design.transpose(1, 2) + eye  # [B, N, N]
+        alpha = torch.linalg.solve(kernel, residual.unsqueeze(-1))  # [B, N, 1]
+        solution = (scaled.transpose(1, 2) @ alpha).squeeze(-1)  # [B, d + 1]
+        return solution[:, : self.dim] / self.output_scale
+
+
 # -- the base class ------------------------------------------------------------------
 
 
@@ -125,6 +197,13 @@ class StateEncoder(BaseFeaturesExtractor):
         PMF item factors) copied into the item table; the padding row stays 0.
     :param user_embeddings: optional ``(n_users, d)`` array copied into the user
         table; ignored by encoders that have no user term (``uses_user=False``).
+        A table indexed by user id suits only users whose factors were fitted
+        without their held-out ratings (the DRR paper's all-data setting is the
+        labelled exception); recgym's leak-free default is ``user_fold_in``.
+    :param user_fold_in: optional arrays of a fitted PMF (see :class:`UserFoldIn`):
+        the user term is then folded in from the observation's history instead
+        of looked up by id, so a test user is represented only by what the
+        episode has shown. Takes precedence over ``user_embeddings``.
     :param freeze_embeddings: if True the item and user tables are not trained.
     """
 
@@ -142,6 +221,7 @@ class StateEncoder(BaseFeaturesExtractor):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict[str, Any] | None = None,
         freeze_embeddings: bool = False,
     ) -> None:
         # features_dim is a placeholder until the subclass knows its size (the
@@ -154,6 +234,8 @@ class StateEncoder(BaseFeaturesExtractor):
         self.pad_item = layout.pad_item
 
         if not self.uses_user:
+            user_embeddings = user_fold_in = None
+        if user_fold_in is not None:
             user_embeddings = None
         item_array = _as_matrix(item_embeddings, "item_embeddings", rows=self.n_items)
         user_array = _as_matrix(user_embeddings, "user_embeddings", rows=self.n_users)
@@ -166,7 +248,15 @@ class StateEncoder(BaseFeaturesExtractor):
         self.item_embedding.weight.requires_grad_(not self.freeze_embeddings)
 
         self.user_embedding: nn.Embedding | None = None
-        if self.uses_user:
+        self.user_fold_in: UserFoldIn | None = None
+        if user_fold_in is not None:
+            self.user_fold_in = UserFoldIn(n_items=self.n_items, **user_fold_in)
+            if self.user_fold_in.dim != self.embedding_dim:
+                raise ValueError(
+                    f"user_fold_in factors have width {self.user_fold_in.dim} but the embeddings have "
+                    f"{self.embedding_dim}: use the arrays of one embedding model"
+                )
+        elif self.uses_user:
             self.user_embedding = nn.Embedding(self.n_users, self.embedding_dim)
             _init_table(self.user_embedding, user_array, padding_idx=None)
             self.user_embedding.weight.requires_grad_(not self.freeze_embeddings)
@@ -188,11 +278,19 @@ class StateEncoder(BaseFeaturesExtractor):
         """Embeddings ``[..., d]`` of item ids ``[...]`` (float or integer; ``n_items`` gives 0)."""
         return self.item_embedding(ids.long())
 
-    def embed_users(self, user: torch.Tensor) -> torch.Tensor:
-        """User embeddings ``[B, d]`` of the observation's ``user`` entry ``[B, 1]`` (or ``[B]``)."""
+    def embed_users(self, observations: TensorDict) -> torch.Tensor:
+        """User embeddings ``[B, d]``: folded in from the history, or looked up by the ``user`` id.
+
+        :param observations: the batch of observations (the fold-in reads
+            ``history_items``, ``history_feedback`` and ``history_mask``; the
+            table reads ``user``).
+        """
+        if self.user_fold_in is not None:
+            ids, mask = self._item_sequence(observations, "history")
+            return self.user_fold_in(ids, observations["history_feedback"], mask)
         if self.user_embedding is None:
             raise AttributeError(f"{type(self).__name__} has no user embedding (uses_user=False)")
-        return self.user_embedding(user.long().reshape(-1))
+        return self.user_embedding(observations["user"].long().reshape(-1))
 
     # -- for subclasses --------------------------------------------------------------
     def _set_features_dim(self, features_dim: int) -> None:

@@ -44,6 +44,7 @@ class DEERSEncoder(StateEncoder):
     :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
     :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
     :param user_embeddings: accepted for a uniform interface and ignored (no user term).
+    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
     :param freeze_embeddings: keep the item embedding table fixed.
     :param hidden_size: hidden size ``H`` of each GRU.
     """
@@ -57,6 +58,7 @@ class DEERSEncoder(StateEncoder):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict | None = None,
         freeze_embeddings: bool = False,
         hidden_size: int = DEFAULT_GRU_HIDDEN,
     ) -> None:
@@ -65,6 +67,7 @@ class DEERSEncoder(StateEncoder):
             embedding_dim=embedding_dim,
             item_embeddings=item_embeddings,
             user_embeddings=user_embeddings,
+            user_fold_in=user_fold_in,
             freeze_embeddings=freeze_embeddings,
         )
         self.history_length = int(observation_space["positive_items"].shape[0])

@@ -43,6 +43,7 @@ class DRRAttentionEncoder(StateEncoder):
     :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
     :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
     :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
+    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
     :param freeze_embeddings: keep the embedding tables fixed.
     :param attention_hidden: hidden width of the attention MLP.
     """
@@ -56,6 +57,7 @@ class DRRAttentionEncoder(StateEncoder):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict | None = None,
         freeze_embeddings: bool = False,
         attention_hidden: int = DEFAULT_ATTENTION_HIDDEN,
     ) -> None:
@@ -64,6 +66,7 @@ class DRRAttentionEncoder(StateEncoder):
             embedding_dim=embedding_dim,
             item_embeddings=item_embeddings,
             user_embeddings=user_embeddings,
+            user_fold_in=user_fold_in,
             freeze_embeddings=freeze_embeddings,
         )
         d = self.embedding_dim
@@ -76,7 +79,7 @@ class DRRAttentionEncoder(StateEncoder):
         self._set_features_dim(3 * d)
 
     def _encode(self, observations: TensorDict) -> tuple[torch.Tensor, torch.Tensor]:
-        u = self.embed_users(observations["user"])  # [B, d]
+        u = self.embed_users(observations)  # [B, d]
         ids, mask = self._item_sequence(observations, "positive")  # [B, N], [B, N]
         h = self.embed_items(ids)  # [B, N, d]
         pairs = torch.cat([u.unsqueeze(1).expand_as(h), h], dim=-1)  # [B, N, 2d]

@@ -56,6 +56,7 @@ class DRRAveEncoder(StateEncoder):
     :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
     :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
     :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
+    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
     :param freeze_embeddings: keep the embedding tables fixed.
     :param pooling: ``"renormalise"`` or ``"zero"`` (see above).
     """
@@ -69,6 +70,7 @@ class DRRAveEncoder(StateEncoder):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict | None = None,
         freeze_embeddings: bool = False,
         pooling: Pooling = "renormalise",
     ) -> None:
@@ -79,6 +81,7 @@ class DRRAveEncoder(StateEncoder):
             embedding_dim=embedding_dim,
             item_embeddings=item_embeddings,
             user_embeddings=user_embeddings,
+            user_fold_in=user_fold_in,
             freeze_embeddings=freeze_embeddings,
         )
         n = int(observation_space["positive_items"].shape[0])
@@ -97,7 +100,7 @@ class DRRAveEncoder(StateEncoder):
         return theta * mask.to(theta.dtype)
 
     def forward(self, observations: TensorDict) -> torch.Tensor:
-        u = self.embed_users(observations["user"])  # [B, d]
+        u = self.embed_users(observations)  # [B, d]
         ids, mask = self._item_sequence(observations, "positive")  # [B, N], [B, N]
         ids, mask = align_valid(ids, mask, side="right")
         h = self.embed_items(ids)  # [B, N, d]

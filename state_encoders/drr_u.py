@@ -34,6 +34,7 @@ class DRRUEncoder(StateEncoder):
     :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
     :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
     :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
+    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
     :param freeze_embeddings: keep the embedding tables fixed.
     """
 
@@ -46,6 +47,7 @@ class DRRUEncoder(StateEncoder):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict | None = None,
         freeze_embeddings: bool = False,
     ) -> None:
         super().__init__(
@@ -53,6 +55,7 @@ class DRRUEncoder(StateEncoder):
             embedding_dim=embedding_dim,
             item_embeddings=item_embeddings,
             user_embeddings=user_embeddings,
+            user_fold_in=user_fold_in,
             freeze_embeddings=freeze_embeddings,
         )
         n = int(observation_space["positive_items"].shape[0])
@@ -63,7 +66,7 @@ class DRRUEncoder(StateEncoder):
         self._set_features_dim((n + n_pairs) * self.embedding_dim)
 
     def forward(self, observations: TensorDict) -> torch.Tensor:
-        u = self.embed_users(observations["user"])  # [B, d]
+        u = self.embed_users(observations)  # [B, d]
         ids, mask = self._item_sequence(observations, "positive")  # [B, N], [B, N]
         ids, mask = align_valid(ids, mask, side="right")
         m = mask.to(u.dtype).unsqueeze(-1)  # [B, N, 1]

@@ -26,6 +26,7 @@ class MeanEncoder(StateEncoder):
     :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
     :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
     :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
+    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
     :param freeze_embeddings: keep the embedding tables fixed.
     """
 
@@ -38,6 +39,7 @@ class MeanEncoder(StateEncoder):
         embedding_dim: int | None = None,
         item_embeddings: np.ndarray | None = None,
         user_embeddings: np.ndarray | None = None,
+        user_fold_in: dict | None = None,
         freeze_embeddings: bool = False,
     ) -> None:
         super().__init__(
@@ -45,12 +47,13 @@ class MeanEncoder(StateEncoder):
             embedding_dim=embedding_dim,
             item_embeddings=item_embeddings,
             user_embeddings=user_embeddings,
+            user_fold_in=user_fold_in,
             freeze_embeddings=freeze_embeddings,
         )
         self._set_features_dim(2 * self.embedding_dim)
 
     def forward(self, observations: TensorDict) -> torch.Tensor:
-        u = self.embed_users(observations["user"])  # [B, d]
+        u = self.embed_users(observations)  # [B, d]
         ids, mask = self._item_sequence(observations, "history")  # [B, N], [B, N]
         h = self.embed_items(ids)  # [B, N, d]
         return torch.cat([u, masked_mean(h, mask)], dim=-1)  # [B, 2d]

@@ -17,15 +17,16 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 import agents
 from agents.baselines import DisjointLinUCB
 from agents.categories import item_categories, kmeans
-from agents.common import consumed_mask_numpy, env_context, random_unconsumed
+from agents.common import action_mode_of, consumed_mask_numpy, random_available, random_unconsumed, scenario_of
 from agents.deers import CompetitorSampler, feedback_table
 from agents.per import PrioritizedDictReplayBuffer, SumTree, annealed_beta
 from recgym.data import make_synthetic_log
 from recgym.envs.recommendation import RecommendationEnv
 from recgym.envs.sb3 import SB3VecEnvAdapter
 from recgym.envs.vector import RecommendationVectorEnv
-from recgym.envs.world import World
-from recgym.evaluation.online import evaluate_online
+from recgym.scenario import Scenario
+from tests.helpers import scenario_from_parts
+from recgym.evaluation.online import run_episodes
 from simulators.pmf import PMFSimulator
 
 N_USERS, N_ITEMS = 150, 120
@@ -40,19 +41,19 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def world() -> World:
+def world() -> Scenario:
     log = make_synthetic_log(n_users=N_USERS, n_items=N_ITEMS, density=0.15, seed=0)
     sim = PMFSimulator(dim=16).fit(log)
     perm = np.random.default_rng(0).permutation(N_USERS)
     cut = int(0.8 * N_USERS)
-    return World(log, sim, np.sort(perm[:cut]), np.sort(perm[cut:]))
+    return scenario_from_parts(log, sim, perm[:cut], perm[cut:])
 
 
-def vec_env(world: World, mode: str = "discrete", n: int = 8, users: str = "train") -> RecommendationVectorEnv:
-    return RecommendationVectorEnv(n, world=world, users=users, action_mode=mode)
+def vec_env(world: Scenario, mode: str = "discrete", n: int = 8, users: str = "train") -> RecommendationVectorEnv:
+    return RecommendationVectorEnv(n, scenario=world, users=users, action_mode=mode)
 
 
-def batch_obs(world: World, mode: str = "discrete", n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+def batch_obs(world: Scenario, mode: str = "discrete", n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
     obs, _ = vec_env(world, mode, n).reset(seed=seed)
     return obs
 
@@ -73,8 +74,9 @@ def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
     else:
         assert actions.shape == (8, env.item_embeddings.shape[1])
         assert np.abs(actions).max() <= 1.0
-    single, _ = model.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
-    assert np.shape(single) == np.shape(actions[0])
+    if name != "oracle-greedy":  # the oracle acts on its live environment's own observation only
+        single, _ = model.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
+        assert np.shape(single) == np.shape(actions[0])
     assert agents.spec(name).action_mode in ("discrete", "embedding")
 
 
@@ -111,28 +113,38 @@ def test_specs_declare_action_modes_and_default_encoders():
                for n in ("random", "popularity", "greedy-pmf", "oracle-greedy", "linucb"))
 
 
-def test_every_environment_form_unwraps_to_the_same_world(world):
-    single = RecommendationEnv(world=world)
+def test_every_environment_form_exposes_the_same_scenario_without_unwrapping(world):
+    single = RecommendationEnv(scenario=world)
     vector = vec_env(world)
     forms = [
         single,
-        gym.wrappers.RecordEpisodeStatistics(RecommendationEnv(world=world)),
+        gym.wrappers.RecordEpisodeStatistics(RecommendationEnv(scenario=world)),
         vector,
         SB3VecEnvAdapter(vector),
         VecMonitor(SB3VecEnvAdapter(vector)),
-        DummyVecEnv([lambda: RecommendationEnv(world=world)]),
+        DummyVecEnv([lambda: RecommendationEnv(scenario=world)]),
     ]
     for env in forms:
-        ctx = env_context(env)
-        assert ctx.simulator is world.simulator and ctx.log is world.log
-        assert ctx.n_items == N_ITEMS and ctx.item_embeddings.shape == (N_ITEMS, 16)
-        np.testing.assert_array_equal(ctx.test_users, world.test_users)
-    with pytest.raises(ValueError, match="need a recgym environment"):
-        env_context(gym.make("CartPole-v1"))
+        assert scenario_of(env) is world
+        assert action_mode_of(env) == ("discrete", 1)
+    with pytest.raises(ValueError, match="not a recgym environment"):
+        scenario_of(gym.make("CartPole-v1"))
+
+
+def test_agents_and_protocols_never_unwrap_environments():
+    """The scenario is passed down: no unwrapping helpers, no hasattr probes of environments."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("agents", "recgym/evaluation"):
+        for path in (root / folder).glob("*.py"):
+            text = path.read_text()
+            for banned in ("unwrap_env", "env_context", "hasattr(env", ".unwrapped"):
+                assert banned not in text, f"{path.name} uses {banned}"
 
 
 def test_learning_agents_train_on_a_single_env(world):
-    model = agents.make("dqn", RecommendationEnv(world=world), seed=0, learning_starts=50)
+    model = agents.make("dqn", RecommendationEnv(scenario=world), seed=0, learning_starts=50)
     model.learn(128)  # one gradient step per 16 env steps with a single env
     assert model.num_timesteps == 128 and model.train_freq.frequency == 16 and model.gradient_steps == 1
 
@@ -300,10 +312,10 @@ def test_competitors_share_a_category_and_have_the_opposite_feedback():
 
 
 def test_competitor_sampling_on_the_world_respects_categories_and_feedback(world):
-    ctx = env_context(vec_env(world))
-    flags, source = item_categories(ctx.log, world.simulator.item_embeddings)
+    flags, source = item_categories(world.log, world.item_embeddings)
     assert source == "genres"
-    table = feedback_table(ctx, "log")
+    table = feedback_table(world, "log")
+    assert not table[world.test_users].any()  # test users' ratings never reach training
     sampler = CompetitorSampler(flags, table, seed=0)
     rng = np.random.default_rng(0)
     users = rng.choice(world.train_users, 500)
@@ -373,11 +385,11 @@ def test_greedy_pmf_picks_the_argmax_predicted_rating(world):
     ratings = model.predicted_ratings(obs)
     masked = np.where(consumed_mask_numpy(obs["consumed"], N_ITEMS), -np.inf, ratings)
     np.testing.assert_array_equal(model.predict(obs)[0], masked.argmax(axis=1))
-    # training users: the PMF fitted on training ratings only, unclipped
-    pmf, users = model.pmf, obs["user"][:, 0]
+    # training users: the scenario's embedding model (fitted on training ratings only), unclipped
+    pmf, users = world.embedding_model, obs["user"][:, 0]
     expected = pmf.user_embeddings[users] @ pmf.item_embeddings.T + pmf.user_bias[users, None] + pmf.item_bias + pmf.global_mean
     np.testing.assert_allclose(ratings, expected, rtol=1e-4)
-    assert not model.seen[world.test_users].any()
+    assert not world.seen_users()[world.test_users].any()
 
 
 def test_greedy_pmf_folds_in_test_users_by_ridge_regression(world):
@@ -387,7 +399,7 @@ def test_greedy_pmf_folds_in_test_users_by_ridge_regression(world):
     u = world.test_users[0]
     obs["user"][:] = u
     factors, bias = model.user_factors(obs)
-    pmf = model.pmf
+    pmf = world.embedding_model
     mask = obs["history_mask"][0].astype(bool)
     items = obs["history_items"][0][mask]
     ratings = obs["history_feedback"][0][mask] * 2.0 + 3.0
@@ -403,15 +415,14 @@ def test_oracle_greedy_achieves_the_maximum_expected_one_step_reward(world):
     model = agents.make("oracle-greedy", env)
     obs, _ = env.reset(seed=0)
     for _ in range(5):
-        best = world.simulator.expected_reward({}, env.batch.users, np.broadcast_to(np.arange(N_ITEMS), (8, N_ITEMS)))
-        best = np.where(env.batch.blocked, -np.inf, best).max(axis=1)
+        best = np.where(env.action_masks(), env.expected_rewards(), -np.inf).max(axis=1)
         actions, _ = model.predict(obs)
         obs, rewards, *_ = env.step(actions)
         np.testing.assert_allclose(rewards, best, rtol=1e-6)  # PMF answers its expected reward exactly
 
 
 def test_random_never_repeats_an_item_in_an_episode(world):
-    env = RecommendationEnv(world=world, max_steps=40)
+    env = RecommendationEnv(scenario=world, max_steps=40)
     model = agents.make("random", env, seed=0)
     for episode in range(5):
         obs, _ = env.reset(seed=episode)
@@ -449,7 +460,7 @@ def test_linucb_learns_online_from_the_environment(world):
 
 
 def _test_reward(world, model, mode: str) -> float:
-    return evaluate_online(model, vec_env(world, mode, n=16, users="test"), seed=0).avg_reward_per_step
+    return run_episodes(model, vec_env(world, mode, n=16, users="test"), seed=0).avg_reward_per_step
 
 
 def test_dqn_and_drr_beat_random_on_held_out_users(world):

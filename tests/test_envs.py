@@ -15,9 +15,9 @@ from recgym.envs import (
     RecommendationEnv,
     RecommendationVectorEnv,
     SB3VecEnvAdapter,
-    build_world,
     env_ids,
 )
+from recgym.scenario import make_scenario
 from simulators.base import Behavior
 
 SYN = dict(n_users=80, n_items=120, density=0.15, seed=3)
@@ -25,17 +25,17 @@ SYN = dict(n_users=80, n_items=120, density=0.15, seed=3)
 
 @pytest.fixture(scope="module")
 def world():
-    return build_world("synthetic", "pmf", dataset_kwargs=SYN)
+    return make_scenario("synthetic", "pmf", dataset_kwargs=SYN)
 
 
 @pytest.fixture(scope="module")
 def replay_world():
-    return build_world("synthetic", "replay", dataset_kwargs=SYN)
+    return make_scenario("synthetic", "replay", dataset_kwargs=SYN)
 
 
 @pytest.fixture(scope="module")
 def behavior_world():
-    return build_world("synthetic", "behavior", dataset_kwargs=SYN)
+    return make_scenario("synthetic", "behavior", dataset_kwargs=SYN)
 
 
 def rollout(env, seed: int, n_steps: int = 60, action_seed: int = 0):
@@ -55,14 +55,14 @@ def rollout(env, seed: int, n_steps: int = 60, action_seed: int = 0):
 # -- API conformance --------------------------------------------------------------------------
 @pytest.mark.parametrize("action_mode,slate_size", [("discrete", 1), ("embedding", 1), ("discrete", 3), ("embedding", 3)])
 def test_check_env_passes_for_every_action_mode(world, action_mode, slate_size):
-    env = RecommendationEnv(world=world, action_mode=action_mode, slate_size=slate_size)
+    env = RecommendationEnv(scenario=world, action_mode=action_mode, slate_size=slate_size)
     gym_check_env(env, skip_render_check=True)
     sb3_check_env(env, warn=False)
 
 
 def test_check_env_passes_for_replay_and_behavior(replay_world, behavior_world):
     for w in (replay_world, behavior_world):
-        env = RecommendationEnv(world=w)
+        env = RecommendationEnv(scenario=w)
         gym_check_env(env, skip_render_check=True)
         sb3_check_env(env, warn=False)
 
@@ -87,7 +87,7 @@ def test_make_and_make_vec_on_synthetic():
 
 # -- observation semantics --------------------------------------------------------------------
 def test_episode_starts_from_first_logged_positive_items(world):
-    env = RecommendationEnv(world=world, users="all")
+    env = RecommendationEnv(scenario=world, users="all")
     log = world.log
     df = log.sorted_interactions()
     user = int(df["user"].iloc[0])
@@ -100,7 +100,7 @@ def test_episode_starts_from_first_logged_positive_items(world):
 
 
 def test_positive_queue_slides_only_on_positive_feedback(world):
-    env = RecommendationEnv(world=world, users="all")
+    env = RecommendationEnv(scenario=world, users="all")
     obs, _ = env.reset(seed=1, options={"user": 0})
     pad = env.n_items
     for _ in range(15):
@@ -121,7 +121,7 @@ def test_positive_queue_slides_only_on_positive_feedback(world):
 
 
 def test_embedding_action_recommends_best_unconsumed_item(world):
-    env = RecommendationEnv(world=world, action_mode="embedding", users="all")
+    env = RecommendationEnv(scenario=world, action_mode="embedding", users="all")
     obs, _ = env.reset(seed=0, options={"user": 3})
     action = np.clip(env.item_embeddings[7] * 3, -1, 1).astype(np.float32)
     scores = env.item_embeddings @ action
@@ -131,60 +131,85 @@ def test_embedding_action_recommends_best_unconsumed_item(world):
     assert info["item"] == expected
 
 
-def test_unavailable_discrete_item_is_replaced_by_nearest_available(world):
-    env = RecommendationEnv(world=world, users="all")
-    obs, _ = env.reset(seed=0, options={"user": 5})
-    first = int(env.action_space.sample())
+def test_an_unavailable_item_is_penalised_never_substituted(world):
+    env = RecommendationEnv(scenario=world, users="all")
+    env.reset(seed=0, options={"user": 5})
+    first = int(np.flatnonzero(env.action_masks())[0])
     _, _, _, _, info = env.step(first)
-    _, _, _, _, info2 = env.step(first)  # already consumed
-    assert info2["requested"] == first and info2["item"] != first
-    sims = env.item_embeddings @ env.item_embeddings[first]
-    consumed = set(env.episode.consumed) - {info2["item"]}
-    best = max((i for i in range(env.n_items) if i not in consumed), key=lambda i: sims[i])
-    assert info2["item"] == best
+    assert not env.action_masks()[first] and not info["unavailable"]
+    _, reward, _, _, info2 = env.step(first)  # already consumed
+    assert info2["item"] == first and info2["unavailable"]
+    assert reward == pytest.approx(-1.0) and info2["behavior"] == Behavior.SKIP
+    strict = RecommendationEnv(scenario=world, users="all", unavailable="error")
+    strict.reset(seed=0, options={"user": 5})
+    strict.step(first)
+    with pytest.raises(InvalidActionError, match="unavailable item"):
+        strict.step(first)
+
+
+def test_vector_env_reports_and_penalises_unavailable_items_per_row(world):
+    venv = RecommendationVectorEnv(4, scenario=world, users="all")
+    venv.reset(seed=0)
+    masks = venv.action_masks()
+    actions = masks.argmax(axis=1)
+    venv.step(actions)
+    _, rewards, _, _, info = venv.step(actions)  # every row repeats its item
+    assert info["unavailable"].all() and (rewards == -1.0).all()
+    assert (info["item"] == actions).all()
 
 
 # -- episode rules ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("slate_size", [1, 4])
-def test_no_item_is_recommended_twice_in_an_episode(world, slate_size):
-    env = RecommendationEnv(world=world, max_steps=25, slate_size=slate_size)
+def test_no_item_is_consumed_twice_in_an_episode(world, slate_size):
+    env = RecommendationEnv(scenario=world, max_steps=25, slate_size=slate_size)
     obs, _ = env.reset(seed=2)
     start = set(obs["consumed"][obs["consumed"] != env.n_items].tolist())
-    seen: list[int] = []
+    consumed: list[int] = []
+    penalised = 0
     for _ in range(25):
         # a policy that keeps asking for the same items
-        action = np.zeros(slate_size, dtype=np.int64) if slate_size > 1 else 0
+        action = np.arange(slate_size, dtype=np.int64) if slate_size > 1 else 0
         obs, _, term, trunc, info = env.step(action)
-        seen.extend(np.atleast_1d(info["item"]).tolist())
+        items, bad = np.atleast_1d(info["item"]), np.atleast_1d(info["unavailable"])
+        consumed.extend(items[~bad].tolist())
+        penalised += int(bad.sum())
         if term or trunc:
             break
-    assert len(seen) == len(set(seen))
-    assert not (set(seen) & start)
+    assert len(consumed) == len(set(consumed)) and penalised > 0
+    assert not (set(consumed) & start)
+
+
+def test_a_slate_repeating_an_item_is_penalised_at_the_repeat(world):
+    env = RecommendationEnv(scenario=world, slate_size=3)
+    env.reset(seed=0)
+    item = int(np.flatnonzero(env.action_masks())[0])
+    _, _, _, _, info = env.step(np.array([item, item, item]))
+    assert info["unavailable"].tolist() == [False, True, True]
 
 
 def test_truncation_after_max_steps(world):
-    env = RecommendationEnv(world=world, max_steps=4)
+    env = RecommendationEnv(scenario=world, max_steps=4)
     env.reset(seed=0)
     flags = [env.step(env.action_space.sample())[2:4] for _ in range(4)]
     assert flags[:3] == [(False, False)] * 3 and flags[3] == (False, True)
 
 
 def test_replay_episode_terminates_when_candidates_run_out(replay_world):
-    env = RecommendationEnv(world=replay_world, max_steps=500, users="all")
+    env = RecommendationEnv(scenario=replay_world, max_steps=500, users="all")
     user = int(np.argmin(np.bincount(replay_world.log.interactions["user"], minlength=replay_world.log.n_users)))
     obs, _ = env.reset(seed=0, options={"user": user})
     rated = set(replay_world.log.interactions.query("user == @user")["item"].tolist())
     n_left = len(rated - set(obs["consumed"].tolist()))
     items = []
     for t in range(n_left):
-        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        obs, _, term, trunc, info = env.step(int(np.flatnonzero(env.action_masks())[0]))
         items.append(info["item"])
         assert term == (t == n_left - 1) and not trunc
     assert set(items) <= rated
 
 
 def test_behavior_users_leave_and_terminate(behavior_world):
-    env = RecommendationEnv(world=behavior_world, max_steps=200, users="all")
+    env = RecommendationEnv(scenario=behavior_world, max_steps=200, users="all")
     left = 0
     for episode in range(20):
         env.reset(seed=episode)
@@ -198,15 +223,15 @@ def test_behavior_users_leave_and_terminate(behavior_world):
 
 # -- seeding ------------------------------------------------------------------------------------
 def test_same_seed_same_trajectory(behavior_world):
-    a = rollout(RecommendationEnv(world=behavior_world), seed=11)
-    b = rollout(RecommendationEnv(world=behavior_world), seed=11)
-    c = rollout(RecommendationEnv(world=behavior_world), seed=12)
+    a = rollout(RecommendationEnv(scenario=behavior_world), seed=11)
+    b = rollout(RecommendationEnv(scenario=behavior_world), seed=11)
+    c = rollout(RecommendationEnv(scenario=behavior_world), seed=12)
     assert a == b and a != c
 
 
 def test_single_and_batched_env_follow_the_same_rules(behavior_world):
-    single = RecommendationEnv(world=behavior_world, max_steps=10)
-    vec = RecommendationVectorEnv(1, world=behavior_world, max_steps=10)
+    single = RecommendationEnv(scenario=behavior_world, max_steps=10)
+    vec = RecommendationVectorEnv(1, scenario=behavior_world, max_steps=10)
     obs_s, info_s = single.reset(seed=5)
     obs_v, info_v = vec.reset(seed=5)
     rng = np.random.default_rng(0)
@@ -225,7 +250,7 @@ def test_single_and_batched_env_follow_the_same_rules(behavior_world):
 
 def test_vector_env_seeding_and_autoreset(world):
     def run(seed):
-        venv = RecommendationVectorEnv(16, world=world, max_steps=3)
+        venv = RecommendationVectorEnv(16, scenario=world, max_steps=3)
         obs, _ = venv.reset(seed=seed)
         rewards = []
         for t in range(7):
@@ -243,12 +268,12 @@ def test_vector_env_seeding_and_autoreset(world):
 
 # -- bad input ---------------------------------------------------------------------------------
 def test_invalid_actions_raise_clear_errors(world):
-    env = RecommendationEnv(world=world)
+    env = RecommendationEnv(scenario=world)
     env.reset(seed=0)
     for bad in (-1, env.n_items, 2.5, np.nan, np.array([1, 2])):
         with pytest.raises(InvalidActionError, match="Discrete|item id|shape"):
             env.step(bad)
-    emb = RecommendationEnv(world=world, action_mode="embedding")
+    emb = RecommendationEnv(scenario=world, action_mode="embedding")
     emb.reset(seed=0)
     d = emb.action_space.shape[0]
     for bad, msg in ((np.full(d, np.nan, np.float32), "NaN"), (np.full(d, 2.0, np.float32), "outside"), (np.zeros(d + 1, np.float32), "shape")):
@@ -257,7 +282,7 @@ def test_invalid_actions_raise_clear_errors(world):
 
 
 def test_stepping_a_finished_episode_raises(world):
-    env = RecommendationEnv(world=world, max_steps=1)
+    env = RecommendationEnv(scenario=world, max_steps=1)
     env.reset(seed=0)
     env.step(0)
     with pytest.raises(RuntimeError, match="reset"):
@@ -265,20 +290,20 @@ def test_stepping_a_finished_episode_raises(world):
 
 
 def test_unknown_user_and_bad_config_raise(world):
-    env = RecommendationEnv(world=world)
+    env = RecommendationEnv(scenario=world)
     with pytest.raises(ValueError, match="unknown user"):
         env.reset(options={"user": 10_000})
     test_user = int(world.test_users[0])
     with pytest.raises(ValueError, match="not in this environment's user set"):
         env.reset(options={"user": test_user})
     with pytest.raises(ValueError, match="action_mode"):
-        RecommendationEnv(world=world, action_mode="continuous")
+        RecommendationEnv(scenario=world, action_mode="continuous")
     with pytest.raises(ValueError, match="history_length"):
-        RecommendationEnv(world=world, history_length=0)
+        RecommendationEnv(scenario=world, history_length=0)
     with pytest.raises(ValueError, match="reward_mode"):
-        RecommendationEnv(world=world, reward_mode="clicks")
-    with pytest.raises(ValueError, match="user split"):
-        RecommendationEnv(world=world, users="validation")
+        RecommendationEnv(scenario=world, reward_mode="clicks")
+    with pytest.raises(ValueError, match="users must be"):
+        RecommendationEnv(scenario=world, users="validation")
 
 
 def test_from_log_builds_an_environment_over_a_custom_log():
@@ -292,7 +317,7 @@ def test_from_log_builds_an_environment_over_a_custom_log():
 def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(world):
     from stable_baselines3 import DQN
 
-    venv = SB3VecEnvAdapter(RecommendationVectorEnv(4, world=world, max_steps=3))
+    venv = SB3VecEnvAdapter(RecommendationVectorEnv(4, scenario=world, max_steps=3))
     obs = venv.reset()
     assert obs["history_items"].shape == (4, 5)
     for _ in range(3):
@@ -313,7 +338,7 @@ def test_pmf_based_simulators_share_the_pmf_of_their_log(world, replay_world, be
 
 
 def test_render_ansi_describes_the_step(world):
-    env = RecommendationEnv(world=world, render_mode="ansi")
+    env = RecommendationEnv(scenario=world, render_mode="ansi")
     env.reset(seed=0)
     assert "start items" in env.render()
     env.step(3)

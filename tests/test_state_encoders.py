@@ -223,7 +223,7 @@ def test_empty_window_states_are_the_documented_ones():
         encoder = build(name)
         with torch.no_grad():
             out = encoder(obs)
-            u = encoder.embed_users(obs["user"])
+            u = encoder.embed_users(obs)
         torch.testing.assert_close(out[:, :d], u)
         assert torch.all(out[:, d:] == 0)
     for name in ("drr-p", "drr-u", "deers"):
@@ -577,3 +577,58 @@ def test_sb3_dqn_trains_with_encoder(name):
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+# -- the leak-free user term ------------------------------------------------------------------
+
+
+def _fold_in_model():
+    from recgym.data import make_synthetic_log
+    from simulators.pmf import PMFSimulator
+
+    log = make_synthetic_log(n_users=40, n_items=30, density=0.4, seed=5)
+    return log, PMFSimulator(dim=8, reg=2.0).fit(log)
+
+
+def test_user_fold_in_matches_the_numpy_ridge_solution_and_ignores_the_user_id():
+    from recgym.scenario import fold_in_users
+    from state_encoders.base import UserFoldIn
+
+    log, model = _fold_in_model()
+    module = UserFoldIn(n_items=30, item_factors=model.item_embeddings, item_bias=model.item_bias,
+                        global_mean=model.global_mean, reg=model.reg, bias_reg=model.bias_reg,
+                        rating_midpoint=3.0, rating_half_range=2.0)
+    rng = np.random.default_rng(0)
+    items = rng.integers(30, size=(6, 5))
+    mask = rng.random((6, 5)) < 0.7
+    feedback = rng.uniform(-1, 1, size=(6, 5)).astype(np.float32)
+    ids = np.where(mask, items, 30)  # padding id where masked
+    with torch.no_grad():
+        folded = module(torch.as_tensor(ids), torch.as_tensor(feedback), torch.as_tensor(mask)).numpy()
+    expected, _ = fold_in_users(model, items, feedback * 2.0 + 3.0, mask)
+    np.testing.assert_allclose(folded, expected, rtol=1e-3, atol=1e-5)
+    # padding never changes the folded-in factor
+    garbage = np.where(mask, items, rng.integers(30, size=items.shape))
+    feedback_garbage = np.where(mask, feedback, 0.9).astype(np.float32)
+    with torch.no_grad():
+        again = module(torch.as_tensor(np.where(mask, garbage, 30)), torch.as_tensor(feedback_garbage),
+                       torch.as_tensor(mask)).numpy()
+    np.testing.assert_allclose(again, folded, rtol=1e-6)
+
+
+def test_encoders_with_fold_in_give_the_same_state_whatever_the_user_id():
+    log, model = _fold_in_model()
+    fold_in = {"item_factors": model.item_embeddings, "item_bias": model.item_bias, "global_mean": model.global_mean,
+               "reg": model.reg, "bias_reg": model.bias_reg, "rating_midpoint": 3.0, "rating_half_range": 2.0}
+    from recgym.envs.spaces import ObservationLayout
+
+    space = ObservationLayout(n_users=40, n_items=30, history_length=5, consumed_length=8).space()
+    rng = np.random.default_rng(1)
+    obs = {k: torch.as_tensor(np.stack([v.sample() for _ in range(4)]).astype(np.float32)) for k, v in space.spaces.items()}
+    for name in ("drr-u", "drr-ave", "drr-att", "mean"):
+        encoder = state_encoders.make(name, space, item_embeddings=model.item_embeddings, user_fold_in=fold_in)
+        assert encoder.user_embedding is None
+        with torch.no_grad():
+            out = encoder(obs)
+            obs2 = dict(obs, user=torch.as_tensor(rng.integers(40, size=(4, 1)).astype(np.float32)))
+            torch.testing.assert_close(encoder(obs2), out)

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ACTION_MODES": "recgym.envs.actions",
+    "ACTION_MODES": "recgym.envs.config",
     "ActionMapper": "recgym.envs.actions",
     "InvalidActionError": "recgym.envs.actions",
     "RecommendationEnv": "recgym.envs.recommendation",
@@ -21,9 +21,8 @@ _EXPORTS = {
     "ObservationLayout": "recgym.envs.spaces",
     "RecommendationVectorEnv": "recgym.envs.vector",
     "SB3VecEnvAdapter": "recgym.envs.sb3",
-    "World": "recgym.envs.world",
-    "build_world": "recgym.envs.world",
-    "fit_simulator": "recgym.envs.world",
+    "EpisodeConfig": "recgym.envs.config",
+    "resolve_env_kwargs": "recgym.envs.config",
 }
 
 __all__ = sorted(_EXPORTS)

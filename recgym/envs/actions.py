@@ -3,15 +3,22 @@
 Two action modes, each with an optional slate of ``k`` items:
 
 * ``"discrete"``: the action is an item id (``Discrete(n_items)``, or
-  ``MultiDiscrete([n_items] * k)`` for a slate). An item that is not available
-  (already consumed in the episode, or outside the user's candidate set) is
-  replaced by the available item whose embedding has the highest dot product
-  with the requested item's embedding, so the environment never recommends an
-  item twice; ``info["requested"]`` keeps what the agent asked for.
-* ``"embedding"``: DRR's actor output, a vector in ``[-1, 1]^d``
-  (``Box(-1, 1, (d,))``). Items are scored by the dot product with their
-  embeddings (the simulator's PMF item factors, scaled into ``[-1, 1]``), the
-  unavailable ones are masked, and the best ``k`` are recommended, in order.
+  ``MultiDiscrete([n_items] * k)`` for a slate). The item recommended is the
+  item asked for; there is no substitution. Whether it is available (not yet
+  consumed in the episode, inside the user's candidate set) is for the episode
+  rules to judge (:class:`~recgym.envs.config.EpisodeConfig` ``unavailable``);
+  :meth:`ActionMapper.unavailable` tells which positions are not.
+* ``"embedding"``: DRR's actor output, a vector in ``[-1, 1]^D``
+  (``Box(-1, 1, (D,))``). Items are scored by the dot product with their
+  action vectors (the scenario's :attr:`~recgym.scenario.Scenario.action_item_vectors`:
+  the embedding model's item factors and item bias), the unavailable ones are
+  masked, and the best ``k`` are recommended, in order. Ranking the items by the
+  action's scores *is* the policy (DRR, section 3.2), so no rule stands between
+  the action and the item.
+
+Actions must have exactly the documented shape: ``(B,)`` or ``(B, k)`` ids, or
+``(B, D)`` vectors in the batched environment; nothing is reshaped, so a
+transposed batch is refused rather than read as other items.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-ACTION_MODES = ("discrete", "embedding")
+from recgym.envs.config import ACTION_MODES
 
 
 class InvalidActionError(ValueError):
@@ -29,8 +36,8 @@ class InvalidActionError(ValueError):
 class ActionMapper:
     """Validates actions and maps them to available items, for a batch of users.
 
-    :param item_embeddings: ``(n_items, d)`` item factors; scaled so that every
-        coordinate lies in ``[-1, 1]``.
+    :param item_embeddings: ``(n_items, D)`` item action vectors (the scenario's
+        ``action_item_vectors``); scaled so that every coordinate lies in ``[-1, 1]``.
     :param mode: ``"discrete"`` or ``"embedding"``.
     :param slate_size: number of items recommended per step.
     """
@@ -68,8 +75,6 @@ class ActionMapper:
         if self.mode == "discrete":
             expected = (batch,) if self.slate_size == 1 else (batch, self.slate_size)
             if a.shape != expected:
-                a = a.reshape(expected) if a.size == int(np.prod(expected)) else a
-            if a.shape != expected:
                 raise InvalidActionError(
                     f"action of shape {np.shape(actions)} does not fit {self.space} (expected shape {expected[1:] or ()} per user)"
                 )
@@ -87,8 +92,6 @@ class ActionMapper:
                 )
             return a
         expected = (batch, self.embedding_dim)
-        if a.shape != expected:
-            a = a.reshape(expected) if a.size == batch * self.embedding_dim else a
         if a.shape != expected:
             raise InvalidActionError(
                 f"action of shape {np.shape(actions)} does not fit {self.space} (expected ({self.embedding_dim},) per user)"
@@ -120,40 +123,28 @@ class ActionMapper:
 
     # -- mapping -----------------------------------------------------------------------
     def to_items(self, actions: np.ndarray, blocked: np.ndarray) -> np.ndarray:
-        """Map validated actions to ``(B, k)`` item ids that are not ``blocked`` ``(B, n_items)``.
+        """``(B, k)`` item ids of validated actions; ``blocked`` ``(B, n_items)`` marks unavailable items.
 
-        Rows with fewer than ``k`` available items repeat their last pick; the
-        environment ends such episodes when the candidates run out.
+        Discrete actions are the items themselves (``blocked`` is not consulted);
+        embedding actions rank the available items by score. Rows of the
+        embedding mode with fewer than ``k`` available items repeat their last
+        pick; the episode rules never let that happen (an episode ends when its
+        user has fewer than ``k`` items left).
         """
         if self.mode == "embedding":
             scores = actions @ self._item_embeddings_t  # [B, n_items]
             return self._top_k(scores, blocked)
-        requested = actions.reshape(actions.shape[0], -1)
-        if self.slate_size == 1:
-            rows = np.arange(requested.shape[0])
-            items = requested[:, 0]
-            bad = np.flatnonzero(blocked[rows, items])
-            if not bad.size:
-                return requested
-            out = requested.copy()
-            out[bad, 0] = self._nearest_available(items[bad], blocked[bad])
-            return out
-        # a slate: fill position by position so no item appears twice
-        taken = blocked.copy()
-        out = np.empty_like(requested)
-        rows = np.arange(requested.shape[0])
-        for j in range(requested.shape[1]):
-            items = requested[:, j].copy()
-            bad = np.flatnonzero(taken[rows, items])
-            if bad.size:
-                items[bad] = self._nearest_available(items[bad], taken[bad])
-            out[:, j] = items
-            taken[rows, items] = True
-        return out
+        return actions.reshape(actions.shape[0], -1)
 
-    def _nearest_available(self, items: np.ndarray, blocked: np.ndarray) -> np.ndarray:
-        scores = self.item_embeddings[items] @ self._item_embeddings_t  # [b, n_items]
-        return self._top_k(scores, blocked, k=1)[:, 0]
+    @staticmethod
+    def unavailable(items: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+        """``(B, k)`` bool: positions of ``items`` that are blocked, or repeat an earlier position of the slate."""
+        rows = np.arange(items.shape[0])[:, None]
+        bad = blocked[rows, items]
+        if items.shape[1] > 1:
+            for j in range(1, items.shape[1]):
+                bad[:, j] |= (items[:, :j] == items[:, j : j + 1]).any(axis=1)
+        return bad
 
     def _top_k(self, scores: np.ndarray, blocked: np.ndarray, k: int | None = None) -> np.ndarray:
         k = self.slate_size if k is None else k

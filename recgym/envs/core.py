@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from recgym.envs.actions import ActionMapper
+from recgym.envs.actions import ActionMapper, InvalidActionError
+from recgym.envs.config import EpisodeConfig
 from recgym.envs.episode_starts import EpisodeStarts
 from recgym.envs.spaces import ObservationLayout
 from simulators.base import Behavior, Feedback, UserSimulator
 
-REWARD_MODES = ("normalised", "rating")
 
 
 @dataclass
@@ -26,7 +26,8 @@ class StepResult:
     """What one batched step produced (all arrays have leading dimension ``B``)."""
 
     items: np.ndarray  # [B, k] recommended items
-    requested: np.ndarray  # [B] or [B, k] the raw discrete request, or [B, d] the embedding
+    requested: np.ndarray  # [B] or [B, k] the discrete request, or [B, D] the embedding
+    unavailable: np.ndarray  # [B, k] positions that named an unavailable item (penalised)
     feedback: Feedback
     reward: np.ndarray  # [B]
     terminated: np.ndarray  # [B] user left or candidates exhausted
@@ -40,12 +41,8 @@ class EpisodeBatch:
     :param starts: precomputed start states (:class:`EpisodeStarts`).
     :param layout: observation sizes.
     :param mapper: the action-to-item mapping.
-    :param max_steps: T, steps after which an episode is truncated.
+    :param config: the episode rules (T, reward mode, repeats, the unavailable-item rule).
     :param batch_size: B.
-    :param reward_mode: ``"normalised"`` (reward in [-1, 1], as DRR) or ``"rating"``
-        (the raw rating; for rating simulators only).
-    :param allow_repeats: let an item be recommended again within an episode
-        (EasyRL4Rec's "FB" mode); by default consumed items are blocked.
     """
 
     def __init__(
@@ -54,21 +51,19 @@ class EpisodeBatch:
         starts: EpisodeStarts,
         layout: ObservationLayout,
         mapper: ActionMapper,
-        max_steps: int,
+        config: EpisodeConfig,
         batch_size: int = 1,
-        reward_mode: str = "normalised",
-        allow_repeats: bool = False,
     ) -> None:
-        if reward_mode not in REWARD_MODES:
-            raise ValueError(f"unknown reward_mode {reward_mode!r}; choose one of {list(REWARD_MODES)}")
         self.sim = simulator
         self.starts = starts
         self.layout = layout
         self.mapper = mapper
-        self.max_steps = int(max_steps)
+        self.config = config
+        self.max_steps = config.max_steps
         self.batch_size = b = int(batch_size)
-        self.reward_mode = reward_mode
-        self.allow_repeats = bool(allow_repeats)
+        self.reward_mode = config.reward_mode
+        self.allow_repeats = config.allow_repeats
+        self._penalty = _penalty(simulator)
         n, c, pad = layout.history_length, layout.consumed_length, layout.pad_item
         self._start_blocked = ~starts.available
         self._start_n_available = starts.available.sum(axis=1)
@@ -128,7 +123,11 @@ class EpisodeBatch:
         k = self.mapper.slate_size
         requested = self.mapper.validate(actions, self.batch_size)
         items = self.mapper.to_items(requested, self.blocked)  # [B, k]
-        fb = self.sim.respond(self.sim_state, self.users, items, rng)
+        unavailable = self.mapper.unavailable(items, self.blocked)  # [B, k]
+        asked = _check_unavailable(unavailable, items, self.users, self.config, self.sim, self.blocked)
+        fb = self.sim.respond(self.sim_state, self.users, asked, rng)
+        if unavailable.any():
+            fb = _penalise(fb, unavailable, self._penalty)
         rewards = fb.rating if self.reward_mode == "rating" else fb.reward
         reward = rewards[:, 0].astype(np.float64) if k == 1 else rewards.sum(axis=1)
 
@@ -142,13 +141,27 @@ class EpisodeBatch:
             self.consumed[-1] = items[:, j]
         if not self.allow_repeats:
             self.blocked[self._rows[:, None], items] = True
-            self.n_available -= k
+            self.n_available -= k - unavailable.sum(axis=1)
         self.steps += 1
 
         terminated = fb.left | (self.n_available < k)
         truncated = ~terminated & (self.steps >= self.max_steps)
         self.done = terminated | truncated
-        return StepResult(items, requested, fb, reward, terminated, truncated)
+        return StepResult(items, requested, unavailable, fb, reward, terminated, truncated)
+
+    def expected_rewards(self) -> np.ndarray:
+        """``(B, n_items)`` the simulator's expected one-step reward of every item for the running episodes.
+
+        Read-only (no randomness, no state change): what the ``oracle-greedy`` and
+        ``planner`` baselines, which may see the simulator by design, maximise.
+        Unavailable items are not masked here; combine with :meth:`action_masks`.
+        """
+        items = np.broadcast_to(np.arange(self.layout.n_items), (self.batch_size, self.layout.n_items))
+        return np.asarray(self.sim.expected_reward(self.sim_state, self.users, items), dtype=np.float64)
+
+    def action_masks(self) -> np.ndarray:
+        """``(B, n_items)`` bool: the items each running episode may recommend now (a copy)."""
+        return ~self.blocked
 
     def _feedback_value(self, rating: np.ndarray) -> np.ndarray:
         # the history carries the normalised rating, whatever the reward mode, so encoders see [-1, 1]
@@ -225,16 +238,14 @@ class SingleEpisode:
         starts: EpisodeStarts,
         layout: ObservationLayout,
         mapper: ActionMapper,
-        max_steps: int,
-        reward_mode: str = "normalised",
-        allow_repeats: bool = False,
+        config: EpisodeConfig,
     ) -> None:
-        if reward_mode not in REWARD_MODES:
-            raise ValueError(f"unknown reward_mode {reward_mode!r}; choose one of {list(REWARD_MODES)}")
         self.sim, self.starts, self.layout, self.mapper = simulator, starts, layout, mapper
-        self.max_steps = int(max_steps)
-        self.reward_mode = reward_mode
-        self.allow_repeats = bool(allow_repeats)
+        self.config = config
+        self.max_steps = config.max_steps
+        self.reward_mode = config.reward_mode
+        self.allow_repeats = config.allow_repeats
+        self._penalty = _penalty(simulator)
         self._start_blocked = ~starts.available
         self._start_n_available = starts.available.sum(axis=1)
         self._users = np.zeros(1, dtype=np.int64)
@@ -275,16 +286,26 @@ class SingleEpisode:
         if mapper.mode == "discrete" and k == 1:
             item = mapper.validate_scalar(action)
             requested: Any = item
-            if self.blocked[item]:
-                item = int(mapper.to_items(np.array([item]), self.blocked[None])[0, 0])
-            rating, reward, behavior, left = self.sim.respond_one(self.sim_state, self.user, item, rng)
-            items, ratings, behaviors = [item], [rating], [behavior]
+            bad = bool(self.blocked[item])
+            if bad and self.config.unavailable == "error":
+                _check_unavailable(np.array([[True]]), np.array([[item]]), self._users, self.config, self.sim,
+                                   self.blocked[None])
+            asked = _stand_in(self.sim, self.user, item, self.blocked) if bad else item
+            rating, reward, behavior, left = self.sim.respond_one(self.sim_state, self.user, asked, rng)
+            if bad:
+                rating, reward, behavior = self._penalty[0], self._penalty[1], int(Behavior.SKIP)
+            items, ratings, behaviors, unavailable = [item], [rating], [behavior], [bad]
             total = rating if self.reward_mode == "rating" else reward
         else:
             requested = mapper.validate(np.asarray(action)[None], 1)
             chosen = mapper.to_items(requested, self.blocked[None])
-            fb = self.sim.respond(self.sim_state, self._users, chosen, rng)
+            bad_mask = mapper.unavailable(chosen, self.blocked[None])
+            asked = _check_unavailable(bad_mask, chosen, self._users, self.config, self.sim, self.blocked[None])
+            fb = self.sim.respond(self.sim_state, self._users, asked, rng)
+            if bad_mask.any():
+                fb = _penalise(fb, bad_mask, self._penalty)
             items, ratings, behaviors = chosen[0].tolist(), fb.rating[0].tolist(), fb.behavior[0].tolist()
+            unavailable = bad_mask[0].tolist()
             total = float((fb.rating if self.reward_mode == "rating" else fb.reward)[0].sum())
             left = bool(fb.left[0])
             requested = requested[0]
@@ -305,12 +326,22 @@ class SingleEpisode:
             if not self.allow_repeats:
                 self.blocked[item] = True
         if not self.allow_repeats:
-            self.n_available -= k
+            self.n_available -= k - sum(unavailable)
         self.steps += 1
         terminated = left or self.n_available < k
         truncated = not terminated and self.steps >= self.max_steps
         self.done = terminated or truncated
+        self.last_unavailable = unavailable
         return items, requested, ratings, behaviors, float(total), left, terminated, truncated
+
+    def expected_rewards(self) -> np.ndarray:
+        """``(1, n_items)``: :meth:`EpisodeBatch.expected_rewards` of the running episode."""
+        items = np.arange(self.layout.n_items)[None]
+        return np.asarray(self.sim.expected_reward(self.sim_state, self._users, items), dtype=np.float64)
+
+    def action_masks(self) -> np.ndarray:
+        """``(1, n_items)`` bool: the items the running episode may recommend now (a copy)."""
+        return ~self.blocked[None]
 
     def observation(self) -> dict[str, np.ndarray]:
         pad = self.layout.pad_item
@@ -330,3 +361,54 @@ class SingleEpisode:
             "negative_mask": (neg != pad).view(np.int8),
             "consumed": np.array(self.consumed, dtype=np.int64),
         }
+
+
+# -- the unavailable-item rule ------------------------------------------------------------
+
+
+def _penalty(simulator: UserSimulator) -> tuple[float, float]:
+    """``(rating, reward)`` of a position that named an unavailable item: a skip at the scale's lowest rating."""
+    return float(simulator.scale.low), float(simulator.skip_reward)
+
+
+def _stand_in(simulator: UserSimulator, user: int, item: int, blocked: np.ndarray) -> int:
+    """The item to ask the simulator about for a penalised position.
+
+    A repeat is shown again, so the simulator answers it (its dynamics, boredom
+    say, see the repeat). An item outside the user's candidate set cannot be
+    answered (only a logged-replay user has one, and it is stateless), so any
+    candidate stands in for the call and its answer is replaced by the penalty.
+    """
+    candidates = simulator.candidate_items(user)
+    if candidates is None or item in set(np.asarray(candidates).tolist()):
+        return item
+    return int(candidates[0]) if len(candidates) else item
+
+
+def _check_unavailable(
+    unavailable: np.ndarray, items: np.ndarray, users: np.ndarray, config: EpisodeConfig,
+    simulator: UserSimulator, blocked: np.ndarray,
+) -> np.ndarray:
+    """Apply the ``unavailable`` rule: raise under ``"error"``; else the items to ask the simulator about."""
+    if not unavailable.any():
+        return items
+    rows, cols = np.nonzero(unavailable)
+    if config.unavailable == "error":
+        pairs = [(int(users[r]), int(items[r, c])) for r, c in zip(rows[:5], cols[:5])]
+        raise InvalidActionError(
+            f"{len(rows)} recommendation(s) name an unavailable item (user, item): {pairs}; "
+            "this environment refuses them (unavailable='error'): choose among env.action_masks()"
+        )
+    asked = items.copy()
+    for r, c in zip(rows, cols):
+        asked[r, c] = _stand_in(simulator, int(users[r]), int(items[r, c]), blocked[r])
+    return asked
+
+
+def _penalise(fb: Feedback, unavailable: np.ndarray, penalty: tuple[float, float]) -> Feedback:
+    """``fb`` with the unavailable positions answered by a skip at the lowest rating."""
+    rating, reward, behavior = fb.rating.copy(), fb.reward.copy(), fb.behavior.copy()
+    rating[unavailable] = penalty[0]
+    reward[unavailable] = penalty[1]
+    behavior[unavailable] = int(Behavior.SKIP)
+    return Feedback(rating, reward, behavior, fb.left)

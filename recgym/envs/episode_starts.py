@@ -85,7 +85,7 @@ class EpisodeStarts:
         """Start items were liked in the log: CLICK where real, PAD elsewhere."""
         return (self.mask * int(Behavior.CLICK)).astype(np.int8)
 
-    def eligible_users(self, users: np.ndarray) -> np.ndarray:
-        """The users among ``users`` that have at least one item to recommend."""
+    def eligible_users(self, users: np.ndarray, min_items: int = 1) -> np.ndarray:
+        """The users among ``users`` that have at least ``min_items`` items to recommend (a full slate)."""
         users = np.asarray(users, dtype=np.int64)
-        return users[self.available[users].any(axis=1)]
+        return users[self.available[users].sum(axis=1) >= int(min_items)]

@@ -2,85 +2,97 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from recgym.data.rating_log import RatingLog
 from recgym.envs.actions import ActionMapper
+from recgym.envs.config import DEFAULT_HISTORY_LENGTH, DEFAULT_MAX_STEPS, EpisodeConfig, resolve_env_kwargs
 from recgym.envs.core import EpisodeBatch, SingleEpisode
 from recgym.envs.episode_starts import EpisodeStarts
 from recgym.envs.spaces import ObservationLayout
-from recgym.envs.world import World, build_world
-from simulators.base import Behavior, UserSimulator
+from recgym.scenario import Scenario
+from simulators.base import Behavior
 
-DEFAULT_HISTORY_LENGTH = 5  # N = 5 positive items in DRR's state (Liu et al. 2018, section 4.1)
-DEFAULT_MAX_STEPS = 20  # T: DRR's offline table ranks 20 positions
+__all__ = ["DEFAULT_HISTORY_LENGTH", "DEFAULT_MAX_STEPS", "RecommendationEnv", "RecommenderSetup"]
+
+_BLAS_LIMITED = False
+
+
+def _use_one_blas_thread() -> None:
+    """Hold numpy's BLAS to one thread, once per process (set ``RECGYM_BLAS_THREADS`` to choose another count).
+
+    An environment step is a few small matrix products; OpenBLAS threads
+    busy-wait between them and fight the agent's torch thread for the cores
+    (measured: 3-5x slower steps on a busy 2-core machine with two BLAS threads).
+    """
+    global _BLAS_LIMITED
+    if _BLAS_LIMITED:
+        return
+    import os
+
+    wanted = os.environ.get("RECGYM_BLAS_THREADS", "1")
+    if wanted.isdigit() and int(wanted) > 0 and any(i.get("user_api") == "blas" for i in threadpool_info()):
+        threadpool_limits(limits=int(wanted), user_api="blas")
+    _BLAS_LIMITED = True
 
 
 class RecommenderSetup:
-    """What the single and the vector environment share: spaces, start states and the episode batch."""
+    """What the single and the vector environment share: scenario, episode rules, spaces, start states."""
 
-    world: World
+    scenario: Scenario
+    config: EpisodeConfig
 
-    def _setup(
-        self,
-        users,
-        history_length: int,
-        max_steps: int,
-        action_mode: str,
-        slate_size: int,
-        reward_mode: str,
-        batch_size: int | None,
-        consumed_length: int | None = None,
-        allow_repeats: bool = False,
-    ) -> None:
-        if consumed_length is None:
-            consumed_length = int(history_length) + int(max_steps) * int(slate_size)
-        for name, value in (
-            ("history_length", history_length),
-            ("max_steps", max_steps),
-            ("slate_size", slate_size),
-            ("consumed_length", consumed_length),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        sim = self.world.simulator
+    def _setup(self, scenario: Scenario, config: EpisodeConfig, batch_size: int | None) -> None:
+        _use_one_blas_thread()
+        self.scenario, self.config = scenario, config
+        sim = scenario.simulator
         self.simulator = sim
-        self.log = self.world.log
-        self.starts = EpisodeStarts.build(self.log, sim, int(history_length))
-        requested_users = self.world.users(users)
-        self.users = self.starts.eligible_users(requested_users)
+        self.log = scenario.log
+        self.starts = EpisodeStarts.build(self.log, sim, config.history_length)
+        requested_users = scenario.users(config.users)
+        self.users = self.starts.eligible_users(requested_users, min_items=config.slate_size)
         if self.users.size == 0:
             raise ValueError(
-                f"no user in the chosen set ({users!r}) has an item left to recommend after the start items"
+                f"no user in the chosen set ({config.users!r}) has {config.slate_size} item(s) left to recommend "
+                "after the start items: choose other users or a smaller slate_size"
             )
-        self.mapper = ActionMapper(sim.item_embeddings, action_mode, slate_size)
+        self.mapper = ActionMapper(scenario.action_item_vectors, config.action_mode, config.slate_size)
         self.layout = ObservationLayout(
             n_users=sim.n_users,
             n_items=sim.n_items,
-            history_length=int(history_length),
-            consumed_length=int(consumed_length),
+            history_length=config.history_length,
+            consumed_length=config.window(sim.n_items),
         )
         self.observation_space = self.layout.space()
         self.action_space = self.mapper.space
         # the single env runs the scalar twin of the batched rules (batch_size None)
         if batch_size is None:
-            self.episode = SingleEpisode(sim, self.starts, self.layout, self.mapper, int(max_steps), reward_mode, allow_repeats)
+            self.episode = SingleEpisode(sim, self.starts, self.layout, self.mapper, config)
         else:
-            self.batch = EpisodeBatch(
-                sim, self.starts, self.layout, self.mapper, int(max_steps), batch_size, reward_mode, allow_repeats
-            )
-        self.max_steps = int(max_steps)
+            self.batch = EpisodeBatch(sim, self.starts, self.layout, self.mapper, config, batch_size)
+        self.max_steps = config.max_steps
         self._allowed_users = np.zeros(sim.n_users, dtype=bool)
         self._allowed_users[self.users] = True
+
+    def _check_render_mode(self, render_mode: str | None) -> str | None:
+        # Gymnasium's own environments warn on an unsupported mode; stock clients (SB3's make_vec_env) pass one
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            warnings.warn(
+                f"render_mode {render_mode!r} is not supported by recgym (supported: "
+                f"{self.metadata['render_modes'] or 'none'}); rendering is off",
+                stacklevel=3,
+            )
+            return None
+        return render_mode
 
     # -- public read-only views ---------------------------------------------------------
     @property
     def item_embeddings(self) -> np.ndarray:
-        """``(n_items, d)`` item embeddings in [-1, 1] that embedding actions are scored against."""
+        """``(n_items, D)`` item action vectors in [-1, 1] that embedding actions are scored against."""
         return self.mapper.item_embeddings
 
     @property
@@ -99,83 +111,42 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
     ``reset(options={"user": u})``). It starts from the user's first ``N``
     logged positive items, as in DRR. Each step the agent recommends one item
     (or a slate of ``slate_size``); the simulator answers with a rating, a
-    behaviour (skip / click / purchase) and possibly leaves. Consumed items are
-    never recommended again. The episode terminates when the user leaves or the
+    behaviour (skip / click / purchase) and possibly leaves. An item already
+    consumed in the episode (or outside the user's candidates) is not available:
+    :meth:`action_masks` lists the available ones, and naming another is
+    penalised or refused (``EpisodeConfig.unavailable``). The episode terminates when the user leaves or the
     candidates run out, and is truncated after ``max_steps`` steps.
 
     Observation: see :mod:`recgym.envs.spaces`. Actions: see :mod:`recgym.envs.actions`.
 
-    :param dataset: dataset name (``"ml-100k"``, ``"ml-1m"``, ``"yahoo-r3"``,
-        ``"jester"``, ``"jester-4"``, ``"synthetic"``) or a :class:`RatingLog`.
-    :param simulator: ``"pmf"``, ``"replay"``, ``"behavior"`` or a fitted simulator.
-    :param users: ``"train"`` (default), ``"test"``, ``"all"`` or a list of user ids.
-    :param history_length: N, length of the history and of the positive/negative queues.
-    :param max_steps: T, steps before truncation.
-    :param action_mode: ``"discrete"`` (item id) or ``"embedding"`` (DRR's actor vector).
-    :param slate_size: items recommended per step (reward = sum over the slate).
-    :param reward_mode: ``"normalised"`` (default, [-1, 1]) or ``"rating"`` (raw rating).
-    :param consumed_length: C, length of the ``consumed`` window in the observation
-        (default ``history_length + max_steps * slate_size``: the whole episode). Set it
-        to evaluate a trained agent on longer episodes with the same observation space.
-    :param allow_repeats: allow recommending an item again in the episode (default False).
-    :param data_dir: local data directory (default ``RECGYM_DATA_DIR``, then the cache).
-    :param path: a data file for datasets that take one (Jester's Dataset 1 layout).
-    :param dataset_kwargs: extra loader arguments.
-    :param simulator_kwargs: simulator constructor arguments.
-    :param test_fraction: fraction of users held out as test users (DRR: 0.2).
-    :param split_seed: seed of the user split.
-    :param cache: cache fitted simulators on disk and in memory.
-    :param world: a prebuilt :class:`World` (overrides the data arguments).
+    :param scenario: a :class:`~recgym.scenario.Scenario` (``recgym.make_scenario(...)``); when
+        omitted it is built from the data keywords (``dataset``, ``simulator``, ``data_dir``,
+        ``embedding_fit``, ``split_seed``, ...: :class:`~recgym.scenario.ScenarioSpec`).
+    :param config: an :class:`~recgym.envs.config.EpisodeConfig`; episode keywords
+        (``history_length``, ``max_steps``, ``action_mode``, ``slate_size``, ``users``,
+        ``reward_mode``, ``consumed_length``, ``allow_repeats``, ``unavailable``) may be given
+        directly instead, as ``gymnasium.make`` does.
+    :param render_mode: ``"ansi"`` or None.
     """
 
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(
         self,
-        dataset: str | RatingLog = "ml-100k",
-        simulator: str | UserSimulator = "pmf",
+        scenario: Scenario | None = None,
+        config: EpisodeConfig | None = None,
         *,
-        users: str | list[int] | np.ndarray = "train",
-        history_length: int = DEFAULT_HISTORY_LENGTH,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        action_mode: str = "discrete",
-        slate_size: int = 1,
-        reward_mode: str = "normalised",
-        consumed_length: int | None = None,
-        allow_repeats: bool = False,
-        data_dir: str | Path | None = None,
-        path: str | Path | None = None,
-        dataset_kwargs: dict[str, Any] | None = None,
-        simulator_kwargs: dict[str, Any] | None = None,
-        test_fraction: float = 0.2,
-        split_seed: int = 0,
-        cache: bool = True,
-        world: World | None = None,
         render_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
-        self.world = world or build_world(
-            dataset,
-            simulator,
-            data_dir=data_dir,
-            path=path,
-            dataset_kwargs=dataset_kwargs,
-            simulator_kwargs=simulator_kwargs,
-            test_fraction=test_fraction,
-            split_seed=split_seed,
-            use_cache=cache,
-        )
-        self._setup(
-            users, history_length, max_steps, action_mode, slate_size, reward_mode,
-            batch_size=None, consumed_length=consumed_length, allow_repeats=allow_repeats,
-        )
+        self.render_mode = self._check_render_mode(render_mode)
+        scenario, config = resolve_env_kwargs(scenario, config, **kwargs)
+        self._setup(scenario, config, batch_size=None)
 
     @classmethod
-    def from_log(cls, log: RatingLog, simulator: str | UserSimulator = "pmf", **kwargs: Any) -> "RecommendationEnv":
-        """An environment over a researcher's own :class:`RatingLog` (e.g. from ``load_csv``)."""
+    def from_log(cls, log: Any, simulator: Any = "pmf", **kwargs: Any) -> "RecommendationEnv":
+        """An environment over a researcher's own :class:`~recgym.data.RatingLog` (e.g. from ``load_csv``)."""
         return cls(dataset=log, simulator=simulator, **kwargs)
 
     # -- Gymnasium API ------------------------------------------------------------------------
@@ -208,9 +179,18 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
         else:
             info = {"item": np.array(items), "rating": np.array(ratings), "behavior": np.array(behaviors, dtype=np.int8)}
         info["requested"] = requested
+        info["unavailable"] = ep.last_unavailable[0] if self.mapper.slate_size == 1 else np.array(ep.last_unavailable)
         info["left"] = left
         info["user"] = ep.user
         return ep.observation(), reward, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """``(n_items,)`` bool: the items this episode may recommend now (not consumed, in the user's candidates)."""
+        return self.episode.action_masks()[0]
+
+    def expected_rewards(self) -> np.ndarray:
+        """``(n_items,)`` the simulator's expected one-step reward of every item now (read-only; for oracles)."""
+        return self.episode.expected_rewards()[0]
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":

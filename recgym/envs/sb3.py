@@ -44,6 +44,15 @@ class SB3VecEnvAdapter(VecEnv):
             infos[i] = {"terminal_observation": final, "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
         return obs, rewards.astype(np.float32), dones, infos
 
+    @property
+    def scenario(self):
+        """The scenario of the wrapped environment (what agents are built for)."""
+        return self.env.scenario
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, n_items)`` bool available items (sb3-contrib's maskable agents call this)."""
+        return self.env.action_masks()
+
     def close(self) -> None:
         self.env.close()
 

@@ -15,25 +15,25 @@ array of per-row dicts.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from recgym.data.rating_log import RatingLog
-from recgym.envs.recommendation import DEFAULT_HISTORY_LENGTH, DEFAULT_MAX_STEPS, RecommenderSetup
-from recgym.envs.world import World, build_world
-from simulators.base import UserSimulator
+from recgym.envs.config import EpisodeConfig, resolve_env_kwargs
+from recgym.envs.recommendation import RecommenderSetup
+from recgym.scenario import Scenario
 
 
 class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
     """``num_envs`` concurrent users of one :class:`RecommendationEnv` configuration.
 
-    Takes the same keyword arguments as :class:`RecommendationEnv`, plus
-    ``num_envs``. ``reset(options={"users": [...]})`` starts the given users
-    (one per row) instead of sampling them.
+    Takes the same arguments as :class:`RecommendationEnv` (a scenario and an
+    episode configuration, or their keywords), plus ``num_envs``.
+    ``reset(options={"users": [...]})`` starts the given users (one per row)
+    instead of sampling them. :meth:`action_masks` gives each row's available
+    items, :meth:`expected_rewards` the simulator's expectation (for oracles).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -41,50 +41,22 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        dataset: str | RatingLog = "ml-100k",
-        simulator: str | UserSimulator = "pmf",
+        scenario: Scenario | None = None,
+        config: EpisodeConfig | None = None,
         *,
-        users: str | list[int] | np.ndarray = "train",
-        history_length: int = DEFAULT_HISTORY_LENGTH,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        action_mode: str = "discrete",
-        slate_size: int = 1,
-        reward_mode: str = "normalised",
-        consumed_length: int | None = None,
-        allow_repeats: bool = False,
-        data_dir: str | Path | None = None,
-        path: str | Path | None = None,
-        dataset_kwargs: dict[str, Any] | None = None,
-        simulator_kwargs: dict[str, Any] | None = None,
-        test_fraction: float = 0.2,
-        split_seed: int = 0,
-        cache: bool = True,
-        world: World | None = None,
         render_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self.world = world or build_world(
-            dataset,
-            simulator,
-            data_dir=data_dir,
-            path=path,
-            dataset_kwargs=dataset_kwargs,
-            simulator_kwargs=simulator_kwargs,
-            test_fraction=test_fraction,
-            split_seed=split_seed,
-            use_cache=cache,
-        )
+        scenario, config = resolve_env_kwargs(scenario, config, **kwargs)
         self.num_envs = int(num_envs)
-        self._setup(
-            users, history_length, max_steps, action_mode, slate_size, reward_mode,
-            batch_size=self.num_envs, consumed_length=consumed_length, allow_repeats=allow_repeats,
-        )
+        self._setup(scenario, config, batch_size=self.num_envs)
         self.single_observation_space = self.observation_space
         self.single_action_space = self.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.render_mode = render_mode
+        self.render_mode = self._check_render_mode(render_mode)
         self._started = False
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
@@ -107,6 +79,14 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         self._started = True
         return self.batch.observation(), {"user": self.batch.users.copy()}
 
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, n_items)`` bool: the items each row's episode may recommend now (a copy)."""
+        return self.batch.action_masks()
+
+    def expected_rewards(self) -> np.ndarray:
+        """``(num_envs, n_items)`` the simulator's expected one-step reward of every item (read-only; for oracles)."""
+        return self.batch.expected_rewards()
+
     def _sample_users(self, count: int) -> np.ndarray:
         return self.users[self.np_random.integers(len(self.users), size=count)]
 
@@ -120,6 +100,7 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
             "item": res.items[:, 0].copy() if k == 1 else res.items.copy(),
             "rating": fb.rating[:, 0].copy() if k == 1 else fb.rating.copy(),
             "behavior": fb.behavior[:, 0].copy() if k == 1 else fb.behavior.copy(),
+            "unavailable": res.unavailable[:, 0].copy() if k == 1 else res.unavailable.copy(),
             "left": fb.left.copy(),
             "user": self.batch.users.copy(),
         }

@@ -47,6 +47,7 @@ __all__ = [
     "novelty",
     "precision_at_k",
     "recall_at_k",
+    "relevance_from_items",
 ]
 
 RankedInput = Union[npt.ArrayLike, Sequence[npt.ArrayLike]]
@@ -237,6 +238,33 @@ def _item_lists(
     return ids.astype(np.int64), lens
 
 
+def relevance_from_items(
+    ranked_items: Sequence[npt.ArrayLike], relevant_items: Sequence[npt.ArrayLike]
+) -> list[np.ndarray]:
+    """Binary relevance lists (1.0 relevant, 0.0 not) of ranked item lists, refusing repeated items.
+
+    A ranked list that shows an item twice is not a ranking of candidates (a
+    metric would count the item twice); it raises instead of being scored.
+
+    :param ranked_items: per user, item ids in ranked order.
+    :param relevant_items: per user, the ids of the relevant items.
+    :raises ValueError: a list with a repeated item, or mismatched user counts.
+    """
+    if len(ranked_items) != len(relevant_items):
+        raise ValueError(f"ranked_items has {len(ranked_items)} users but relevant_items has {len(relevant_items)}")
+    out = []
+    for user, (items, relevant) in enumerate(zip(ranked_items, relevant_items)):
+        items = np.asarray(items, dtype=np.int64).reshape(-1)
+        unique, counts = np.unique(items, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                f"ranked list of user #{user} repeats item(s) {unique[counts > 1][:5].tolist()}: "
+                "a ranking shows each candidate once"
+            )
+        out.append(np.isin(items, np.asarray(relevant, dtype=np.int64)).astype(np.float64))
+    return out
+
+
 # --------------------------------------------------------------------------- #
 # Accuracy metrics
 # --------------------------------------------------------------------------- #
@@ -409,10 +437,21 @@ def ndcg_at_k(
     gains: Literal["binary", "graded"] = "binary",
     n_relevant: npt.ArrayLike | None = None,
     ideal_relevance: RankedInput | None = None,
+    normalise: Literal["candidates", "list"] = "candidates",
     lengths: npt.ArrayLike | None = None,
     reduce: Reduce = "none",
 ) -> PerUser:
     """NDCG@k with the log2 position discount.
+
+    Two normalisations, which answer different questions (label which one a
+    figure uses):
+
+    * ``normalise="candidates"`` (default): IDCG is the best DCG over all of the
+      user's candidates (``n_relevant`` / ``ideal_relevance``): how close the
+      list is to the best possible list.
+    * ``normalise="list"``: IDCG is the DCG of the returned top-k items
+      themselves, re-sorted by relevance: how well the list orders what it
+      retrieved, whatever it retrieved. A list without a relevant item scores 0.
 
     .. math:: DCG@k(u) = \\sum_{i=1}^{n_u} \\frac{g(rel_{u,i})}{\\log_2(i + 1)}, \\qquad
               NDCG@k(u) = \\frac{DCG@k(u)}{IDCG@k(u)}
@@ -449,6 +488,21 @@ def ndcg_at_k(
     :param reduce: ``"none"`` for per-user values, ``"mean"`` for their mean.
     :returns: per-user NDCG@k, or its mean.
     """
+    if normalise == "list":
+        if n_relevant is not None or ideal_relevance is not None:
+            raise ValueError("normalise='list' takes its ideal from the list itself: drop n_relevant / ideal_relevance")
+        r = _Ranked(ranked_relevance, k, None, lengths)
+        top = -np.sort(-r.rel, axis=1)  # the returned top-k in their ideal order
+        gain = (lambda x: (x > 0).astype(np.float64)) if gains == "binary" else (lambda x: np.exp2(x) - 1.0)
+        if gains not in ("binary", "graded"):
+            raise ValueError(f"gains must be 'binary' or 'graded', got {gains!r}")
+        dcg = (gain(r.rel) * r.discount).sum(axis=1)
+        idcg = (gain(top) * r.discount).sum(axis=1)
+        out = np.zeros(r.n_users)
+        np.divide(dcg, idcg, out=out, where=idcg > 0)
+        return _reduce(out, reduce)
+    if normalise != "candidates":
+        raise ValueError(f"normalise must be 'candidates' or 'list', got {normalise!r}")
     r = _Ranked(ranked_relevance, k, n_relevant, lengths)
     if gains == "binary":
         if ideal_relevance is not None:

@@ -8,14 +8,27 @@ is not biased towards users whose episodes end early.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from recgym.envs.config import EpisodeConfig
+from recgym.envs.vector import RecommendationVectorEnv
+from recgym.scenario import Scenario
+
+#: rows of a protocol's batched environment: users evaluated in parallel
+EVAL_ENVS = 256
+
 
 class Policy(Protocol):
-    """What evaluation needs of an agent: stable-baselines3's ``predict`` on batched observations."""
+    """What evaluation needs of an agent: stable-baselines3's ``predict`` on batched observations.
+
+    recgym's discrete agents also take ``action_masks`` (the environment's
+    available items, as sb3-contrib's maskable agents do); a policy whose
+    ``predict`` has no such argument is called without it.
+    """
 
     def predict(self, observation: dict[str, np.ndarray], deterministic: bool = True) -> tuple[np.ndarray, Any]: ...
 
@@ -29,6 +42,7 @@ class OnlineResult:
     :param avg_episode_length: mean number of steps per episode.
     :param episodes: number of episodes.
     :param left_fraction: fraction of episodes that ended because the user left.
+    :param distinct_first_items: number of different items recommended at the first step.
     :param episode_rewards: per-episode return, in evaluation order.
     """
 
@@ -37,6 +51,7 @@ class OnlineResult:
     avg_episode_length: float
     episodes: int
     left_fraction: float
+    distinct_first_items: int
     episode_rewards: list[float]
 
     def summary(self) -> dict[str, float]:
@@ -51,15 +66,38 @@ def bind_policy(policy: Any, env: Any) -> None:
         policy.set_env(env)
 
 
-def evaluate_online(
+def _takes_action_masks(policy: Any) -> bool:
+    try:
+        return "action_masks" in inspect.signature(policy.predict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def act(policy: Any, obs: dict[str, np.ndarray], env: RecommendationVectorEnv, deterministic: bool = True) -> np.ndarray:
+    """The policy's actions for a batched observation of ``env``.
+
+    A discrete policy that takes ``action_masks`` gets the environment's
+    available items, so it chooses among them itself; embedding actions are
+    ranked over the available items by the environment (that ranking is the
+    policy, DRR section 3.2). Nothing is substituted afterwards.
+    """
+    if env.config.action_mode == "discrete" and _takes_action_masks(policy):
+        return policy.predict(obs, deterministic=deterministic, action_masks=env.action_masks())[0]
+    return policy.predict(obs, deterministic=deterministic)[0]
+
+
+def run_episodes(
     policy: Policy,
-    env,
+    env: RecommendationVectorEnv,
     users: np.ndarray | None = None,
     n_episodes: int | None = None,
     seed: int = 0,
     deterministic: bool = True,
 ) -> OnlineResult:
-    """Average reward of ``policy`` on a :class:`~recgym.envs.RecommendationVectorEnv`.
+    """Average reward of ``policy`` on a built :class:`~recgym.envs.RecommendationVectorEnv`.
+
+    :func:`evaluate_online` builds the environment from a scenario; call this
+    directly to reuse one environment (the runner's periodic evaluation does).
 
     :param policy: anything with SB3's ``predict(obs, deterministic)`` on batched observations.
     :param env: the batched environment; its ``num_envs`` rows are reused for chunks of users.
@@ -77,7 +115,7 @@ def evaluate_online(
     order = np.resize(users, n_episodes)
     b = env.num_envs
     bind_policy(policy, env)
-    returns, lengths, left = [], [], []
+    returns, lengths, left, first = [], [], [], []
     for chunk_start in range(0, n_episodes, b):
         chunk = order[chunk_start : chunk_start + b]
         rows = np.resize(chunk, b)  # pad the last chunk; padded rows are not recorded
@@ -87,9 +125,14 @@ def evaluate_online(
         ret = np.zeros(b)
         length = np.zeros(b, dtype=np.int64)
         quit_ = np.zeros(b, dtype=bool)
+        step = 0
         while active.any():
-            actions, _ = policy.predict(obs, deterministic=deterministic)
+            actions = act(policy, obs, env, deterministic)
             obs, reward, term, trunc, info = env.step(actions)
+            if step == 0:
+                items = info["item"] if info["item"].ndim == 1 else info["item"][:, 0]
+                first.extend(items[: len(chunk)].tolist())
+            step += 1
             ret[active] += reward[active]
             length[active] += 1
             done = (term | trunc) & active
@@ -105,5 +148,36 @@ def evaluate_online(
         avg_episode_length=float(lengths_arr.mean()),
         episodes=n_episodes,
         left_fraction=float(np.mean(left)),
+        distinct_first_items=int(len(set(first))),
         episode_rewards=[float(x) for x in returns_arr],
     )
+
+
+def evaluation_env(scenario: Scenario, config: EpisodeConfig, users: Any = "test",
+                   num_envs: int = EVAL_ENVS) -> RecommendationVectorEnv:
+    """The batched environment of a protocol: ``config``'s episodes for ``users`` of ``scenario``."""
+    config = config.replace(users=users)
+    return RecommendationVectorEnv(max(1, min(num_envs, scenario.users(config.users).size)), scenario, config)
+
+
+def evaluate_online(
+    policy: Policy,
+    scenario: Scenario,
+    config: EpisodeConfig,
+    users: Any = "test",
+    n_episodes: int | None = None,
+    seed: int = 0,
+    deterministic: bool = True,
+) -> OnlineResult:
+    """The online protocol: one episode per user of ``users`` on the scenario's simulated users.
+
+    :param policy: the frozen agent or a baseline (SB3 ``predict`` on batched observations).
+    :param scenario: the scenario (its simulator plays the users).
+    :param config: the episode configuration the policy acts in (action mode, N, T, ...).
+    :param users: ``"test"`` (default), ``"train"``, ``"all"`` or user ids.
+    :param n_episodes: number of episodes (default: one per user).
+    :param seed: seed of the simulated responses.
+    :param deterministic: act greedily (no exploration noise).
+    """
+    return run_episodes(policy, evaluation_env(scenario, config, users), n_episodes=n_episodes, seed=seed,
+                        deterministic=deterministic)

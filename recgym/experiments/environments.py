@@ -1,4 +1,4 @@
-"""Build the environments of a run from a registered id: one world, a training and an evaluation env."""
+"""A run's scenario and episode configuration, from a registered id: what train and evaluate pass down."""
 
 from __future__ import annotations
 
@@ -8,71 +8,68 @@ from typing import Any
 import gymnasium as gym
 
 import recgym  # noqa: F401  (registers the ids)
+from recgym.envs.config import EpisodeConfig, resolve_env_kwargs
+from recgym.envs.registration import ENTRY_POINT, VECTOR_ENTRY_POINT, env_ids
 from recgym.envs.sb3 import SB3VecEnvAdapter
-from recgym.envs.vector import RecommendationVectorEnv
-from recgym.envs.world import World, build_world
-
-#: keyword arguments that define the world (data + simulator + user split) rather than the episodes
-WORLD_KWARGS = (
-    "dataset",
-    "simulator",
-    "data_dir",
-    "path",
-    "dataset_kwargs",
-    "simulator_kwargs",
-    "test_fraction",
-    "split_seed",
-    "cache",
-)
-#: keyword arguments that shape episodes
-EPISODE_KWARGS = ("history_length", "max_steps", "slate_size", "reward_mode", "consumed_length", "allow_repeats")
+from recgym.scenario import Scenario
 
 
-@dataclass
-class RunEnvironments:
-    """The world of a run and its episode settings.
+@dataclass(frozen=True)
+class RunSetup:
+    """The scenario of a run and its episode configuration (in the agent's action mode).
 
-    :param world: log, fitted simulator and user split, shared by every env of the run.
-    :param episode_kwargs: episode settings (history_length, max_steps, slate_size, reward_mode, action_mode).
+    :param env_id: the registered id the run was asked for.
+    :param scenario: log, split, simulated users and embedding model, shared by every env of the run.
+    :param config: the episode configuration (training users; protocols choose their own users).
     """
 
-    world: World
-    episode_kwargs: dict[str, Any]
-
-    def vector_env(self, num_envs: int, users: str = "train") -> RecommendationVectorEnv:
-        """A batched env over ``users`` (``"train"``, ``"test"`` or ``"all"``)."""
-        return RecommendationVectorEnv(num_envs, world=self.world, users=users, **self.episode_kwargs)
+    env_id: str
+    scenario: Scenario
+    config: EpisodeConfig
 
     def training_env(self, num_envs: int) -> SB3VecEnvAdapter:
-        """The training users' batched env, as a stable-baselines3 ``VecEnv``."""
-        return SB3VecEnvAdapter(self.vector_env(num_envs, users="train"))
+        """The training users' batched env (built through ``gymnasium.make_vec``), as an SB3 ``VecEnv``."""
+        venv = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                            scenario=self.scenario, config=self.config.replace(users="train"))
+        return SB3VecEnvAdapter(venv)
+
+    def with_action_mode(self, action_mode: str) -> "RunSetup":
+        """The same run in another action mode (a baseline's)."""
+        return RunSetup(self.env_id, self.scenario, self.config.replace(action_mode=action_mode))
 
 
-def make_run_environments(env_id: str, env_kwargs: dict[str, Any], action_mode: str) -> RunEnvironments:
-    """Resolve ``env_id`` and ``env_kwargs`` into a world and episode settings.
+def check_recgym_id(env_id: str) -> None:
+    """Refuse ids that are not registered, or whose entry point is not recgym's (``CartPole-v1``)."""
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown environment id {env_id!r}; registered recgym ids: {', '.join(env_ids())}")
+    spec = gym.spec(env_id)
+    if spec.entry_point != ENTRY_POINT or spec.vector_entry_point != VECTOR_ENTRY_POINT:
+        raise ValueError(
+            f"{env_id!r} is not a recgym environment (entry point {spec.entry_point!r}); recgym trains and evaluates "
+            f"only on its own ids: {', '.join(env_ids())}"
+        )
+
+
+def make_run_setup(env_id: str, env_kwargs: dict[str, Any], action_mode: str) -> RunSetup:
+    """Resolve ``env_id`` and ``env_kwargs`` into the run's scenario and episode configuration.
 
     :param env_id: a registered recgym id (its registered kwargs name the dataset and simulator).
-    :param env_kwargs: overrides, as for ``gymnasium.make``.
+    :param env_kwargs: overrides, as for ``gymnasium.make`` (``users`` is not allowed: a run trains on
+        the training users and evaluates on the test users).
     :param action_mode: the action mode the agent needs.
     """
-    if env_id not in gym.registry:
-        from recgym.envs.registration import env_ids
-
-        raise ValueError(f"unknown environment id {env_id!r}; registered recgym ids: {', '.join(env_ids())}")
+    check_recgym_id(env_id)
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"env_kwargs must be a mapping of keyword arguments, got {type(env_kwargs).__name__}")
     kwargs = {**gym.spec(env_id).kwargs, **env_kwargs}
+    if "users" in env_kwargs:
+        raise ValueError("env_kwargs may not set users: a run trains on the training users and evaluates on the "
+                         "test users (choose the split with split_seed / test_fraction)")
     requested_mode = kwargs.pop("action_mode", action_mode)
     if requested_mode != action_mode:
         raise ValueError(
             f"env_kwargs asks for action_mode={requested_mode!r} but the agent acts in {action_mode!r} mode; "
             "drop action_mode from env_kwargs"
         )
-    kwargs.pop("users", None)  # a run trains on the train users and evaluates on the test users
-    world_kwargs = {k: kwargs.pop(k) for k in WORLD_KWARGS if k in kwargs}
-    unknown = sorted(set(kwargs) - set(EPISODE_KWARGS))
-    if unknown:
-        raise ValueError(
-            f"unknown environment keyword(s) {unknown}; valid: {', '.join(sorted(WORLD_KWARGS + EPISODE_KWARGS))}"
-        )
-    cache = world_kwargs.pop("cache", True)
-    world = build_world(use_cache=cache, **world_kwargs)
-    return RunEnvironments(world=world, episode_kwargs={**kwargs, "action_mode": action_mode})
+    scenario, config = resolve_env_kwargs(action_mode=action_mode, **kwargs)
+    return RunSetup(env_id, scenario, config)

@@ -2,85 +2,48 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import agents
-from recgym.envs.world import World
+from recgym.evaluation.long_term import evaluate_long_term
 from recgym.evaluation.offline import evaluate_offline
 from recgym.evaluation.online import evaluate_online
 from recgym.experiments.config import make_config
-from recgym.experiments.environments import RunEnvironments, make_run_environments
+from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.run_dir import RunDir, read_json
-from simulators import BehaviorSimulator, LoggedReplaySimulator, PMFSimulator
 
-EVAL_ENVS = 256
-#: long-term modes after EasyRL4Rec: (name, allow_repeats, max_steps); episodes also end when the user leaves
-LONG_TERM_MODES = (("no-repeat, until leave", False, 100), ("repeat, until leave", True, 100), ("no-repeat, 10 turns", False, 10))
+PROTOCOLS = ("online", "offline", "long-term")
 
 
-def rating_model(world: World) -> PMFSimulator:
-    """The PMF inside a world's simulator: its item factors define the embedding action space."""
-    sim = world.simulator
-    for candidate in (sim, getattr(sim, "rating_model", None), getattr(sim, "embedding_model", None)):
-        if isinstance(candidate, PMFSimulator):
-            return candidate
-    raise ValueError(f"{type(sim).__name__} carries no PMF rating model to build the evaluation worlds from")
-
-
-def replay_world(world: World) -> World:
-    """DRR's offline protocol: the test users' logged ratings, in the training world's embedding space."""
-    sim = LoggedReplaySimulator(embedding_model=rating_model(world)).fit(world.log)
-    return replace(world, simulator=sim)
-
-
-def behavior_world(world: World) -> World:
-    """Users with boredom and quitting over the training world's rating model."""
-    sim = world.simulator if isinstance(world.simulator, BehaviorSimulator) else BehaviorSimulator(rating_model=rating_model(world)).fit(world.log)
-    return replace(world, simulator=sim)
-
-
-def evaluate_policy(policy: Any, envs: RunEnvironments, protocol: str, n_episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
+def evaluate_policy(policy: Any, run: RunSetup, protocol: str, n_episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Figures of one policy under one protocol, on the test users.
 
     :param policy: a trained agent or a baseline (SB3 ``predict`` on batched observations).
-    :param envs: the run's environments (world and episode settings, in the policy's action mode).
+    :param run: the run's scenario and episode configuration (in the policy's action mode).
     :param protocol: ``"online"``, ``"offline"`` or ``"long-term"``.
     :param n_episodes: online episodes (default: one per test user).
     :param seed: seed of the simulated responses.
     """
-    kwargs = dict(envs.episode_kwargs)
     if protocol == "online":
-        return evaluate_online(policy, envs.vector_env(EVAL_ENVS, users="test"), n_episodes=n_episodes, seed=seed).summary()
+        return evaluate_online(policy, run.scenario, run.config, n_episodes=n_episodes, seed=seed).summary()
     if protocol == "offline":
-        offline = RunEnvironments(replay_world(envs.world), kwargs)
-        return evaluate_offline(policy, offline.vector_env(EVAL_ENVS, users="test"))
+        return evaluate_offline(policy, run.scenario, run.config)
     if protocol == "long-term":
-        world = behavior_world(envs.world)
-        # keep the observation space the policy was trained with: same consumed window
-        window = kwargs.pop("consumed_length", None) or kwargs.get("history_length", 5) + kwargs.get("max_steps", 20) * kwargs.get("slate_size", 1)
-        out: dict[str, Any] = {}
-        for name, repeats, steps in LONG_TERM_MODES:
-            mode = RunEnvironments(world, {**kwargs, "allow_repeats": repeats, "max_steps": steps, "consumed_length": window})
-            res = evaluate_online(policy, mode.vector_env(EVAL_ENVS, users="test"), n_episodes=n_episodes, seed=seed)
-            out[f"{name}: reward/episode"] = res.avg_reward_per_episode
-            out[f"{name}: length"] = res.avg_episode_length
-            out[f"{name}: left"] = res.left_fraction
-        return out
-    raise ValueError(f"unknown protocol {protocol!r}; choose online, offline or long-term")
+        return evaluate_long_term(policy, run.scenario, run.config, n_episodes=n_episodes, seed=seed)
+    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
-def make_baseline(name: str, envs: RunEnvironments, seed: int, steps: int) -> tuple[Any, RunEnvironments]:
-    """A fitted baseline on the run's world, and the environments in its action mode.
+def make_baseline(name: str, run: RunSetup, seed: int, steps: int) -> tuple[Any, RunSetup]:
+    """A fitted baseline for the run's scenario, and the run in the baseline's action mode.
 
-    ``learn`` fits the baselines that fit from the log and runs LinUCB online for ``steps``.
+    ``learn`` fits the baselines that fit from the log and runs LinUCB online for ``steps``
+    on the training users.
     """
-    spec = agents.spec(name)
-    own = RunEnvironments(envs.world, {**envs.episode_kwargs, "action_mode": spec.action_mode})
-    model = agents.make(name, own.training_env(16), seed=seed)
+    own = run.with_action_mode(agents.spec(name).action_mode)
+    model = agents.make(name, own.training_env(16), seed=seed, scenario=run.scenario)
     model.learn(steps)
     return model, own
 
@@ -96,16 +59,16 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
         raise FileNotFoundError(f"{rd.root} is not a run folder (no config.json): train with `recgym train --out DIR`")
     config = make_config(**read_json(rd.config))
     spec = agents.spec(config.agent)
-    envs = make_run_environments(config.env, config.env_kwargs, spec.action_mode)
+    run_setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
     folder = rd.latest_checkpoint()
     if folder is None:
         raise FileNotFoundError(f"{rd.root} holds no checkpoint yet: train it first")
-    model = agents.load(folder / "model.zip", envs.training_env(1))
+    model = agents.load(folder / "model.zip", run_setup.training_env(1))
     label = f"{config.agent}" + (f" ({config.encoder})" if config.encoder else "")
-    rows = [{"policy": label, **evaluate_policy(model, envs, protocol, n_episodes, config.seed)}]
+    rows = [{"policy": label, **evaluate_policy(model, run_setup, protocol, n_episodes, config.seed)}]
     for name in baselines or []:
-        baseline, benv = make_baseline(name, envs, config.seed, config.steps)
-        rows.append({"policy": name, **evaluate_policy(baseline, benv, protocol, n_episodes, config.seed)})
+        baseline, own = make_baseline(name, run_setup, config.seed, config.steps)
+        rows.append({"policy": name, **evaluate_policy(baseline, own, protocol, n_episodes, config.seed)})
     return rows
 
 
@@ -113,7 +76,7 @@ def format_table(rows: list[dict[str, Any]], protocol: str = "online") -> str:
     """A plain-text table of evaluation rows (policies as rows, figures as columns)."""
     if not rows:
         return "(no results)"
-    columns = [c for c in rows[0] if c != "policy"]
+    columns = [c for c in rows[0] if c != "policy" and not c.endswith("_ci95")]
     width = max(len(r["policy"]) for r in rows) + 2
     head = f"{'policy':<{width}}" + "".join(f"{c:>{max(12, len(c) + 2)}}" for c in columns)
     lines = [f"protocol: {protocol} (test users)", head, "-" * len(head)]

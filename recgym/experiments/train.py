@@ -19,29 +19,26 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
 import agents
-from recgym.evaluation.online import evaluate_online
+from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.experiments.config import TrainConfig
-from recgym.experiments.environments import RunEnvironments, make_run_environments
+from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
-
-EVAL_ENVS = 256  # rows of the batched evaluation env: test users evaluated in parallel
-
 
 class RunCallback(BaseCallback):
     """Progress bar with reward, periodic test-user evaluation and atomic checkpoints.
 
     :param run: the run folder.
     :param config: the run configuration.
-    :param envs: the run's environments (for the evaluation env).
+    :param setup: the run's scenario and episode configuration (for the evaluation env).
     :param curve: learning-curve points so far (continued on resume).
     :param progress: show a progress bar.
     """
 
-    def __init__(self, run: RunDir, config: TrainConfig, envs: RunEnvironments, curve: list[dict], progress: bool) -> None:
+    def __init__(self, run: RunDir, config: TrainConfig, setup: RunSetup, curve: list[dict], progress: bool) -> None:
         super().__init__()
-        self.run, self.config, self.envs, self.curve = run, config, envs, curve
-        self.eval_env = envs.vector_env(min(EVAL_ENVS, config.eval_episodes), users="test")
+        self.run, self.config, self.setup, self.curve = run, config, setup, curve
+        self.eval_env = evaluation_env(setup.scenario, setup.config, "test", min(EVAL_ENVS, config.eval_episodes))
         self.show_progress = progress
         self._returns: np.ndarray | None = None
         self._recent: list[float] = []
@@ -94,7 +91,7 @@ class RunCallback(BaseCallback):
         self.overhead_seconds += time.perf_counter() - tic
 
     def _evaluate(self, steps: int) -> None:
-        result = evaluate_online(self.model, self.eval_env, n_episodes=self.config.eval_episodes, seed=self.config.seed)
+        result = run_episodes(self.model, self.eval_env, n_episodes=self.config.eval_episodes, seed=self.config.seed)
         point = {"step": int(steps), **result.summary()}
         if self._recent:
             point["train_episode_reward"] = float(np.mean(self._recent))
@@ -180,8 +177,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     write_json(run.config, config.to_json())
 
     spec = agents.spec(config.agent)
-    envs = make_run_environments(config.env, config.env_kwargs, spec.action_mode)
-    train_env = envs.training_env(config.n_envs)
+    setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
+    train_env = setup.training_env(config.n_envs)
     curve: list[dict] = []
     if resume:
         model, curve = load_checkpoint(run, train_env)
@@ -195,7 +192,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     overhead = 0.0
     if isinstance(model, BaseAlgorithm):
         model.tensorboard_log = str(run.tensorboard)
-        callback = RunCallback(run, config, envs, curve, progress)
+        callback = RunCallback(run, config, setup, curve, progress)
         if remaining:
             model.learn(remaining, callback=callback, reset_num_timesteps=not resume, tb_log_name="run")
         overhead = callback.overhead_seconds
@@ -207,13 +204,15 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     trained = int(getattr(model, "num_timesteps", config.steps)) - done_before
     save_checkpoint(run, model, curve)
 
-    final = evaluate_online(model, envs.vector_env(EVAL_ENVS, users="test"), seed=config.seed)
+    final = evaluate_online(model, setup.scenario, setup.config, seed=config.seed)
     results = {
         "env": config.env,
         "agent": config.agent,
         "encoder": config.encoder,
         "seed": config.seed,
+        "scenario": setup.scenario.label,
         "steps": config.steps,
+        "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "train_seconds": seconds,
         "steps_per_second": trained / seconds if seconds > 0 and trained else None,
         "online": final.summary(),
