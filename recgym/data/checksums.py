@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 
+from recgym.data.atomic import atomic_write
 from recgym.data.errors import ChecksumError
 
 log = logging.getLogger(__name__)
@@ -57,11 +56,7 @@ def _load_memo(memo_path: Path) -> dict:
 def _save_memo(memo_path: Path, memo: dict) -> None:
     # Atomic replace, so concurrent loaders never read a half-written memo.
     try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=memo_path.parent, prefix=".checksums-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(memo, fh)
-        os.replace(tmp, memo_path)
+        atomic_write(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
     except OSError as err:  # a read-only cache only costs speed
         log.debug("cannot write checksum memo %s: %s", memo_path, err)
 

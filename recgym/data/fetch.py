@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Iterable, Sequence
 
 import pooch
 
+from recgym.data.atomic import atomic_write
 from recgym.data.checksums import verify
 from recgym.data.errors import ChecksumError, DatasetNotFoundError
 from recgym.data.locations import DATA_DIR_ENV, cache_dir as default_cache_dir, user_data_dir
@@ -114,10 +114,11 @@ def extract_archive(archive_path: Path, archive: Archive, info: DatasetInfo, des
     def write(target: str, stream) -> None:
         # Write to a temporary name first: an interrupted extraction never
         # leaves a truncated file under the canonical name.
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target}.")
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out)
-        os.replace(tmp, dest / target)
+        def copy(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(stream, out)
+
+        atomic_write(dest / target, copy)
         written.append(dest / target)
 
     if zipfile.is_zipfile(archive_path):
