@@ -21,7 +21,8 @@ from recgym.data.rating_log import RatingLog
 
 log = logging.getLogger(__name__)
 
-PARSER_VERSION = 1
+# 2: duplicate (user, item) pairs dropped, UTF-8 side files decoded as UTF-8
+PARSER_VERSION = 2
 
 
 def cache_key(name: str, digests: Mapping[str, str], options: Mapping[str, Any]) -> str:
