@@ -34,11 +34,12 @@ from recgym.data.textfile import SNIFF_BYTES, sniff_wide_text, wide_text_advice
 log = logging.getLogger(__name__)
 
 _FLOAT32 = np.finfo(np.float32)
-#: Largest accepted |rating|, |scale bound| and scale range: the square root of
-#: float32's largest value (about 1.8e19), so that ratings, their squares (PMF's
-#: least squares) and the scale's range stay finite in float32, the dtype of the
-#: simulators' factors and response matrices.
-MAX_RATING_MAGNITUDE = float(np.sqrt(_FLOAT32.max))
+#: Largest accepted |rating|, |scale bound| and scale range: 2**24 = 16,777,216,
+#: up to which float32 (the dtype of the simulators' factors and answered
+#: ratings) holds every integer exactly, and far from its overflow at 3.4e38.
+#: PMF's fixed ridge penalties also stop working (singular solves) from about
+#: 1e10, so a larger bound would only move the failure into the simulator.
+MAX_RATING_MAGNITUDE = 2.0 ** 24
 #: Smallest accepted scale range relative to the largest |bound|: float32 then
 #: still tells about a thousand rating levels apart across the scale.
 MIN_RELATIVE_RANGE = 1024 * float(_FLOAT32.eps)
@@ -63,10 +64,10 @@ def infer_scale(ratings: pd.Series | np.ndarray) -> RatingScale:
 def check_scale_fits_float32(scale: RatingScale, name: str = "custom") -> None:
     """Refuse a rating scale that float32 arithmetic cannot handle comfortably.
 
-    The simulators keep factors, biases and answered ratings in float32: a bound
-    or range beyond :data:`MAX_RATING_MAGNITUDE` overflows there (NaN rewards),
-    and a range below :data:`MIN_RANGE` or :data:`MIN_RELATIVE_RANGE` times the
-    largest bound rounds distinct ratings together.
+    The simulators keep factors, biases and answered ratings in float32: beyond
+    :data:`MAX_RATING_MAGNITUDE` ratings stop being exact there, and far beyond
+    they overflow (NaN rewards); a range below :data:`MIN_RANGE` or
+    :data:`MIN_RELATIVE_RANGE` times the largest bound rounds distinct ratings together.
 
     :param scale: the scale to check.
     :param name: the log named in the message.
@@ -77,7 +78,7 @@ def check_scale_fits_float32(scale: RatingScale, name: str = "custom") -> None:
     if biggest > MAX_RATING_MAGNITUDE or span > MAX_RATING_MAGNITUDE:
         raise ValueError(
             f"{name}: rating scale [{low:g}, {high:g}] does not fit float32 comfortably: its bounds and "
-            f"range must lie within {MAX_RATING_MAGNITUDE:.3g}; rescale the ratings (e.g. divide them "
+            f"range must lie within {MAX_RATING_MAGNITUDE:,.0f}; rescale the ratings (e.g. divide them "
             "by 1e6) and pass a matching scale=RatingScale(low, high)"
         )
     narrowest = max(MIN_RANGE, MIN_RELATIVE_RANGE * biggest)
@@ -156,7 +157,7 @@ def _ratings(column: pd.Series, rating: str, name: str) -> np.ndarray:
         label, value = _first(huge, column)
         raise ValueError(
             f"{where}, row {show_value(label)} holds {show_value(value)}, too large for float32 arithmetic "
-            f"(|rating| <= {MAX_RATING_MAGNITUDE:.3g}); rescale the ratings (e.g. divide them by 1e6)"
+            f"(|rating| <= {MAX_RATING_MAGNITUDE:,.0f}); rescale the ratings (e.g. divide them by 1e6)"
         )
     return values
 
@@ -197,8 +198,8 @@ def from_dataframe(
     Users and items may have any (sortable) ids; they are mapped to contiguous
     ids and kept in ``log.user_ids`` / ``log.item_ids``. Ratings must be finite
     and, like the scale's bounds and range, at most
-    :data:`MAX_RATING_MAGNITUDE` (about 1.8e19) in size, so that the float32
-    simulators never overflow.
+    :data:`MAX_RATING_MAGNITUDE` (2**24, about 1.7e7) in size, so that the float32
+    simulators stay exact and never overflow.
 
     :param df: one row per rating.
     :param user: column of user ids.
