@@ -125,7 +125,8 @@ def _numbers(column: pd.Series, where: str) -> np.ndarray:
                 float(value)
             except OverflowError:
                 raise ValueError(
-                    f"{where}, row {show_value(label)} holds {show_value(value)}, too large for a float; rescale the column"
+                    f"{where}, row {show_value(label)} holds {show_value(value)}, too large for a float; "
+                    "rescale the column"
                 ) from None
             except (TypeError, ValueError):
                 raise ValueError(f"{where} is not numeric: row {show_value(label)} holds {show_value(value)}") from None
@@ -151,7 +152,9 @@ def _ratings(column: pd.Series, rating: str, name: str) -> np.ndarray:
     infinite = np.isinf(values)
     if infinite.any():
         label, value = _first(infinite, column)
-        raise ValueError(f"{where}, row {show_value(label)} holds {show_value(value)}: ratings must be finite; drop or fix that row")
+        raise ValueError(
+            f"{where}, row {show_value(label)} holds {show_value(value)}: ratings must be finite; drop or fix that row"
+        )
     huge = np.abs(values) > MAX_RATING_MAGNITUDE
     if huge.any():
         label, value = _first(huge, column)
@@ -168,7 +171,8 @@ def _timestamps(column: pd.Series, label: str, name: str) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
         # Unix seconds; NaT stays NaN
         stamps = column.dt.tz_convert("UTC").dt.tz_localize(None) if column.dt.tz is not None else column
-        seconds = ((stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(np.float64, na_value=np.nan)
+        seconds = (stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+        seconds = seconds.to_numpy(np.float64, na_value=np.nan)
     else:
         try:
             seconds = _numbers(column, where)
@@ -177,7 +181,9 @@ def _timestamps(column: pd.Series, label: str, name: str) -> np.ndarray:
     infinite = np.isinf(seconds)
     if infinite.any():
         row, value = _first(infinite, column)
-        raise ValueError(f"{where}: row {show_value(row)} holds {show_value(value)}; timestamps must be finite (NaN/NaT for unknown)")
+        raise ValueError(
+            f"{where}: row {show_value(row)} holds {show_value(value)}; timestamps must be finite (NaN/NaT for unknown)"
+        )
     return seconds
 
 
@@ -291,7 +297,9 @@ def _log_from_frame(
         raw, dropped = drop_duplicate_ratings(raw, duplicates, name, row_labels=df.index)
         rating_log = build_rating_log(name, raw, scale, item_features=item_features, user_features=user_features)
     except TypeError as err:  # unhashable ids, or np.unique over mixed id types
-        raise ValueError(f"{name}: user and item ids must be hashable values of one sortable type each ({err})") from err
+        raise ValueError(
+            f"{name}: user and item ids must be hashable values of one sortable type each ({err})"
+        ) from err
     if dropped:
         warnings.warn(dropped, DataWarning, stacklevel=stacklevel)
         rating_log.meta.update(duplicates_dropped=len(df) - len(raw), warnings=[dropped])

@@ -323,13 +323,15 @@ def drop_duplicate_ratings(
         later = int(np.flatnonzero(repeated)[0])
         user, item = raw["user"].iloc[later], raw["item"].iloc[later]
         first = int(np.flatnonzero(((raw["user"] == user) & (raw["item"] == item)).to_numpy())[0])
-        what = f"{n_dropped} duplicate rating(s) of one (user, item) pair; the first: user {show_value(user)}, item {show_value(item)}"
+        what = (f"{n_dropped} duplicate rating(s) of one (user, item) pair; the first: "
+                f"user {show_value(user)}, item {show_value(item)}")
         fix = "pass duplicates='latest' to keep the latest rating of each pair"
         if path is not None:
             raise MalformedFileError(path, int(raw.index[later]) + 1,
                                      f"{what}, also on line {int(raw.index[first]) + 1}; {fix}")
         labels = raw.index if row_labels is None else row_labels
-        raise ValueError(f"{source}: {what}, in rows {show_value(labels[first])} and {show_value(labels[later])}; {fix}")
+        rows = f"rows {show_value(labels[first])} and {show_value(labels[later])}"
+        raise ValueError(f"{source}: {what}, in {rows}; {fix}")
     n = len(raw)
     times = raw["timestamp"].to_numpy(np.float64) if "timestamp" in raw.columns else np.full(n, np.nan)
     # by time (unknown = oldest), then by row: the last row of each pair is the one to keep
