@@ -269,11 +269,28 @@ class PMFSimulator(UserSimulator):
                 target = centred[i_order] - user_x[users_by_item, d]
                 item_y = _ridge_sweep(i_ptr, users_by_item, target, design[: self.n_users], reg_diag)
 
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+            fitted = {
+                "user factors": np.ascontiguousarray(user_x[:, :d], dtype=np.float32),
+                "item factors": np.ascontiguousarray(item_y[:, :d], dtype=np.float32),
+                "user biases": user_x[:, d].astype(np.float32),
+                "item biases": item_y[:, d].astype(np.float32),
+                "global mean": np.float32(mu),
+            }
+        # Huge ratings overflow ALS (float64) or the float32 copies; refuse here,
+        # before a NaN or inf answer turns into NaN rewards during training.
+        broken = [what for what, values in fitted.items() if not np.all(np.isfinite(values))]
+        if broken:
+            raise ValueError(
+                f"PMFSimulator.fit: the fitted {', '.join(broken)} of log {log.name!r} are not finite (float32 "
+                f"overflow): its ratings span [{ratings.min():g}, {ratings.max():g}]. Rescale the ratings to a "
+                "moderate range (recgym.data.from_dataframe refuses ratings beyond float32's comfort) and fit again."
+            )
         self.global_mean = mu
-        self.user_embeddings = np.ascontiguousarray(user_x[:, :d], dtype=np.float32)
-        self.item_embeddings = np.ascontiguousarray(item_y[:, :d], dtype=np.float32)
-        self.user_bias = user_x[:, d].astype(np.float32)
-        self.item_bias = item_y[:, d].astype(np.float32)
+        self.user_embeddings = fitted["user factors"]
+        self.item_embeddings = fitted["item factors"]
+        self.user_bias = fitted["user biases"]
+        self.item_bias = fitted["item biases"]
         self._logged = (users, items, ratings)
         self._build_response_matrix()
         return self

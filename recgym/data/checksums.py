@@ -2,7 +2,9 @@
 
 Digests are memoised in ``<cache>/checksums.json`` under the file's absolute
 path, size and modification time, so a large file is hashed once and later
-loads only ``stat`` it. A changed file (new size or mtime) is hashed again.
+loads only ``stat`` it. A changed file (new size or mtime) is hashed again; a
+same-size edit with the mtime put back is only caught by a rehash that ignores
+the memo (``cached_digest(..., refresh=True)``, ``recgym datasets verify``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 
+from recgym.data.atomic import atomic_write
 from recgym.data.errors import ChecksumError
 
 log = logging.getLogger(__name__)
@@ -57,21 +58,22 @@ def _load_memo(memo_path: Path) -> dict:
 def _save_memo(memo_path: Path, memo: dict) -> None:
     # Atomic replace, so concurrent loaders never read a half-written memo.
     try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=memo_path.parent, prefix=".checksums-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(memo, fh)
-        os.replace(tmp, memo_path)
+        atomic_write(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
     except OSError as err:  # a read-only cache only costs speed
         log.debug("cannot write checksum memo %s: %s", memo_path, err)
 
 
-def cached_digest(path: Path, algorithm: str, cache: Path | None) -> str:
+def cached_digest(path: Path, algorithm: str, cache: Path | None, refresh: bool = False) -> str:
     """:func:`file_digest`, memoised under ``(path, size, mtime)`` in ``cache``.
+
+    The memo trusts that a file with the same path, size and modification time
+    has the same content; an edit that keeps the size and restores the mtime
+    goes unnoticed until ``refresh`` (``recgym datasets verify``) rehashes it.
 
     :param path: the file.
     :param algorithm: one of :data:`ALGORITHMS`.
     :param cache: the cache directory holding the memo, or None for no memo.
+    :param refresh: hash the file even if the memo knows it, and store the fresh digest.
     """
     if cache is None:
         return file_digest(path, algorithm)
@@ -81,13 +83,13 @@ def cached_digest(path: Path, algorithm: str, cache: Path | None) -> str:
     memo_path = cache / _MEMO_NAME
     with _lock:
         entry = _load_memo(memo_path).get(str(path))
-    if entry and entry.get("stamp") == stamp and algorithm in entry:
+    if not refresh and entry and entry.get("stamp") == stamp and algorithm in entry:
         return entry[algorithm]
     digest = file_digest(path, algorithm)
     with _lock:
         memo = _load_memo(memo_path)
         entry = memo.get(str(path))
-        if not entry or entry.get("stamp") != stamp:
+        if not entry or entry.get("stamp") != stamp or refresh:  # other algorithms' digests may be stale too
             entry = {"stamp": stamp}
         entry[algorithm] = digest
         memo[str(path)] = entry

@@ -7,26 +7,32 @@ the first time, through the parsed cache) and their measured counts shown;
 the others show the official counts, marked ``*``.
 ``recgym datasets fetch NAME [--data-dir DIR]`` downloads (or finds), extracts
 and verifies a dataset and prints where its files are.
+``recgym datasets verify NAME [--data-dir DIR]`` rehashes every file of a
+dataset found locally, ignoring the checksum memo, and reports each file as
+OK or MISMATCH (exit status 1 on a mismatch).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from typing import Any
 
-from recgym.data.fetch import locate, resolve
+from recgym.data.fetch import locate, rehash_files, resolve
+from recgym.data.locations import cache_dir
 from recgym.data.loading import LOADERS, load
 from recgym.data.registry import DATASETS, DatasetInfo, get_info
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``datasets`` command (and its ``fetch`` sub-command) to the recgym CLI."""
+    """Add the ``datasets`` command (and its ``fetch`` and ``verify`` sub-commands) to the recgym CLI."""
     parser = subparsers.add_parser(
         "datasets",
-        help="list the datasets and where they are available; fetch one",
-        description="List the registered datasets, or fetch one with `recgym datasets fetch NAME`.",
+        help="list the datasets and where they are available; fetch or verify one",
+        description="List the registered datasets, fetch one with `recgym datasets fetch NAME`, "
+        "or rehash its files with `recgym datasets verify NAME`.",
     )
     parser.add_argument("--data-dir", default=None,
                         help="directory holding dataset files or archives (default: $RECGYM_DATA_DIR)")
@@ -41,6 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # SUPPRESS: a --data-dir given before "fetch" is kept when none is given after it
     fetch.add_argument("--data-dir", default=argparse.SUPPRESS, help="directory holding dataset files or archives")
     fetch.set_defaults(func=run_fetch)
+    verify = sub.add_parser(
+        "verify", help="rehash every file of a dataset, ignoring the checksum memo",
+        description="Rehash every registered file of a dataset found locally and compare it with the "
+        "registered checksum, ignoring the memo (which trusts a file whose path, size and modification "
+        "time are unchanged). Prints OK or MISMATCH per file; exit status 1 on any mismatch.",
+    )
+    verify.add_argument("name", choices=list(DATASETS), metavar="NAME", help=", ".join(DATASETS))
+    verify.add_argument("--data-dir", default=argparse.SUPPRESS, help="directory holding dataset files or archives")
+    verify.set_defaults(func=run_verify)
 
 
 def _row(info: DatasetInfo, data_dir: str | None, load_local: bool) -> dict[str, Any]:
@@ -122,4 +137,39 @@ def run_fetch(args: argparse.Namespace) -> int:
     print(f"{info.name}: verified files in {resolved.directory}")
     for name, path in resolved.files.items():
         print(f"  {name}: {path}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Rehash a dataset's local files; 0 when all match, 1 on any mismatch."""
+    info = get_info(args.name)
+    if info.name == "synthetic":
+        print("synthetic: generated on demand, nothing to verify")
+        return 0
+    cache = cache_dir()
+    resolved = resolve(info, info.required, LOADERS[info.name].optional, data_dir=args.data_dir, cache=cache,
+                       download=False, verify_files=False, progress=False)
+    print(f"{info.name}: rehashing the files in {resolved.directory} (ignoring the checksum memo)")
+    checks = rehash_files(info, resolved, cache)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        if check.status == "OK":
+            detail = f"{check.algorithm} {check.actual}"
+        elif check.status == "MISMATCH":
+            detail = f"expected {check.algorithm} {check.expected}, got {check.actual}: {check.path}"
+        else:
+            detail = "no registered checksum (not verified)"
+        print(f"{check.status:<10}{check.name:<{width}}  {detail}")
+    bad = [c.name for c in checks if c.status == "MISMATCH"]
+    if bad:
+        print(
+            f"{info.name}: {len(bad)} of {len(checks)} file(s) differ from the registered checksums "
+            f"({', '.join(bad)}): they are corrupted or modified, and loads now refuse them. Delete them and "
+            f"fetch the originals again (`recgym datasets fetch {info.name}`), or load a deliberately "
+            "modified copy with verify=False.",
+            file=sys.stderr,
+        )
+        return 1
+    n_ok = sum(c.status == "OK" for c in checks)
+    print(f"{info.name}: {n_ok} file(s) match the registered checksums")
     return 0

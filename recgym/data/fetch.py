@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import Iterable, Sequence
 
 import pooch
 
-from recgym.data.checksums import verify
+from recgym.data.atomic import atomic_write
+from recgym.data.checksums import cached_digest, verify
 from recgym.data.errors import ChecksumError, DatasetNotFoundError
 from recgym.data.locations import DATA_DIR_ENV, cache_dir as default_cache_dir, user_data_dir
 from recgym.data.registry import DatasetInfo
@@ -114,10 +114,11 @@ def extract_archive(archive_path: Path, archive: Archive, info: DatasetInfo, des
     def write(target: str, stream) -> None:
         # Write to a temporary name first: an interrupted extraction never
         # leaves a truncated file under the canonical name.
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target}.")
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out)
-        os.replace(tmp, dest / target)
+        def copy(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(stream, out)
+
+        atomic_write(dest / target, copy)
         written.append(dest / target)
 
     if zipfile.is_zipfile(archive_path):
@@ -356,3 +357,55 @@ def locate(info: DatasetInfo, data_dir: str | os.PathLike[str] | None = None, ca
     if archives and all(found.values()):
         return next(iter(found.values()))
     return None
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The outcome of rehashing one dataset file (see :func:`rehash_files`).
+
+    :param name: canonical file name.
+    :param path: the file on disk.
+    :param algorithm: the registered checksum's algorithm, or None when none is registered.
+    :param expected: the registered digest, or None.
+    :param actual: the digest just computed, or None when nothing was registered.
+    """
+
+    name: str
+    path: Path
+    algorithm: str | None
+    expected: str | None
+    actual: str | None
+
+    @property
+    def status(self) -> str:
+        """``"OK"``, ``"MISMATCH"`` or ``"UNCHECKED"`` (no registered checksum)."""
+        if self.expected is None:
+            return "UNCHECKED"
+        return "OK" if self.actual is not None and self.actual.lower() == self.expected.lower() else "MISMATCH"
+
+
+def rehash_files(info: DatasetInfo, resolved: Resolved, cache: Path) -> list[FileCheck]:
+    """Hash every registered file of a dataset found locally, ignoring the checksum memo.
+
+    The files are those of ``resolved`` plus every other registered file in
+    its directory (ML-100K's split files, READMEs, ...). The fresh digests
+    replace the memo's, so a later load refuses a file that fails here.
+
+    :param info: the dataset.
+    :param resolved: its files, as found by :func:`resolve`.
+    :param cache: the cache directory holding the memo.
+    """
+    files = dict(resolved.files)
+    for spec in info.files:
+        found = files.get(spec.name) or find_file(resolved.directory, spec.name, spec)
+        if found is not None:
+            files[spec.name] = found
+    checks = []
+    for name, path in files.items():
+        spec = info.file_spec(name)
+        if spec is None or spec.checksum is None:
+            checks.append(FileCheck(name, path, None, None, None))
+            continue
+        algorithm, expected = spec.checksum
+        checks.append(FileCheck(name, path, algorithm, expected, cached_digest(path, algorithm, cache, refresh=True)))
+    return checks

@@ -18,6 +18,7 @@ import logging
 import re
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -26,7 +27,7 @@ import pandas as pd
 
 from recgym.data.errors import DataWarning, MalformedFileError
 from recgym.data.rating_log import JESTER_SCALE, RatingLog, build_rating_log
-from recgym.data.spreadsheet import read_numeric_sheet, read_text_column
+from recgym.data.spreadsheet import REFETCH_ADVICE, read_numeric_sheet, read_text_column
 from recgym.data.textfile import read_table
 
 log = logging.getLogger(__name__)
@@ -142,16 +143,21 @@ def _html_joke(page: str) -> str:
 def read_jokes_html_zip(path: Path) -> dict[int, str]:
     """Dataset 1 joke texts from ``jester_dataset_1_joke_texts.zip`` (``initN.html`` -> joke N)."""
     jokes: dict[int, str] = {}
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():
-            match = _INIT_HTML.search(member)
-            if match:
-                raw = zf.read(member)
-                try:
-                    page = raw.decode("utf-8")
-                except UnicodeDecodeError:  # the 1999 pages are not all UTF-8
-                    page = raw.decode("latin-1")
-                jokes[int(match.group(1))] = _html_joke(page)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                match = _INIT_HTML.search(member)
+                if match:
+                    raw = zf.read(member)
+                    try:
+                        page = raw.decode("utf-8")
+                    except UnicodeDecodeError:  # the 1999 pages are not all UTF-8
+                        page = raw.decode("latin-1")
+                    jokes[int(match.group(1))] = _html_joke(page)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise MalformedFileError(
+            path, None, f"the zip archive is truncated or corrupt ({err}); {REFETCH_ADVICE}"
+        ) from err
     return jokes
 
 

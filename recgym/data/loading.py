@@ -48,10 +48,6 @@ class Loader:
     from_file: Callable[[Path, Mapping[str, Any]], dict[str, Path]] | None = None
 
 
-def _no_options(parse: Callable[[Files], RatingLog]) -> Callable[..., RatingLog]:
-    return lambda files: parse(files)
-
-
 def _parse_jester(name: str, sheets: tuple[str, ...], jokes_name: str):
     def parse(files: Files, out_of_range: str = "clip", jokes: str | os.PathLike[str] | None = None) -> RatingLog:
         present = [files[s] for s in sheets if s in files] or [files["ratings"]]
@@ -82,9 +78,16 @@ def _yahoo_file(path: Path, options: Mapping[str, Any]) -> dict[str, Path]:
     return {src.YAHOO_TRAIN: path, src.YAHOO_TEST: test}
 
 
+def _parse_yahoo(files: Files, duplicates: str = "latest") -> RatingLog:
+    return parse_yahoo_r3(files[src.YAHOO_TRAIN], files[src.YAHOO_TEST], duplicates=duplicates)
+
+
+# Jester has no duplicates option: its one-cell-per-(user, joke) layout cannot repeat a pair.
+_DUPLICATES_OPTION = {"duplicates": "latest"}
+
 LOADERS: dict[str, Loader] = {
-    "ml-100k": Loader(_no_options(parse_ml100k)),
-    "ml-1m": Loader(_no_options(parse_ml1m)),
+    "ml-100k": Loader(parse_ml100k, options=_DUPLICATES_OPTION),
+    "ml-1m": Loader(parse_ml1m, options=_DUPLICATES_OPTION),
     "jester": Loader(
         _parse_jester("jester", tuple(src.JESTER1_ROWS), src.JESTER1_JOKES_ZIP),
         optional=(src.JESTER1_JOKES_ZIP,),
@@ -97,10 +100,7 @@ LOADERS: dict[str, Loader] = {
         options={"out_of_range": "clip", "jokes": None},
         from_file=_jester_file,
     ),
-    "yahoo-r3": Loader(
-        lambda files: parse_yahoo_r3(files[src.YAHOO_TRAIN], files[src.YAHOO_TEST]),
-        from_file=_yahoo_file,
-    ),
+    "yahoo-r3": Loader(_parse_yahoo, options=_DUPLICATES_OPTION, from_file=_yahoo_file),
 }
 
 
@@ -175,7 +175,10 @@ def load(
     :param progress: show a progress bar while downloading.
     :param kwargs: dataset options: ``synthetic`` takes :func:`make_synthetic_log`'s
         arguments; Jester takes ``out_of_range`` (``"clip"``, ``"drop"`` or
-        ``"raise"``) and ``jokes`` (a joke-text file).
+        ``"raise"``) and ``jokes`` (a joke-text file); MovieLens and Yahoo! R3
+        take ``duplicates`` (``"latest"``, the default, keeps the latest rating
+        of a repeated (user, item) pair and warns; ``"error"`` refuses the
+        file). The official files have no repeated pairs.
     :raises UnknownDatasetError: unknown name (the message lists the known ones).
     :raises DatasetNotFoundError: files missing and not downloadable (or offline).
     :raises ChecksumError: a file differs from its registered checksum.

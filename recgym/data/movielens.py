@@ -5,20 +5,25 @@ latin-1: id, title, release date, video release date, IMDb URL, 19 genre
 flags), ``u.genre`` (genre names in flag order) and ``u.user``
 (``id|age|gender|occupation|zip``). ML-1M: ``ratings.dat``, ``movies.dat``
 (genres as ``A|B``) and ``users.dat``, ``::``-separated, latin-1.
+
+The text files are officially latin-1, but a copy re-saved as UTF-8 is read
+as UTF-8: a file that decodes as strict UTF-8 is taken to be UTF-8
+(:data:`~recgym.data.textfile.AUTO_ENCODING`), so titles never turn to mojibake.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from recgym.data.errors import MalformedFileError
-from recgym.data.rating_log import STAR_SCALE, RatingLog, build_rating_log
-from recgym.data.textfile import check_values, read_table
+from recgym.data.errors import DataWarning, MalformedFileError
+from recgym.data.rating_log import STAR_SCALE, RatingLog, build_rating_log, drop_duplicate_ratings
+from recgym.data.textfile import AUTO_ENCODING, check_values, read_table
 
 STARS = (1, 2, 3, 4, 5)
 
@@ -63,7 +68,7 @@ def title_year(titles: pd.Series, release_dates: pd.Series | None = None) -> pd.
 
 def read_genres_100k(path: Path) -> list[str]:
     """Genre names of ``u.genre`` in flag order (``name|index`` lines)."""
-    frame = read_table(path, "|", ("name", "index"), {"index": "int"}, encoding="latin-1", required=("name",))
+    frame = read_table(path, "|", ("name", "index"), {"index": "int"}, encoding=AUTO_ENCODING, required=("name",))
     if sorted(frame["index"]) != list(range(len(frame))):
         raise MalformedFileError(path, None, f"genre indices {frame['index'].tolist()} are not 0..{len(frame) - 1}")
     return frame.sort_values("index")["name"].tolist()
@@ -73,7 +78,7 @@ def read_items_100k(path: Path, genres: list[str]) -> pd.DataFrame:
     """``u.item`` as item features indexed by raw item id: title, year, release_date, imdb_url, genre:<Name>."""
     flags = [f"genre:{g}" for g in genres]
     names = ("item", "title", "release_date", "video_release_date", "imdb_url", *flags)
-    frame = read_table(path, "|", names, {"item": "int", **{f: "int" for f in flags}}, encoding="latin-1")
+    frame = read_table(path, "|", names, {"item": "int", **{f: "int" for f in flags}}, encoding=AUTO_ENCODING)
     for flag in flags:
         check_values(frame, flag, (0, 1), path)
     features = pd.DataFrame(
@@ -95,7 +100,7 @@ def read_users_100k(path: Path) -> pd.DataFrame:
     """``u.user`` as user features indexed by raw user id: age, gender, occupation, zip."""
     frame = read_table(
         path, "|", ("user", "age", "gender", "occupation", "zip"), {"user": "int", "age": "int"},
-        encoding="latin-1", required=("gender", "occupation"),
+        encoding=AUTO_ENCODING, required=("gender", "occupation"),
     )
     check_values(frame, "gender", ("M", "F"), path)
     features = frame.set_index("user")
@@ -105,7 +110,7 @@ def read_users_100k(path: Path) -> pd.DataFrame:
 
 def read_movies_1m(path: Path) -> pd.DataFrame:
     """``movies.dat`` as item features indexed by raw movie id: title, year, genre:<Name> (18 flags)."""
-    frame = read_table(path, "::", ("item", "title", "genres"), {"item": "int"}, encoding="latin-1",
+    frame = read_table(path, "::", ("item", "title", "genres"), {"item": "int"}, encoding=AUTO_ENCODING,
                        required=("title",))
     genres = frame["genres"].fillna("")
     flags = genres.str.get_dummies(sep="|")
@@ -131,7 +136,7 @@ def read_users_1m(path: Path) -> pd.DataFrame:
     """
     frame = read_table(
         path, "::", ("user", "gender", "age", "occupation", "zip"),
-        {"user": "int", "age": "int", "occupation": "int"}, encoding="latin-1", required=("gender",),
+        {"user": "int", "age": "int", "occupation": "int"}, encoding=AUTO_ENCODING, required=("gender",),
     )
     check_values(frame, "gender", ("M", "F"), path)
     check_values(frame, "age", tuple(ML1M_AGES), path)
@@ -158,30 +163,65 @@ def _check_known(ratings: pd.DataFrame, column: str, known: pd.Index, path: Path
         )
 
 
-def parse_ml100k(files: Mapping[str, Path]) -> RatingLog:
+def unique_ratings(
+    frame: pd.DataFrame, path: Path, duplicates: str, stacklevel: int = 4
+) -> tuple[pd.DataFrame, list[str]]:
+    """One rating per (user, item) pair of a ratings file (see :func:`drop_duplicate_ratings`).
+
+    The official files have none; an unverified copy may. Dropping warns
+    (:class:`DataWarning`) with the count; the message is also returned, for
+    ``log.meta["warnings"]`` (a cached load repeats it).
+
+    :param frame: as from :func:`read_ratings` (index = 0-based line number).
+    :param path: the file, for messages.
+    :param duplicates: ``"latest"`` or ``"error"``.
+    :param stacklevel: of the warning; 4 points at the caller of :func:`recgym.data.load`
+        (unique_ratings <- parse_ml100k <- load <- caller).
+    """
+    kept, message = drop_duplicate_ratings(frame, duplicates, str(path), path=path)
+    if message is None:
+        return kept, []
+    warnings.warn(message, DataWarning, stacklevel=stacklevel)
+    return kept, [message]
+
+
+def _with_notes(rating_log: RatingLog, n_dropped: int, messages: list[str]) -> RatingLog:
+    if messages:
+        rating_log.meta.update(duplicates_dropped=n_dropped, warnings=messages)
+    return rating_log
+
+
+def parse_ml100k(files: Mapping[str, Path], duplicates: str = "latest") -> RatingLog:
     """Assemble the ML-100K log from ``u.data``, ``u.item``, ``u.genre`` and ``u.user``.
 
     :param files: canonical file name -> path.
+    :param duplicates: repeated (user, item) pairs in ``u.data``: ``"latest"``
+        keeps the latest by timestamp (ties: the last line) and warns; ``"error"`` refuses the file.
     """
-    ratings = read_ratings(files["u.data"], "\t")
+    read = read_ratings(files["u.data"], "\t")
+    ratings, messages = unique_ratings(read, files["u.data"], duplicates)
     genres = read_genres_100k(files["u.genre"])
     items = read_items_100k(files["u.item"], genres)
     users = read_users_100k(files["u.user"])
     _check_known(ratings, "item", items.index, files["u.data"], "item")
     _check_known(ratings, "user", users.index, files["u.data"], "user")
-    return build_rating_log("ml-100k", ratings, STAR_SCALE, item_features=items, user_features=users)
+    rating_log = build_rating_log("ml-100k", ratings, STAR_SCALE, item_features=items, user_features=users)
+    return _with_notes(rating_log, len(read) - len(ratings), messages)
 
 
-def parse_ml1m(files: Mapping[str, Path]) -> RatingLog:
+def parse_ml1m(files: Mapping[str, Path], duplicates: str = "latest") -> RatingLog:
     """Assemble the ML-1M log from ``ratings.dat``, ``movies.dat`` and ``users.dat``.
 
     Items are the rated movies (3,706 officially), not all 3,883 listed ones.
 
     :param files: canonical file name -> path.
+    :param duplicates: repeated (user, movie) pairs in ``ratings.dat``, as :func:`parse_ml100k`.
     """
-    ratings = read_ratings(files["ratings.dat"], "::")
+    read = read_ratings(files["ratings.dat"], "::")
+    ratings, messages = unique_ratings(read, files["ratings.dat"], duplicates)
     items = read_movies_1m(files["movies.dat"])
     users = read_users_1m(files["users.dat"])
     _check_known(ratings, "item", items.index, files["ratings.dat"], "movie")
     _check_known(ratings, "user", users.index, files["ratings.dat"], "user")
-    return build_rating_log("ml-1m", ratings, STAR_SCALE, item_features=items, user_features=users)
+    rating_log = build_rating_log("ml-1m", ratings, STAR_SCALE, item_features=items, user_features=users)
+    return _with_notes(rating_log, len(read) - len(ratings), messages)

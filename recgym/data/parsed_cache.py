@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from recgym.data.atomic import atomic_write
 from recgym.data.rating_log import RatingLog
 
 log = logging.getLogger(__name__)
 
-PARSER_VERSION = 1
+# 2: duplicate (user, item) pairs dropped, UTF-8 side files decoded as UTF-8
+PARSER_VERSION = 2
 
 
 def cache_key(name: str, digests: Mapping[str, str], options: Mapping[str, Any]) -> str:
@@ -56,11 +56,11 @@ def read(cache: Path, name: str, key: str) -> RatingLog | None:
 def write(cache: Path, name: str, key: str, rating_log: RatingLog) -> None:
     """Store a parsed log atomically; a read-only cache is not an error."""
     path = _path(cache, name, key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
-        with os.fdopen(fd, "wb") as fh:
+    def dump(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             pickle.dump(rating_log, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, dump)
     except OSError as err:
         log.info("cannot write parsed cache %s: %s", path, err)

@@ -9,12 +9,19 @@ of the source files, optional item and user side information, and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from recgym.data.errors import MalformedFileError
+
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
+
+#: What to do with several ratings of one (user, item) pair, the ``duplicates=``
+#: option of every loader of user data: keep the latest, or refuse the input.
+DUPLICATE_POLICIES = ("latest", "error")
 
 
 @dataclass(frozen=True)
@@ -265,3 +272,75 @@ def build_rating_log(
         user_features=reindex(user_features, users),
         extra={k: convert(v) for k, v in extra.items()},
     )
+
+
+def check_duplicates_policy(duplicates: str) -> None:
+    """Raise a ValueError unless ``duplicates`` is one of :data:`DUPLICATE_POLICIES`."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(
+            f"duplicates must be 'latest' or 'error', got {duplicates!r}: 'latest' keeps the latest "
+            "rating of each (user, item) pair, 'error' refuses input with repeated pairs"
+        )
+
+
+def show_value(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value for an error message: numpy scalars as Python values
+    (``196``, not ``np.int64(196)``), shortened to ``limit`` characters."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def drop_duplicate_ratings(
+    raw: pd.DataFrame,
+    duplicates: str,
+    source: str,
+    path: Path | None = None,
+    row_labels: Sequence[Any] | None = None,
+) -> tuple[pd.DataFrame, str | None]:
+    """Keep one rating per (user, item) pair of raw interactions.
+
+    ``"latest"`` keeps the pair's rating with the latest timestamp; ties go to
+    the last row, and a missing timestamp (NaN) counts as older than any known
+    one, so without timestamps the last row wins. Kept rows keep their order.
+    ``"error"`` refuses any repeated pair.
+
+    :param raw: columns ``user``, ``item``, ``rating`` and optionally ``timestamp``.
+    :param duplicates: ``"latest"`` or ``"error"``.
+    :param source: the log or file named in messages.
+    :param path: the file the rows come from, with ``raw``'s index the 0-based
+        line number (as from :func:`~recgym.data.textfile.read_table`); errors
+        are then :class:`MalformedFileError` naming the line.
+    :param row_labels: the caller's label of each row, for messages (default: ``raw``'s index).
+    :returns: the kept rows and, when some were dropped, a warning text that says how many.
+    :raises ValueError: ``duplicates="error"`` and a pair is repeated, or an unknown policy.
+    """
+    check_duplicates_policy(duplicates)
+    repeated = raw.duplicated(["user", "item"], keep="first").to_numpy()
+    if not repeated.any():
+        return raw, None
+    n_dropped = int(repeated.sum())
+    if duplicates == "error":
+        later = int(np.flatnonzero(repeated)[0])
+        user, item = raw["user"].iloc[later], raw["item"].iloc[later]
+        first = int(np.flatnonzero(((raw["user"] == user) & (raw["item"] == item)).to_numpy())[0])
+        what = (f"{n_dropped} duplicate rating(s) of one (user, item) pair; the first: "
+                f"user {show_value(user)}, item {show_value(item)}")
+        fix = "pass duplicates='latest' to keep the latest rating of each pair"
+        if path is not None:
+            raise MalformedFileError(path, int(raw.index[later]) + 1,
+                                     f"{what}, also on line {int(raw.index[first]) + 1}; {fix}")
+        labels = raw.index if row_labels is None else row_labels
+        rows = f"rows {show_value(labels[first])} and {show_value(labels[later])}"
+        raise ValueError(f"{source}: {what}, in {rows}; {fix}")
+    n = len(raw)
+    times = raw["timestamp"].to_numpy(np.float64) if "timestamp" in raw.columns else np.full(n, np.nan)
+    # by time (unknown = oldest), then by row: the last row of each pair is the one to keep
+    order = np.lexsort((np.arange(n), np.where(np.isnan(times), -np.inf, times)))
+    last_in_order = ~raw.iloc[order].duplicated(["user", "item"], keep="last").to_numpy()
+    keep = np.zeros(n, dtype=bool)
+    keep[order[last_in_order]] = True
+    message = (
+        f"{source}: dropped {n_dropped} duplicate rating(s) of the same (user, item) pair, keeping the "
+        "latest of each by timestamp (ties: the last row); pass duplicates='error' to refuse such input"
+    )
+    return raw[keep], message

@@ -12,12 +12,22 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recgym.data.errors import MalformedFileError
+
 log = logging.getLogger(__name__)
+
+#: What to do about an unreadable spreadsheet, appended to the error.
+REFETCH_ADVICE = (
+    "delete it and download or copy the original again (for the registered Jester data: "
+    "`recgym datasets fetch jester` or `recgym datasets fetch jester-4`)"
+)
 
 _SHEET = "xl/worksheets/sheet1.xml"
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
@@ -42,8 +52,8 @@ def _fast_xlsx_grid(path: Path) -> np.ndarray | None:
             if _SHEET not in zf.namelist():
                 return None
             data = zf.read(_SHEET)
-    except zipfile.BadZipFile:
-        return None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
+        return None  # damaged: read_excel below reports it with the path
     start, end = data.find(b"<sheetData>"), data.find(b"</sheetData>")
     if start < 0 or end < 0:
         return None
@@ -65,10 +75,32 @@ def _fast_xlsx_grid(path: Path) -> np.ndarray | None:
     return grid.reshape(n_rows, n_cols)
 
 
+def read_excel(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """:func:`pandas.read_excel`, with a damaged or mislabelled file reported by path.
+
+    :param path: the .xls/.xlsx file.
+    :param kwargs: passed to :func:`pandas.read_excel`.
+    :raises MalformedFileError: the file is truncated, corrupt or not a spreadsheet.
+    """
+    try:
+        return pd.read_excel(path, **kwargs)
+    except ImportError:  # a missing reader (openpyxl, xlrd) is an installation problem, not the file's
+        raise
+    except Exception as err:
+        # The readers fail on damaged files with a zoo of types (BadZipFile,
+        # XLRDError, KeyError, ValueError, zlib.error, ...), none naming the file.
+        raise MalformedFileError(
+            path, None,
+            f"the file is truncated, corrupt or not an .xlsx/.xls spreadsheet ({type(err).__name__}: {err}); "
+            + REFETCH_ADVICE,
+        ) from err
+
+
 def read_numeric_sheet(path: Path) -> np.ndarray:
     """The first worksheet of an .xls/.xlsx file as a float matrix (NaN = empty or text cell).
 
     :param path: the spreadsheet (.xlsx read natively or by openpyxl, .xls by xlrd).
+    :raises MalformedFileError: the file is truncated, corrupt or not a spreadsheet.
     """
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
@@ -76,11 +108,11 @@ def read_numeric_sheet(path: Path) -> np.ndarray:
         if grid is not None:
             return grid
         log.info("%s is not a plain numeric grid; reading it with openpyxl (slow)", path)
-    frame = pd.read_excel(path, header=None, sheet_name=0)
+    frame = read_excel(path, header=None, sheet_name=0)
     return frame.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
 
 
 def read_text_column(path: Path) -> list[str]:
     """The first column of the first sheet as strings (Jester joke texts), one per row."""
-    frame = pd.read_excel(path, header=None, sheet_name=0, dtype=str)
+    frame = read_excel(path, header=None, sheet_name=0, dtype=str)
     return [("" if pd.isna(v) else str(v)).strip() for v in frame.iloc[:, 0]]

@@ -8,6 +8,7 @@ must parse fully, and errors that name the file and the 1-based line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from pathlib import Path
@@ -21,6 +22,58 @@ from recgym.data.errors import MalformedFileError
 # The byte multi-character separators (MovieLens-1M "::") are replaced with,
 # so that pandas' fast C parser can read the file.
 _UNIT_SEPARATOR = "\x1f"
+
+#: ``read_table(encoding=AUTO_ENCODING)``: strict UTF-8 if the bytes are valid
+#: UTF-8, else latin-1 (what the official MovieLens side files use).
+AUTO_ENCODING = "auto"
+
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+#: Bytes looked at to recognise a wide (UTF-16/32) or binary file.
+SNIFF_BYTES = 1 << 16
+
+
+def sniff_wide_text(head: bytes) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` for wide text, ``"binary"`` for stray NUL bytes, None for 8-bit text.
+
+    :param head: the first bytes of a file (a few KiB are enough).
+    """
+    encoding = next((name for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+    if encoding is not None or b"\x00" not in head:
+        return encoding
+    # Wide text without a byte-order mark has a NUL in every other (UTF-16) or
+    # three of four (UTF-32) bytes; a few stray NULs mean a binary or damaged file.
+    nul_share = head.count(b"\x00") / len(head)
+    return "UTF-32" if nul_share > 0.7 else "UTF-16" if nul_share > 0.3 else "binary"
+
+
+def wide_text_advice(path: Path, kind: str) -> str:
+    """The error text for what :func:`sniff_wide_text` found: what the file is and how to fix it."""
+    if kind == "binary":
+        return "it contains NUL bytes: it is binary or corrupt, not a text file; supply the original text file"
+    return (
+        f"the file is {kind} encoded; convert it to UTF-8, "
+        f"e.g. `iconv -f {kind} -t UTF-8 {path} > {path.stem}-utf8{path.suffix}`"
+    )
+
+
+def detect_encoding(raw: bytes) -> str:
+    """``"utf-8"`` if ``raw`` is valid UTF-8 (ASCII included), else ``"latin-1"``.
+
+    Latin-1 text with accents is almost never valid UTF-8 (an accented letter
+    would have to be followed by the right continuation bytes), so this tells a
+    UTF-8 re-save from the latin-1 original.
+    """
+    try:
+        raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
 
 
 def _line_of(raw: bytes, index: int) -> str:
@@ -70,13 +123,22 @@ def read_table(
     :param names: the column names; the number of fields every line must have.
     :param numeric: column name -> ``"int"`` or ``"float"``; such columns must
         hold a number on every line (``"int"``: an integral one).
-    :param encoding: text encoding (``"latin-1"`` for MovieLens item files).
+    :param encoding: an 8-bit-compatible text encoding, or :data:`AUTO_ENCODING`
+        (UTF-8 if valid, else latin-1; for the MovieLens item and user files).
     :param required: further (text) columns that may not be empty.
     :returns: the frame, indexed by 0-based line number (blank lines dropped).
-    :raises MalformedFileError: naming the file and the first bad line.
+    :raises MalformedFileError: naming the file and the first bad line, or
+        saying that the file is UTF-16/UTF-32 or binary.
     """
     path = Path(path)
     raw = path.read_bytes()
+    wide = sniff_wide_text(raw[:SNIFF_BYTES])
+    if wide:
+        raise MalformedFileError(path, None, wide_text_advice(path, wide))
+    if raw.startswith(codecs.BOM_UTF8):  # a UTF-8 byte-order mark would stick to the first field
+        raw = raw[len(codecs.BOM_UTF8):]
+    if encoding == AUTO_ENCODING:
+        encoding = detect_encoding(raw)
     sep_bytes = sep.encode(encoding)
     if len(sep_bytes) > 1:
         if _UNIT_SEPARATOR.encode() in raw:

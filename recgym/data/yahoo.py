@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recgym.data.movielens import STARS
+from recgym.data.movielens import STARS, unique_ratings
 from recgym.data.rating_log import STAR_SCALE, RatingLog, build_rating_log
 from recgym.data.textfile import check_values, read_table
 
@@ -29,12 +29,22 @@ def read_yahoo_ratings(path: Path):
     return frame
 
 
-def parse_yahoo_r3(train: Path, test: Path) -> RatingLog:
+def parse_yahoo_r3(train: Path, test: Path, duplicates: str = "latest") -> RatingLog:
     """The R3 log: train as interactions, the random-exposure set as ``extra["test"]``.
 
     :param train: ``ydata-ymusic-rating-study-v1_0-train.txt``.
     :param test: ``ydata-ymusic-rating-study-v1_0-test.txt``.
+    :param duplicates: repeated (user, song) pairs within one file (R3 has no
+        timestamps): ``"latest"`` keeps the last line and warns; ``"error"`` refuses the file.
     """
-    return build_rating_log(
-        "yahoo-r3", read_yahoo_ratings(train), STAR_SCALE, extra={"test": read_yahoo_ratings(test)}
-    )
+    tables, messages, n_dropped = [], [], 0
+    for path in (train, test):
+        read = read_yahoo_ratings(path)
+        kept, notes = unique_ratings(read, path, duplicates, stacklevel=5)  # ... <- _parse_yahoo <- load <- caller
+        tables.append(kept)
+        messages += notes
+        n_dropped += len(read) - len(kept)
+    rating_log = build_rating_log("yahoo-r3", tables[0], STAR_SCALE, extra={"test": tables[1]})
+    if messages:
+        rating_log.meta.update(duplicates_dropped=n_dropped, warnings=messages)
+    return rating_log

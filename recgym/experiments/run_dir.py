@@ -30,15 +30,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     A rename within one directory is atomic on POSIX, so readers see either the
     old file or the complete new one, even if the process is killed mid-write.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # One implementation for the whole package (it also gives the file the umask
+    # mode, not mkstemp's 0600); imported here so that the rest of this file is unchanged.
+    from recgym.data.atomic import atomic_write as shared_atomic_write
+
+    shared_atomic_write(path, write)
 
 
 def write_json(path: Path, data: Any) -> None:
