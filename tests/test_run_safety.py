@@ -131,7 +131,7 @@ def test_kill_while_writing_the_final_checkpoint_leaves_a_resumable_run(tmp_path
             time.sleep(0.1)
         if proc.poll() is not None and not flag.exists():
             pytest.fail(f"the run exited early: {proc.stderr.read().decode()[-2000:]}")
-        assert flag.exists(), "the run never reached the final checkpoint"
+        assert flag.exists() and flag.read_text() == stage, "the run never paused in the final checkpoint"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # a hard kill inside the window: no handler, no cleanup
         proc.wait()
