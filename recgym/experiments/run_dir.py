@@ -211,7 +211,8 @@ class RunDir:
         if not self.marker.is_file():
             raise FileExistsError(
                 f"--overwrite refused: {self.root} is not a recgym run folder (no {self.marker.name} marker), "
-                "so nothing in it is deleted; choose a new or empty --out folder"
+                "so nothing in it is deleted; choose a new or empty --out folder (a run folder written before "
+                "recgym marked its runs must be deleted by hand)"
             )
         foreign = self.foreign_entries()
         if foreign:
