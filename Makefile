@@ -30,11 +30,11 @@ $(VENV)/.installed: pyproject.toml
 
 # Train DRR (actor-critic with the DRR-ave state) on MovieLens-100K with the PMF user
 # simulator, then evaluate it on the held-out test users against the baselines.
+# Offline, `recgym demo` says in one line how to supply ML-100K and runs the same
+# demo on recgym/Synthetic-PMF-v0 (it prints each command it runs).
 demo: setup
 	$(VENV)/bin/recgym datasets
-	$(VENV)/bin/recgym train --env recgym/ML100K-PMF-v0 --agent drr --encoder drr-ave \
-		--steps $(DEMO_STEPS) --seed 0 --out $(RUN_DIR) --overwrite
-	$(VENV)/bin/recgym evaluate --run $(RUN_DIR) --protocol online --baselines random popularity greedy-pmf oracle-greedy
+	$(VENV)/bin/recgym demo --steps $(DEMO_STEPS) --seed 0 --out $(RUN_DIR)
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

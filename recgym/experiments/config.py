@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -31,7 +31,8 @@ class TrainConfig(BaseModel):
     :param encoder_kwargs: keyword arguments of the state encoder.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a YAML ``steps: true`` or ``n_envs: 8.0`` is refused, not read as 1 or 8
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     env: str = "recgym/ML100K-PMF-v0"
     agent: str = "drr"
@@ -79,6 +80,25 @@ class TrainConfig(BaseModel):
             raise ValueError(f"unknown encoder {value!r}; choose one of {', '.join(state_encoders.available())}")
         return value
 
+    @field_validator("env_kwargs")
+    @classmethod
+    def _integer_user_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        users = value.get("users")
+        if isinstance(users, (list, tuple)):
+            bad = [u for u in users if isinstance(u, bool) or not isinstance(u, int)]
+            if bad:
+                raise ValueError(
+                    f"users must be 'train', 'test', 'all' or a list of integer user ids; got {bad[0]!r} in {users!r}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _valid_agent_arguments(self) -> "TrainConfig":
+        from agents.arguments import validate_agent_kwargs
+
+        validate_agent_kwargs(self.agent, self.agent_kwargs, self.encoder, self.encoder_kwargs)
+        return self
+
     def to_json(self) -> dict[str, Any]:
         return json.loads(self.model_dump_json())
 
@@ -89,7 +109,8 @@ def make_config(**values: Any) -> TrainConfig:
         return TrainConfig(**values)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+            # a check of the whole config (agent arguments) has no field to name: its message names them
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
             for e in err.errors()
         )
         raise ConfigError(f"invalid run configuration: {problems}") from None

@@ -1,14 +1,18 @@
 """``recgym train``: train an agent, checkpoint it atomically, evaluate it on test users.
 
-The run reads top to bottom: build the environments, build (or resume) the
-agent, learn with one callback that shows progress, evaluates on the test
-users every ``eval_every`` steps and checkpoints every ``checkpoint_every``
-steps, then write ``results.json`` and the learning-curve plot.
+The run reads top to bottom: check everything that can refuse the start
+(nothing is written before), build the environments, build (or resume) the
+agent, write the run folder, learn with one callback that shows progress,
+evaluates on the test users every ``eval_every`` steps and checkpoints every
+``checkpoint_every`` steps, then write ``results.json`` and the learning-curve
+plot. docs/guarantees.md says what a kill can lose.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
 import agents
+from agents.arguments import validate_agent_kwargs
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.experiments.config import TrainConfig
 from recgym.experiments.environments import RunSetup, make_run_setup
@@ -78,7 +83,9 @@ class RunCallback(BaseCallback):
         if steps >= self._next_eval:
             self.evaluate(steps)
             self._next_eval = (steps // self.config.eval_every + 1) * self.config.eval_every
-        if steps >= self._next_ckpt:
+        # the final step is checkpointed by train() once learning is over (with the last gradient
+        # steps): saving it here too would write the same step twice
+        if steps >= self._next_ckpt and steps < self.config.steps:
             tic = time.perf_counter()
             save_checkpoint(self.run, self.model, self.curve)
             self.overhead_seconds += time.perf_counter() - tic
@@ -105,21 +112,51 @@ class RunCallback(BaseCallback):
 
 
 def save_checkpoint(run: RunDir, model: Any, curve: list[dict]) -> Path:
-    """Write a complete checkpoint folder, then point ``latest.json`` at it; drop older ones."""
+    """Write checkpoint ``step-N``, point ``latest.json`` at it, then remove the older ones.
+
+    The files are written into a temporary folder that is renamed into place, and
+    the pointer is written last, so ``latest.json`` always names a complete folder
+    whenever the process is killed. A step the pointer already names is kept as it
+    is: nothing was trained since (a resume with no steps left).
+
+    :param run: the run folder.
+    :param model: the agent (``num_timesteps``, ``save``, and ``save_replay_buffer`` for SB3 agents).
+    :param curve: the learning curve so far.
+    :returns: the checkpoint folder.
+    """
     step = int(getattr(model, "num_timesteps", 0))
     folder = run.checkpoint_dir(step)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if _committed(run) == folder:
+        return folder
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=run.checkpoints))
+    try:
+        _write_checkpoint_files(tmp, model, step, curve)
+        if folder.exists():  # written by a run killed before its pointer: latest.json names another folder
+            shutil.rmtree(folder)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_json(run.latest, {"folder": folder.name, "step": step})
+    for old in run.old_checkpoints(keep=folder):
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _write_checkpoint_files(folder: Path, model: Any, step: int, curve: list[dict]) -> None:
     model.save(folder / "model.zip")
     if isinstance(model, BaseAlgorithm) and getattr(model, "replay_buffer", None) is not None:
         model.save_replay_buffer(folder / "replay_buffer.pkl")
     write_json(folder / "state.json", {"step": step, "curve": curve, "time": time.time()})
-    write_json(run.latest, {"folder": folder.name, "step": step})
-    for old in run.checkpoints.glob("step-*"):
-        if old != folder:
-            shutil.rmtree(old, ignore_errors=True)
-    return folder
+
+
+def _committed(run: RunDir) -> Path | None:
+    """The complete checkpoint ``latest.json`` names, or None (no pointer, or a broken one to be replaced)."""
+    try:
+        return run.latest_checkpoint()
+    except CorruptCheckpointError:
+        return None
 
 
 def load_checkpoint(run: RunDir, env: Any) -> tuple[Any, list[dict]]:
@@ -145,36 +182,69 @@ def load_checkpoint(run: RunDir, env: Any) -> tuple[Any, list[dict]]:
     return model, list(state.get("curve", []))
 
 
+def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Everything that can refuse a start, checked before anything is written into the run folder.
+
+    A refused start leaves the folder as it was, so the same command can be
+    corrected and run again.
+
+    :param run: the run folder.
+    :param config: the run configuration.
+    :param resume: continue from the newest checkpoint.
+    :param overwrite: replace an existing run folder.
+    :raises ValueError: contradictory flags, bad settings, or a resume that cannot continue.
+    :raises FileExistsError: the folder exists and may not be replaced.
+    :raises FileNotFoundError: ``--resume`` with no checkpoint.
+    """
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: choose one")
+    validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.encoder_kwargs)
+    if "users" in config.env_kwargs:
+        raise ValueError(
+            "env_kwargs sets users, but a run trains on the train split and evaluates on the test split of "
+            "the world's user split; drop users (change the split with test_fraction or split_seed)"
+        )
+    if run.root.exists() and not run.root.is_dir():
+        raise FileExistsError(f"--out {run.root} is a file, not a folder: choose another --out")
+    if not resume:
+        if run.root.exists() and any(run.root.iterdir()):
+            if not overwrite:
+                raise FileExistsError(
+                    f"run folder {run.root} already exists: pass --resume to continue it or --overwrite to replace it"
+                )
+            run.check_overwritable()
+        return
+    saved = read_json(run.config) if run.config.exists() else None
+    given = config.to_json()
+    # a resumed run may train for longer; everything else must match what was saved
+    changed = sorted(k for k in set(given) | set(saved or {}) if k != "steps" and (saved or {}).get(k) != given.get(k))
+    if saved is not None and changed:
+        raise ValueError(
+            f"--resume needs the configuration saved in {run.config} (only --steps may change); differs in: {changed}"
+        )
+    folder = run.latest_checkpoint()
+    if folder is None:
+        raise FileNotFoundError(f"no checkpoint in {run.root}: nothing to resume; run without --resume")
+    done = int(folder.name.removeprefix("step-"))
+    if config.steps < done:
+        raise ValueError(
+            f"{run.root} has already trained {done} steps, more than --steps {config.steps}: "
+            f"pass --steps {done} or more to continue it, or use `recgym evaluate --run {run.root}` to evaluate it"
+        )
+
+
 def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
     """Train ``config.agent`` on ``config.env`` and write the run folder ``out``.
 
     :param config: validated run configuration.
     :param out: run folder.
-    :param resume: continue from the newest checkpoint in ``out`` (same config).
-    :param overwrite: delete an existing run folder first.
+    :param resume: continue from the newest checkpoint in ``out`` (same config, ``steps`` at least those done).
+    :param overwrite: replace a run folder recgym created (only recgym's own entries are removed).
     :param progress: show a progress bar.
-    :returns: the results written to ``out/results.json``.
+    :returns: the results written to ``out/results.json``; ``steps`` is the steps trained in all.
     """
     run = RunDir(out)
-    if resume and overwrite:
-        raise ValueError("--resume and --overwrite contradict each other: choose one")
-    if run.root.exists() and any(run.root.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(
-                f"run folder {run.root} already exists: pass --resume to continue it or --overwrite to replace it"
-            )
-        shutil.rmtree(run.root)
-    if resume:
-        saved = read_json(run.config) if run.config.exists() else None
-        given = config.to_json()
-        # a resumed run may train for longer; everything else must match what was saved
-        changed = sorted(k for k in set(given) | set(saved or {}) if k != "steps" and (saved or {}).get(k) != given.get(k))
-        if saved is not None and changed:
-            raise ValueError(
-                f"--resume needs the configuration saved in {run.config} (only --steps may change); differs in: {changed}"
-            )
-    run.root.mkdir(parents=True, exist_ok=True)
-    write_json(run.config, config.to_json())
+    check_start(run, config, resume, overwrite)
 
     spec = agents.spec(config.agent)
     setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
@@ -185,6 +255,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     else:
         extra = {"encoder_kwargs": config.encoder_kwargs} if config.encoder_kwargs else {}
         model = agents.make(config.agent, train_env, encoder=config.encoder, seed=config.seed, **extra, **config.agent_kwargs)
+    # the agent exists: only now is anything written
+    if not resume:
+        if run.root.exists() and overwrite:
+            run.clear()
+        run.mark()
+    write_json(run.config, config.to_json())
 
     start = time.perf_counter()
     done_before = int(getattr(model, "num_timesteps", 0))
@@ -195,13 +271,14 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         callback = RunCallback(run, config, setup, curve, progress)
         if remaining:
             model.learn(remaining, callback=callback, reset_num_timesteps=not resume, tb_log_name="run")
-        overhead = callback.overhead_seconds
         if not curve or curve[-1]["step"] != model.num_timesteps:
             callback.evaluate(model.num_timesteps)
+        overhead = callback.overhead_seconds  # read after the last evaluation: it is not training time
     elif remaining:
         model.learn(remaining)
     seconds = time.perf_counter() - start - overhead
-    trained = int(getattr(model, "num_timesteps", config.steps)) - done_before
+    steps = int(getattr(model, "num_timesteps", 0))
+    trained = steps - done_before
     save_checkpoint(run, model, curve)
 
     final = evaluate_online(model, setup.scenario, setup.config, seed=config.seed)
@@ -211,7 +288,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         "encoder": config.encoder,
         "seed": config.seed,
         "scenario": setup.scenario.label,
-        "steps": config.steps,
+        "steps": steps,  # trained in all (a batched env may end a few steps past config.steps)
         "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "train_seconds": seconds,
         "steps_per_second": trained / seconds if seconds > 0 and trained else None,
