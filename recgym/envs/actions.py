@@ -71,7 +71,7 @@ class ActionMapper:
         finite floats of shape ``(batch, d)`` in ``[-1, 1]`` (a tolerance of 1e-5
         absorbs float rounding).
         """
-        a = np.asarray(actions)
+        a = self._as_array(actions)
         if self.mode == "discrete":
             expected = (batch,) if self.slate_size == 1 else (batch, self.slate_size)
             if a.shape != expected:
@@ -113,13 +113,19 @@ class ActionMapper:
         if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
             item = int(action)
         else:
-            a = np.asarray(action)
+            a = self._as_array(action)
             if a.size != 1:
                 raise InvalidActionError(f"action of shape {a.shape} does not fit {self.space} (expected one item id)")
             return int(self.validate(a.reshape(1), 1)[0])
         if not 0 <= item < self.n_items:
             raise InvalidActionError(f"action {action!r} is outside {self.space}: item ids run from 0 to {self.n_items - 1}")
         return item
+
+    def _as_array(self, actions) -> np.ndarray:
+        try:
+            return np.asarray(actions)
+        except (ValueError, TypeError) as err:  # ragged nested lists, objects numpy cannot hold
+            raise InvalidActionError(f"action {actions!r} is not an array of the shape {self.space} takes: {err}") from None
 
     # -- mapping -----------------------------------------------------------------------
     def to_items(self, actions: np.ndarray, blocked: np.ndarray) -> np.ndarray:
