@@ -1,10 +1,14 @@
-"""DQN and DRR-ave DDPG against the baselines on recgym/ML100K-PMF-v0, test users, several seeds.
+"""DQN and DRR-ave against the baselines on recgym/ML100K-PMF-v0, test users, several seeds, both scenarios.
 
-    python scripts/agents_vs_baselines.py [--seeds 3] [--steps 20000]
+    python scripts/agents_vs_baselines.py [--seeds 5] [--steps 20000]
 
-Trains each agent with `recgym train` settings, evaluates the frozen agent online
-on the held-out test users beside random, popularity, greedy-pmf and
-oracle-greedy, and writes docs/results/agents_ml100k.md (mean +/- std over seeds).
+For each scenario (leak-free: the embedding model agents use is fitted on the
+training users only; all-data: the DRR paper's setting) and each seed, trains
+each agent with `recgym train` settings, evaluates the frozen agent online on
+the held-out test users beside random, popularity, greedy-pmf and
+oracle-greedy, and writes docs/results/agents_ml100k.md (mean +/- std over
+seeds, environment steps and gradient updates per RL row, distinct first
+items) and docs/results/agents_ml100k.png (learning curves with seed bands).
 """
 
 from __future__ import annotations
@@ -17,35 +21,50 @@ import numpy as np
 
 from recgym.experiments.config import make_config
 from recgym.experiments.evaluate import evaluate_run
+from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-AGENTS = {"DQN (drr-ave)": ("dqn", "drr-ave"), "DRR-ave DDPG": ("drr", "drr-ave")}
+AGENTS = {"DQN (drr-ave)": ("dqn", "drr-ave"), "DRR-ave": ("drr", "drr-ave")}
 BASELINES = ["random", "popularity", "greedy-pmf", "oracle-greedy"]
+SCENARIOS = {"train": "Leak-free (default): embedding model fitted on the training users only",
+             "all": "All-data (the DRR paper's setting): embedding model fitted on every rating"}
+
+
+def run_scenario(fit: str, args: argparse.Namespace) -> tuple[dict[str, dict[str, list]], dict[str, list]]:
+    """Figures per policy (reward, distinct first items, updates) and learning curves per RL agent."""
+    figures: dict[str, dict[str, list]] = {}
+    curves: dict[str, list] = {label: [] for label in AGENTS}
+    for seed in range(args.seeds):
+        for label, (agent, encoder) in AGENTS.items():
+            out = args.runs / fit / agent / f"seed-{seed}"
+            config = make_config(env=args.env, agent=agent, encoder=encoder, steps=args.steps, seed=seed,
+                                 env_kwargs={"split_seed": seed, "embedding_fit": fit}, checkpoint_every=args.steps)
+            result = train(config, out, overwrite=out.exists(), progress=False)
+            curves[label].append(result["curve"])
+            rows = evaluate_run(out, "online", baselines=BASELINES if label == "DQN (drr-ave)" else [])
+            for row in rows:
+                name = label if row["policy"] == f"{agent} ({encoder})" else row["policy"]
+                entry = figures.setdefault(name, {"reward": [], "distinct": [], "updates": [], "steps": []})
+                entry["reward"].append(row["avg_reward_per_step"])
+                entry["distinct"].append(row["distinct_first_items"])
+                if name == label:
+                    entry["updates"].append(result["gradient_updates"])
+                    entry["steps"].append(result["steps"])
+            print(f"[{fit}] seed {seed} {label}: {rows[0]['avg_reward_per_step']:.4f}", flush=True)
+    return figures, curves
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--env", default="recgym/ML100K-PMF-v0")
+    parser.add_argument("--embedding-fits", nargs="*", default=["train", "all"], choices=list(SCENARIOS))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "agents_vs_baselines")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "agents_ml100k.md")
     args = parser.parse_args()
-    rewards: dict[str, list[float]] = {}
     tic = time.perf_counter()
-    for seed in range(args.seeds):
-        for label, (agent, encoder) in AGENTS.items():
-            out = args.runs / agent / f"seed-{seed}"
-            config = make_config(env=args.env, agent=agent, encoder=encoder, steps=args.steps, seed=seed,
-                                 env_kwargs={"split_seed": seed}, checkpoint_every=args.steps)
-            train(config, out, overwrite=True, progress=False)
-            rows = evaluate_run(out, "online", baselines=BASELINES if label == "DQN (drr-ave)" else [])
-            for row in rows:
-                name = label if row["policy"] == f"{agent} ({encoder})" else row["policy"]
-                rewards.setdefault(name, []).append(row["avg_reward_per_step"])
-            print(f"seed {seed} {label}: {rows[0]['avg_reward_per_step']:.4f}", flush=True)
-    order = ["random", "popularity", *AGENTS, "greedy-pmf", "oracle-greedy"]
     lines = [
         "# Agents against baselines on ML-100K (PMF simulator)",
         "",
@@ -56,21 +75,46 @@ def main() -> None:
         "```",
         "",
         f"Online average reward per step on the held-out test users (one 20-step episode each), mean ± std over "
-        f"{args.seeds} seeds (seed s: agent, 80/20 user split, evaluation); agents trained {args.steps:,} steps with "
-        f"their defaults (docs/agents.md). Run time {(time.perf_counter() - tic) / 60:.1f} minutes.",
+        f"{args.seeds} seeds (seed s: agent, 80/20 user split, evaluation). RL agents are trained for "
+        f"{args.steps:,} environment steps on the training users with their defaults (docs/agents.md); the table "
+        "gives their gradient updates. `distinct first items` counts the different items recommended at the first "
+        "step across the test users (a collapsed policy recommends one).",
         "",
-        "| policy | avg reward per step |",
-        "|---|---|",
     ]
-    for name in order:
-        values = np.asarray(rewards.get(name, []), dtype=float)
-        if values.size:
-            lines.append(f"| {name} | {values.mean():.4f} ± {values.std():.4f} |")
+    order = ["random", "popularity", *AGENTS, "greedy-pmf", "oracle-greedy"]
+    for fit in args.embedding_fits:
+        start = time.perf_counter()
+        figures, curves = run_scenario(fit, args)
+        lines += [f"## {SCENARIOS[fit]}", "", f"Run time {(time.perf_counter() - start) / 60:.1f} minutes.", "",
+                  "| policy | avg reward per step | distinct first items | env steps | gradient updates |",
+                  "|---|---|---|---|---|"]
+        for name in order:
+            entry = figures.get(name)
+            if not entry:
+                continue
+            reward = np.asarray(entry["reward"], dtype=float)
+            steps = f"{np.mean(entry['steps']):,.0f}" if entry["steps"] else "(fitted from the log)"
+            updates = f"{np.mean(entry['updates']):,.0f}" if entry["updates"] else ""
+            lines.append(f"| {name} | {reward.mean():.4f} ± {reward.std():.4f} | {np.mean(entry['distinct']):.0f} | "
+                         f"{steps} | {updates} |")
+        best_rl = max(AGENTS, key=lambda a: np.mean(figures[a]["reward"]))
+        greedy = np.mean(figures["greedy-pmf"]["reward"])
+        ratio = np.mean(figures[best_rl]["reward"]) / greedy
+        lines += ["", f"Best RL agent: {best_rl}, {ratio:.2f} x greedy-pmf's reward per step"
+                  + (" (it loses to the myopic policy)." if ratio < 1 else "."), ""]
+        if fit == "train":
+            plot_learning_curve(curves, args.out.with_suffix(".png"),
+                                reference={"greedy PMF": greedy,
+                                           "oracle greedy": np.mean(figures["oracle-greedy"]["reward"])},
+                                title=f"ML-100K PMF, leak-free: online reward on test users ({args.seeds} seeds)")
+            lines += [f"![learning curves](agents_ml100k.png)", ""]
     lines += [
+        "`greedy-pmf` is the myopic policy on the scenario's embedding model (the training users' PMF; a test user "
+        "is folded in from the episode's history in the leak-free block); `oracle-greedy` takes the simulator's own "
+        "best one-step item. On a stateless PMF simulator the one-step-greedy policies are hard to beat, as Lee et "
+        "al. (SIGIR 2022) report for these datasets.",
         "",
-        "`greedy-pmf` is the myopic policy on a PMF fitted to the training users' ratings only; `oracle-greedy` "
-        "takes the simulator's own best one-step item. On a stateless PMF simulator the one-step-greedy policies "
-        "are hard to beat, as Lee et al. (SIGIR 2022) report for these datasets.",
+        f"Total run time {(time.perf_counter() - tic) / 60:.1f} minutes.",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
