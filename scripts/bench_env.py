@@ -69,7 +69,7 @@ def main() -> None:
     start = time.perf_counter()
     env = gym.make(args.env, **kwargs)
     build_s = time.perf_counter() - start
-    n_items = env.unwrapped.n_items
+    n_items = env.action_space.n
     actions = [int(a) for a in rng.integers(0, n_items, size=args.steps)]
     rec_sps = time_single(env, actions)
     emb_env = gym.make(args.env, action_mode="embedding", **kwargs)
@@ -96,7 +96,7 @@ def main() -> None:
     venv = gym.make_vec(args.env, num_envs=b, vectorization_mode="vector_entry_point", action_mode="embedding", **kwargs)
     acts = [rng.uniform(-1, 1, size=(b, d)).astype(np.float32) for _ in range(20)]
     env_step = time_batched(venv, acts)
-    item_emb = venv.unwrapped.item_embeddings if hasattr(venv, "unwrapped") else venv.item_embeddings
+    item_emb = venv.scenario.action_item_vectors  # what embedding actions are scored against
     blocked = np.zeros((b, n_items), dtype=bool)
     blocked[:, :25] = True
     bare = np.inf

@@ -19,7 +19,8 @@ import os
 import time
 
 import agents
-from recgym.envs import RecommendationVectorEnv, World, build_world
+from recgym.envs import RecommendationVectorEnv
+from recgym.scenario import Scenario, make_scenario
 
 PUBLISHED_GPU = {"dqn": 54.0, "drr": 15.0, "ddpg": 15.0}  # EasyRL4Rec training logs, steps/s
 TARGET = {"dqn": 1000.0, "drr": 300.0, "ddpg": 300.0}
@@ -27,16 +28,16 @@ TARGET = {"dqn": 1000.0, "drr": 300.0, "ddpg": 300.0}
 ML100K_SYNTHETIC = {"n_users": 943, "n_items": 1682, "density": 0.063, "seed": 0}
 
 
-def measure(name: str, world: World, n_envs: int = 32, steps: int = 20_000, **agent_kwargs) -> dict[str, float]:
+def measure(name: str, scenario: Scenario, n_envs: int = 32, steps: int = 20_000, **agent_kwargs) -> dict[str, float]:
     """Environment steps per second of ``agents.make(name, ...).learn(steps)`` after a warm-up.
 
     :param name: a learning agent.
-    :param world: the world to train on (its training users).
+    :param scenario: the scenario to train on (its training users).
     :param n_envs: rows of the batched environment.
     :param steps: timed transitions.
     :param agent_kwargs: passed to ``agents.make``.
     """
-    env = RecommendationVectorEnv(n_envs, world=world, action_mode=agents.spec(name).action_mode)
+    env = RecommendationVectorEnv(n_envs, scenario, action_mode=agents.spec(name).action_mode)
     model = agents.make(name, env, encoder="drr-ave" if name != "deers" else None, seed=0, **agent_kwargs)
     model.learn(int(getattr(model, "learning_starts", 0)) + 4 * n_envs)
     start = time.perf_counter()
@@ -56,10 +57,10 @@ def main() -> None:
     parser.add_argument("--agents", nargs="*", default=["dqn", "drr"])
     args = parser.parse_args()
     kwargs = ML100K_SYNTHETIC if args.dataset == "synthetic" else {}
-    world = build_world(args.dataset, "pmf", data_dir=args.data_dir, dataset_kwargs=kwargs)
-    print(f"{world.log!r}; {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}")
+    scenario = make_scenario(args.dataset, "pmf", data_dir=args.data_dir, dataset_kwargs=kwargs)
+    print(f"{scenario.log!r}; {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}")
     for name in args.agents:
-        r = measure(name, world, n_envs=args.n_envs, steps=args.steps)
+        r = measure(name, scenario, n_envs=args.n_envs, steps=args.steps)
         sps = r["env_steps_per_s"]
         published = PUBLISHED_GPU.get(name)
         print(
