@@ -65,10 +65,13 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
         raise FileNotFoundError(f"{rd.root} holds no checkpoint yet: train it first")
     model = agents.load(folder / "model.zip", run_setup.training_env(1))
     label = f"{config.agent}" + (f" ({config.encoder})" if config.encoder else "")
-    rows = [{"policy": label, **evaluate_policy(model, run_setup, protocol, n_episodes, config.seed)}]
+    scenario = run_setup.scenario.label
+    rows = [{"policy": label, "scenario": scenario,
+             **evaluate_policy(model, run_setup, protocol, n_episodes, config.seed)}]
     for name in baselines or []:
         baseline, own = make_baseline(name, run_setup, config.seed, config.steps)
-        rows.append({"policy": name, **evaluate_policy(baseline, own, protocol, n_episodes, config.seed)})
+        rows.append({"policy": name, "scenario": scenario,
+                     **evaluate_policy(baseline, own, protocol, n_episodes, config.seed)})
     return rows
 
 
@@ -76,10 +79,11 @@ def format_table(rows: list[dict[str, Any]], protocol: str = "online") -> str:
     """A plain-text table of evaluation rows (policies as rows, figures as columns)."""
     if not rows:
         return "(no results)"
-    columns = [c for c in rows[0] if c != "policy" and not c.endswith("_ci95")]
+    columns = [c for c in rows[0] if c not in ("policy", "scenario") and not c.endswith("_ci95")]
     width = max(len(r["policy"]) for r in rows) + 2
     head = f"{'policy':<{width}}" + "".join(f"{c:>{max(12, len(c) + 2)}}" for c in columns)
-    lines = [f"protocol: {protocol} (test users)", head, "-" * len(head)]
+    scenario = f"; {rows[0]['scenario']}" if rows[0].get("scenario") else ""
+    lines = [f"protocol: {protocol} (test users{scenario})", head, "-" * len(head)]
     for r in rows:
         cells = []
         for c in columns:
