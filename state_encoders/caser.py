@@ -1,8 +1,7 @@
 """Caser state encoder (Tang & Wang, WSDM 2018).
 
 J. Tang, K. Wang. *Personalized Top-N Sequential Recommendation via
-Convolutional Sequence Embedding*. WSDM 2018 (arXiv:1809.07426), Sec. 3
-("Proposed Methodology").
+Convolutional Sequence Embedding*. WSDM 2018 (arXiv:1809.07426), Sec. 3.
 
 The embeddings of the L most recent items form an "image" E ∈ R^{L×d}
 (the embedding look-up layer). Two kinds of convolution read it:

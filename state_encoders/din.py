@@ -2,7 +2,7 @@
 
 G. Zhou, X. Zhu, C. Song, Y. Fan, H. Zhu, X. Ma, Y. Yan, J. Jin, H. Li,
 K. Gai. *Deep Interest Network for Click-Through Rate Prediction*. KDD 2018
-(arXiv:1706.06978), Sec. 4.3 ("Deep Interest Network").
+(arXiv:1706.06978), Sec. 4.
 
 The user's interest is pooled from their behaviours with weights that
 depend on the *candidate* item A (target attention). An activation unit, an
@@ -14,7 +14,7 @@ the official code), scores each behaviour e_j against the candidate v_A:
 
 The paper uses the scores themselves as weights, w_j = a_j: it relaxes the
 constraint Σ_j w_j = 1 to keep the intensity of the user's interests
-(Sec. 4.3); the official code masks the padded behaviours,
+(Sec. 4); the official code masks the padded behaviours,
 divides by sqrt(d) and soft-maxes: w = softmax_j(a_j / sqrt(d)). Both are
 offered (``normalise_weights``). The state for a candidate is what DIN's
 final MLP reads (RecBole's DIN concatenates the same three terms):

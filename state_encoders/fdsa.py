@@ -2,7 +2,7 @@
 
 T. Zhang, P. Zhao, Y. Liu, V. S. Sheng, J. Xu, D. Wang, G. Liu, X. Zhou.
 *Feature-level Deeper Self-Attention Network for Sequential Recommendation*.
-IJCAI 2019 (Sec. 3, "Proposed Model").
+IJCAI 2019, Sec. 3.
 
 Two self-attention streams over the history, oldest first:
 

@@ -6,7 +6,7 @@ Sec. 3.
 
 A GRU reads the embeddings of the items the user responded to, oldest first
 (the paper's input is the 1-of-N coding of the item, i.e. an embedding
-lookup; its GRU, Sec. 3.1):
+lookup; its GRU, Sec. 3):
 
     z_t = σ(W_z x_t + U_z h_{t-1})                       update gate
     r_t = σ(W_r x_t + U_r h_{t-1})                       reset gate

@@ -2,7 +2,7 @@
 
 B. Hidasi, M. Quadrana, A. Karatzoglou, D. Tikk. *Parallel Recurrent Neural
 Network Architectures for Feature-rich Session-based Recommendations*.
-RecSys 2016, Sec. 3 ("p-RNN architectures").
+RecSys 2016, Sec. 3.
 
 GRU4Rec with item content: the *parallel* architecture has one GRU subnet per
 representation of the item, here one over the item id (its embedding) and
