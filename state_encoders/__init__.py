@@ -2,7 +2,7 @@
 
 >>> import state_encoders
 >>> state_encoders.available()
-['deers', 'drr-att', 'drr-ave', 'drr-p', 'drr-u', 'mean']
+['caser', 'deers', 'din', 'drr-att', 'drr-ave', 'drr-p', 'drr-u', 'fdsa', 'gru4rec', 'mean', 'prnn', 'sasrec', 'tisasrec']
 >>> encoder = state_encoders.make("drr-ave", env.observation_space, embedding_dim=50)  # doctest: +SKIP
 
 Every encoder is a stable-baselines3 features extractor; see ``docs/encoders.md``.
@@ -16,6 +16,7 @@ from state_encoders.base import (
     masked_mean,
     masked_softmax,
     pairwise_products,
+    valid_order,
 )
 from state_encoders.registry import available, encoder_class, make, register
 
@@ -26,23 +27,42 @@ from state_encoders.drr_u import DRRUEncoder
 from state_encoders.drr_ave import DRRAveEncoder
 from state_encoders.drr_att import DRRAttentionEncoder
 from state_encoders.deers import DEERSEncoder
+from state_encoders.gru4rec import GRU4RecEncoder
+from state_encoders.caser import CaserEncoder
+from state_encoders.sasrec import SASRecEncoder
+from state_encoders.din import DINEncoder
+from state_encoders.fdsa import FDSAEncoder
+from state_encoders.tisasrec import TiSASRecEncoder
+from state_encoders.prnn import ParallelRNNEncoder
+from state_encoders.features import item_content_features
+from state_encoders.sequential import SequentialEncoder
 
 __all__ = [
     "DEFAULT_EMBEDDING_DIM",
+    "CaserEncoder",
     "DEERSEncoder",
+    "DINEncoder",
     "DRRAttentionEncoder",
     "DRRAveEncoder",
     "DRRPEncoder",
     "DRRUEncoder",
+    "FDSAEncoder",
+    "GRU4RecEncoder",
     "MeanEncoder",
+    "ParallelRNNEncoder",
+    "SASRecEncoder",
+    "SequentialEncoder",
     "StateEncoder",
+    "TiSASRecEncoder",
     "align_valid",
     "available",
     "encoder_class",
     "gather_last_valid",
+    "item_content_features",
     "make",
     "masked_mean",
     "masked_softmax",
     "pairwise_products",
     "register",
+    "valid_order",
 ]

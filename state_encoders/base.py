@@ -94,9 +94,18 @@ def align_valid(
 
     :return: ``(ids, mask)`` permuted the same way, ``[B, N]`` each.
     """
-    key = mask.to(torch.int8)
-    order = torch.sort(key, dim=1, descending=(side == "left"), stable=True).indices  # [B, N]
+    order = valid_order(mask, side)  # [B, N]
     return ids.gather(1, order), mask.gather(1, order)
+
+
+def valid_order(mask: torch.Tensor, side: Literal["left", "right"]) -> torch.Tensor:
+    """The permutation ``[B, N]`` that :func:`align_valid` applies to a mask ``[B, N]``.
+
+    Gather any other per-slot tensor with it (``x.gather(1, order)``) to keep
+    it aligned with the ids, e.g. ``history_time`` or ``history_feedback``.
+    """
+    key = mask.to(torch.int8)
+    return torch.sort(key, dim=1, descending=(side == "left"), stable=True).indices  # [B, N]
 
 
 def pairwise_products(x: torch.Tensor) -> torch.Tensor:
@@ -188,7 +197,15 @@ class StateEncoder(BaseFeaturesExtractor):
 
     Subclasses declare the observation keys they read in ``required_keys``,
     whether they use the user embedding in ``uses_user``, build their layers and
-    call :meth:`_set_features_dim` at the end of ``__init__``.
+    call :meth:`_set_features_dim` at the end of ``__init__``. A subclass's
+    constructor takes the observation space, its own model-specific (typed,
+    documented) arguments, and ``**base_kwargs``, which it forwards unchanged
+    to this constructor: the arguments below are documented here only, and
+    every encoder accepts them under the same keyword names (what SB3's
+    ``features_extractor_kwargs`` and :func:`state_encoders.make` pass)::
+
+        def __init__(self, observation_space: spaces.Dict, hidden_size: int = 64, **base_kwargs: Any) -> None:
+            super().__init__(observation_space, **base_kwargs)
 
     :param observation_space: a recgym observation space (``ObservationLayout.space()``).
     :param embedding_dim: size ``d`` of item (and user) embeddings; defaults to

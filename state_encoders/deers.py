@@ -19,7 +19,8 @@ queue may be shorter than N (or empty). Q(s+, s-, a) is the agent's job.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -41,12 +42,9 @@ class DEERSEncoder(StateEncoder):
     zero state. Both GRUs share the item embedding table.
 
     :param observation_space: a recgym observation space with ``negative_items``.
-    :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
-    :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
-    :param user_embeddings: accepted for a uniform interface and ignored (no user term).
-    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
-    :param freeze_embeddings: keep the item embedding table fixed.
     :param hidden_size: hidden size ``H`` of each GRU.
+    :param base_kwargs: the arguments common to every encoder (``embedding_dim``,
+        ``item_embeddings``, ...), passed on to :class:`~state_encoders.base.StateEncoder`.
     """
 
     required_keys = ("positive_items", "positive_mask", "negative_items", "negative_mask")
@@ -55,21 +53,10 @@ class DEERSEncoder(StateEncoder):
     def __init__(
         self,
         observation_space: spaces.Dict,
-        embedding_dim: int | None = None,
-        item_embeddings: np.ndarray | None = None,
-        user_embeddings: np.ndarray | None = None,
-        user_fold_in: dict | None = None,
-        freeze_embeddings: bool = False,
         hidden_size: int = DEFAULT_GRU_HIDDEN,
+        **base_kwargs: Any,
     ) -> None:
-        super().__init__(
-            observation_space,
-            embedding_dim=embedding_dim,
-            item_embeddings=item_embeddings,
-            user_embeddings=user_embeddings,
-            user_fold_in=user_fold_in,
-            freeze_embeddings=freeze_embeddings,
-        )
+        super().__init__(observation_space, **base_kwargs)
         self.history_length = int(observation_space["positive_items"].shape[0])
         self.hidden_size = int(hidden_size)
         self.positive_gru = nn.GRU(self.embedding_dim, self.hidden_size, batch_first=True)

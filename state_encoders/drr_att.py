@@ -17,7 +17,8 @@ replaces ``ave``:
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -40,12 +41,9 @@ class DRRAttentionEncoder(StateEncoder):
     a constant added to every score cancels in the softmax.
 
     :param observation_space: a recgym observation space (N = its ``history_length``).
-    :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
-    :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
-    :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
-    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
-    :param freeze_embeddings: keep the embedding tables fixed.
     :param attention_hidden: hidden width of the attention MLP.
+    :param base_kwargs: the arguments common to every encoder (``embedding_dim``,
+        ``item_embeddings``, ...), passed on to :class:`~state_encoders.base.StateEncoder`.
     """
 
     required_keys = ("user", "positive_items", "positive_mask")
@@ -54,21 +52,10 @@ class DRRAttentionEncoder(StateEncoder):
     def __init__(
         self,
         observation_space: spaces.Dict,
-        embedding_dim: int | None = None,
-        item_embeddings: np.ndarray | None = None,
-        user_embeddings: np.ndarray | None = None,
-        user_fold_in: dict | None = None,
-        freeze_embeddings: bool = False,
         attention_hidden: int = DEFAULT_ATTENTION_HIDDEN,
+        **base_kwargs: Any,
     ) -> None:
-        super().__init__(
-            observation_space,
-            embedding_dim=embedding_dim,
-            item_embeddings=item_embeddings,
-            user_embeddings=user_embeddings,
-            user_fold_in=user_fold_in,
-            freeze_embeddings=freeze_embeddings,
-        )
+        super().__init__(observation_space, **base_kwargs)
         d = self.embedding_dim
         self.history_length = int(observation_space["positive_items"].shape[0])
         self.attention = nn.Sequential(

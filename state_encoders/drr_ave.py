@@ -20,9 +20,8 @@ positives) two variants are offered, see :class:`DRRAveEncoder`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -53,12 +52,9 @@ class DRRAveEncoder(StateEncoder):
     An empty window gives ``ave = 0`` and ``s = [u, 0, 0]`` in both modes.
 
     :param observation_space: a recgym observation space (N = its ``history_length``).
-    :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
-    :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
-    :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
-    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
-    :param freeze_embeddings: keep the embedding tables fixed.
     :param pooling: ``"renormalise"`` or ``"zero"`` (see above).
+    :param base_kwargs: the arguments common to every encoder (``embedding_dim``,
+        ``item_embeddings``, ...), passed on to :class:`~state_encoders.base.StateEncoder`.
     """
 
     required_keys = ("user", "positive_items", "positive_mask")
@@ -67,23 +63,12 @@ class DRRAveEncoder(StateEncoder):
     def __init__(
         self,
         observation_space: spaces.Dict,
-        embedding_dim: int | None = None,
-        item_embeddings: np.ndarray | None = None,
-        user_embeddings: np.ndarray | None = None,
-        user_fold_in: dict | None = None,
-        freeze_embeddings: bool = False,
         pooling: Pooling = "renormalise",
+        **base_kwargs: Any,
     ) -> None:
         if pooling not in ("renormalise", "zero"):
             raise ValueError(f"pooling must be 'renormalise' or 'zero', got {pooling!r}")
-        super().__init__(
-            observation_space,
-            embedding_dim=embedding_dim,
-            item_embeddings=item_embeddings,
-            user_embeddings=user_embeddings,
-            user_fold_in=user_fold_in,
-            freeze_embeddings=freeze_embeddings,
-        )
+        super().__init__(observation_space, **base_kwargs)
         n = int(observation_space["positive_items"].shape[0])
         self.history_length = n
         self.pooling: Pooling = pooling

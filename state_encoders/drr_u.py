@@ -13,7 +13,8 @@ equation):
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -31,33 +32,15 @@ class DRRUEncoder(StateEncoder):
     an empty window gives ``s = 0``.
 
     :param observation_space: a recgym observation space (N = its ``history_length``).
-    :param embedding_dim: embedding size ``d`` (default 50 or the arrays' width).
-    :param item_embeddings: optional ``(n_items, d)`` initial item embeddings (e.g. PMF).
-    :param user_embeddings: optional ``(n_users, d)`` initial user embeddings (e.g. PMF).
-    :param user_fold_in: fold the user term in from the history (leak-free; see ``UserFoldIn``).
-    :param freeze_embeddings: keep the embedding tables fixed.
+    :param base_kwargs: the arguments common to every encoder (``embedding_dim``,
+        ``item_embeddings``, ...), passed on to :class:`~state_encoders.base.StateEncoder`.
     """
 
     required_keys = ("user", "positive_items", "positive_mask")
     uses_user = True
 
-    def __init__(
-        self,
-        observation_space: spaces.Dict,
-        embedding_dim: int | None = None,
-        item_embeddings: np.ndarray | None = None,
-        user_embeddings: np.ndarray | None = None,
-        user_fold_in: dict | None = None,
-        freeze_embeddings: bool = False,
-    ) -> None:
-        super().__init__(
-            observation_space,
-            embedding_dim=embedding_dim,
-            item_embeddings=item_embeddings,
-            user_embeddings=user_embeddings,
-            user_fold_in=user_fold_in,
-            freeze_embeddings=freeze_embeddings,
-        )
+    def __init__(self, observation_space: spaces.Dict, **base_kwargs: Any) -> None:
+        super().__init__(observation_space, **base_kwargs)
         n = int(observation_space["positive_items"].shape[0])
         self.history_length = n
         #: w_l, one scalar per position, initialised to 1.

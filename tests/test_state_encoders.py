@@ -30,6 +30,14 @@ SPACE = LAYOUT.space()
 DIM = 8
 ENCODERS = state_encoders.available()
 ITEM_PREFIXES = ("history", "positive", "negative")
+#: content features for the encoders that need them (fdsa, prnn): 6 random 0/1 columns, some items without any.
+ITEM_FEATURES = (np.random.default_rng(99).random((LAYOUT.n_items, 6)) < 0.3).astype(np.float32)
+MODEL_KWARGS = {"fdsa": {"item_features": ITEM_FEATURES}, "prnn": {"item_features": ITEM_FEATURES}}
+
+
+def model_kwargs(name: str) -> dict:
+    """The arguments an encoder cannot do without (its side information)."""
+    return dict(MODEL_KWARGS.get(name, {}))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -85,9 +93,10 @@ def as_sb3_tensors(obs: dict[str, np.ndarray], space: spaces.Dict = SPACE) -> di
 
 
 def build(name: str, seed: int = 0, **kwargs) -> state_encoders.StateEncoder:
+    """An encoder in eval mode (dropout off, so that two calls give the same state)."""
     torch.manual_seed(seed)
-    kwargs.setdefault("embedding_dim", DIM)
-    return state_encoders.make(name, SPACE, **kwargs)
+    kwargs = {"embedding_dim": DIM, **model_kwargs(name), **kwargs}
+    return state_encoders.make(name, SPACE, **kwargs).eval()
 
 
 def corrupt_padding(obs: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -108,20 +117,25 @@ def corrupt_padding(obs: dict[str, np.ndarray], rng: np.random.Generator) -> dic
 
 
 def test_registry_lists_every_encoder():
-    assert ENCODERS == ["deers", "drr-att", "drr-ave", "drr-p", "drr-u", "mean"]
+    assert ENCODERS == ["caser", "deers", "din", "drr-att", "drr-ave", "drr-p", "drr-u", "fdsa", "gru4rec", "mean",
+                        "prnn", "sasrec", "tisasrec"]
     expected = {
         "mean": MeanEncoder, "drr-p": DRRPEncoder, "drr-u": DRRUEncoder, "drr-ave": DRRAveEncoder,
-        "drr-att": DRRAttentionEncoder, "deers": DEERSEncoder,
+        "drr-att": DRRAttentionEncoder, "deers": DEERSEncoder, "gru4rec": state_encoders.GRU4RecEncoder,
+        "caser": state_encoders.CaserEncoder, "sasrec": state_encoders.SASRecEncoder, "din": state_encoders.DINEncoder,
+        "fdsa": state_encoders.FDSAEncoder, "tisasrec": state_encoders.TiSASRecEncoder,
+        "prnn": state_encoders.ParallelRNNEncoder,
     }
+    assert set(expected) == set(ENCODERS)
     for name, cls in expected.items():
         assert state_encoders.encoder_class(name) is cls
         assert cls.name == name
-        assert isinstance(state_encoders.make(name, SPACE, embedding_dim=4), cls)
+        assert isinstance(state_encoders.make(name, SPACE, embedding_dim=4, **model_kwargs(name)), cls)
 
 
 def test_unknown_name_error_lists_known_encoders():
-    with pytest.raises(ValueError, match="unknown state encoder 'sasrec'") as err:
-        state_encoders.make("sasrec", SPACE)
+    with pytest.raises(ValueError, match="unknown state encoder 'bert4rec'") as err:
+        state_encoders.make("bert4rec", SPACE)
     for name in ENCODERS:
         assert name in str(err.value)
 
@@ -184,7 +198,7 @@ def test_padding_does_not_change_state(name):
 
 @pytest.mark.parametrize("name", ENCODERS)
 def test_padding_side_does_not_change_state(name):
-    """The same items padded on the left or on the right give the same state."""
+    """The same items (with their feedback, behaviour and time) padded on the left or on the right give the same state."""
     encoder = build(name)
     rng = np.random.default_rng(2)
     n = LAYOUT.history_length
@@ -200,6 +214,12 @@ def test_padding_side_does_not_change_state(name):
             ids_l[b, n - k:] = ids[b, :k]
         right[f"{prefix}_items"], right[f"{prefix}_mask"] = np.where(mask_r == 1, ids, LAYOUT.pad_item), mask_r
         left[f"{prefix}_items"], left[f"{prefix}_mask"] = ids_l, mask_l
+        if prefix == "history":  # the history's per-item values travel with their items
+            for key in ("history_feedback", "history_behavior", "history_time"):
+                values_l = np.zeros_like(obs[key])
+                for b, k in enumerate(lengths):
+                    values_l[b, n - k:] = obs[key][b, :k]
+                right[key], left[key] = np.where(mask_r == 1, obs[key], 0).astype(obs[key].dtype), values_l
     with torch.no_grad():
         torch.testing.assert_close(encoder(as_sb3_tensors(left)), encoder(as_sb3_tensors(right)))
 
@@ -264,7 +284,7 @@ def test_pmf_initialisation_copies_arrays(name):
     rng = np.random.default_rng(6)
     items = rng.normal(size=(LAYOUT.n_items, 6))
     users = rng.normal(size=(LAYOUT.n_users, 6))
-    encoder = state_encoders.make(name, SPACE, item_embeddings=items, user_embeddings=users)
+    encoder = state_encoders.make(name, SPACE, item_embeddings=items, user_embeddings=users, **model_kwargs(name))
     assert encoder.embedding_dim == 6
     table = encoder.item_embedding_table().detach().numpy()
     np.testing.assert_allclose(table, items.astype(np.float32))
@@ -280,7 +300,8 @@ def test_freeze_embeddings_keeps_tables_fixed(name):
     rng = np.random.default_rng(7)
     items = rng.normal(size=(LAYOUT.n_items, DIM)).astype(np.float32)
     users = rng.normal(size=(LAYOUT.n_users, DIM)).astype(np.float32)
-    encoder = state_encoders.make(name, SPACE, item_embeddings=items, user_embeddings=users, freeze_embeddings=True)
+    encoder = state_encoders.make(name, SPACE, item_embeddings=items, user_embeddings=users, freeze_embeddings=True,
+                                  **model_kwargs(name))
     tables = [encoder.item_embedding.weight] + ([encoder.user_embedding.weight] if encoder.uses_user else [])
     assert not any(t.requires_grad for t in tables)
     trainable = [p for p in encoder.parameters() if p.requires_grad]
@@ -558,7 +579,7 @@ def test_sb3_dqn_trains_with_encoder(name):
         env,
         policy_kwargs=dict(
             features_extractor_class=state_encoders.encoder_class(name),
-            features_extractor_kwargs=dict(embedding_dim=DIM),
+            features_extractor_kwargs=dict(embedding_dim=DIM, **model_kwargs(name)),
             net_arch=[16],
         ),
         learning_starts=50,
