@@ -109,9 +109,9 @@ def main() -> None:
                                 title=f"ML-100K PMF, leak-free: online reward on test users ({args.seeds} seeds)")
             lines += [f"![learning curves](agents_ml100k.png)", ""]
     lines += [
-        "`greedy-pmf` is the myopic policy on the scenario's embedding model (the training users' PMF; a test user "
-        "is folded in from the episode's history in the leak-free block); `oracle-greedy` takes the simulator's own "
-        "best one-step item. On a stateless PMF simulator the one-step-greedy policies are hard to beat, as Lee et "
+        "`greedy-pmf` is the myopic policy on the scenario's embedding model: the training users' PMF with each test "
+        "user folded in from the episode's history in the leak-free block, the all-data PMF (which has seen the test "
+        "users' ratings) in the other; `oracle-greedy` takes the simulator's own best one-step item. On a stateless PMF simulator the one-step-greedy policies are hard to beat, as Lee et "
         "al. (SIGIR 2022) report for these datasets.",
         "",
         f"Total run time {(time.perf_counter() - tic) / 60:.1f} minutes.",
