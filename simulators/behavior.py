@@ -49,7 +49,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from recgym.data.rating_log import RatingLog
-from simulators.base import Behavior, Feedback, UserSimulator
+from simulators.base import Behavior, ExpectedStep, Feedback, UserSimulator, copy_state
 from simulators.pmf import PMFSimulator
 
 
@@ -430,9 +430,7 @@ class BehaviorSimulator(UserSimulator):
 
     def leave_probability(self, state: dict[str, np.ndarray]) -> np.ndarray:
         """Probability ``(B,)`` that each user leaves at the current patience."""
-        cfg = self.config
-        patience = state["patience"]
-        return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
+        return self._leave_probability(state["patience"])
 
     @property
     def skip_reward(self) -> float:
@@ -447,19 +445,63 @@ class BehaviorSimulator(UserSimulator):
         ``R_skip + (R_click - R_skip) P(e >= c) + (R_purchase - R_click) P(e >= p)``
         with ``P(e >= x) = Phi((m - x) / sigma)`` (an indicator when ``sigma = 0``).
         """
-        cfg = self.config
         mean = self.mean_effective_rating(state, users, items)
+        return self._reward_from(*self._at_least(mean))
+
+    def _at_least(self, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(e >= click_threshold), P(e >= purchase_threshold))`` for noise-free ratings ``mean``."""
+        cfg = self.config
         if cfg.noise_std > 0.0:
-            p_click = normal_cdf((mean - cfg.click_threshold) / cfg.noise_std)
-            p_purchase = normal_cdf((mean - cfg.purchase_threshold) / cfg.noise_std)
-        else:
-            p_click = (mean >= cfg.click_threshold).astype(np.float64)
-            p_purchase = (mean >= cfg.purchase_threshold).astype(np.float64)
-        p_click *= cfg.click_reward - cfg.skip_reward
-        p_purchase *= cfg.purchase_reward - cfg.click_reward
-        p_click += p_purchase
-        p_click += cfg.skip_reward
-        return p_click
+            return (normal_cdf((mean - cfg.click_threshold) / cfg.noise_std),
+                    normal_cdf((mean - cfg.purchase_threshold) / cfg.noise_std))
+        return ((mean >= cfg.click_threshold).astype(np.float64),
+                (mean >= cfg.purchase_threshold).astype(np.float64))
+
+    def _reward_from(self, p_click: np.ndarray, p_purchase: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        reward = p_click * (cfg.click_reward - cfg.skip_reward)
+        reward += p_purchase * (cfg.purchase_reward - cfg.click_reward)
+        reward += cfg.skip_reward
+        return reward
+
+    def expected_transition(
+        self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray
+    ) -> ExpectedStep:
+        """The expected reward, next state and stay probability of recommending ``items`` ``(B, k)``.
+
+        Draws nothing and leaves ``state`` alone. Boredom moves exactly as in
+        :meth:`respond` (exposure does not depend on the noise). The slate's best
+        behaviour is SKIP, CLICK or PURCHASE with probabilities ``q_b`` (items'
+        noises are independent: ``P(best < CLICK) = prod_j (1 - P_j(e >= c))``);
+        the next patience is the expectation ``sum_b q_b clip(patience + delta_b)``
+        and the stay probability ``sum_b q_b (1 - leave(clip(patience + delta_b)))``,
+        both exact for one step.
+        """
+        self._check_fitted()
+        cfg = self.config
+        users = np.asarray(users)
+        items = np.asarray(items)
+        boredom, patience = self._state_arrays(state, users.shape[0])
+        mean = self._mean_effective(boredom, users, items)  # (B, k)
+        p_click, p_purchase = self._at_least(mean)
+        reward = self._reward_from(p_click, p_purchase)
+
+        exposure = self.topics[items[:, 0]] if items.shape[1] == 1 else self.topics[items].mean(axis=1)
+        next_state = copy_state(state)
+        next_state["boredom"] *= cfg.boredom_decay
+        next_state["boredom"] += (1.0 - cfg.boredom_decay) * exposure
+
+        some_click = 1.0 - np.prod(1.0 - p_click, axis=1)  # P(best >= CLICK)
+        some_purchase = 1.0 - np.prod(1.0 - p_purchase, axis=1)  # P(best == PURCHASE)
+        q = np.stack([1.0 - some_click, some_click - some_purchase, some_purchase], axis=1)  # (B, 3)
+        after = np.clip(patience[:, None] + self._deltas[None, 1:], 0.0, 1.0)  # patience after each outcome
+        next_state["patience"] = (q * after).sum(axis=1)
+        stay = (q * (1.0 - self._leave_probability(after))).sum(axis=1)
+        return ExpectedStep(reward, next_state, stay)
+
+    def _leave_probability(self, patience: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
 
     # -- persistence -------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
