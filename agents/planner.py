@@ -43,11 +43,11 @@ from recgym.scenario import Scenario
 #: H: steps looked ahead, the first included (SARDINE's boredom lasts 5 steps; 8 sees past it).
 PLANNER_HORIZON = 8
 #: candidate first items taken in order of expected one-step reward
-PLANNER_CANDIDATES = 12
+PLANNER_CANDIDATES = 8
 #: extra candidate first items picked for diversity (item-embedding cosine) from the shortlist
-PLANNER_DIVERSE = 4
+PLANNER_DIVERSE = 8
 #: items the continuation policy chooses from (the best by expected one-step reward now)
-PLANNER_SHORTLIST = 64
+PLANNER_SHORTLIST = 32
 
 
 class PlannerAgent(BaselineAgent):
