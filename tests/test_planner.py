@@ -23,6 +23,8 @@ from simulators.base import copy_state
 from tests.helpers import scenario_from_parts
 
 SMALL_PMF = dict(dim=8, reg=2.0, bias_reg=2.0, n_iters=8, seed=0)
+# Gymnasium notes that a Behavior-v1 exists whenever a Behavior-v0 id is made; v0 is not deprecated
+pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
