@@ -2,7 +2,7 @@
 
 >>> import agents
 >>> agents.available()
-['ddpg', 'deers', 'dqn', 'drr', 'greedy-pmf', 'linucb', 'oracle-greedy', 'popularity', 'random']
+['ddpg', 'deers', 'dqn', 'drr', 'greedy-pmf', 'linucb', 'oracle-greedy', 'planner', 'popularity', 'random']
 >>> agents.spec("drr").action_mode
 'embedding'
 >>> model = agents.make("drr", env, seed=0)  # doctest: +SKIP
@@ -26,6 +26,7 @@ from agents.common import action_mode_of, scenario_of
 from agents.deers import DEERS, CompetitorSampler, DEERSQNetwork
 from agents.dqn import MaskedDQN, MaskedQNetwork
 from agents.drr import DRR
+from agents.planner import PlannerAgent
 from agents.per import PrioritizedDictReplayBuffer, SumTree
 from agents.registry import AGENTS, AgentSpec, available, load, make, spec
 
@@ -43,6 +44,7 @@ __all__ = [
     "MaskedDQN",
     "MaskedQNetwork",
     "OracleGreedyAgent",
+    "PlannerAgent",
     "PopularityAgent",
     "PrioritizedDictReplayBuffer",
     "RandomAgent",

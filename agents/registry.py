@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import state_encoders
-from agents import baselines
+from agents import baselines, planner
 from recgym.scenario import Scenario
 from agents.common import (
     as_sb3_env,
@@ -163,6 +163,11 @@ register(AgentSpec("greedy-pmf", "discrete", None, baselines.GreedyPMFAgent,
 register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
                    _baseline_builder(baselines.OracleGreedyAgent),
                    "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))
+register(AgentSpec("planner", "discrete", None, planner.PlannerAgent, _baseline_builder(planner.PlannerAgent),
+                   "receding-horizon planner with the live simulator's expected transitions (cheats: the "
+                   "long-horizon reference for oracle-greedy)",
+                   {"horizon": planner.PLANNER_HORIZON, "n_candidates": planner.PLANNER_CANDIDATES,
+                    "n_diverse": planner.PLANNER_DIVERSE, "shortlist": planner.PLANNER_SHORTLIST}))
 register(AgentSpec("linucb", "discrete", None, baselines.LinUCBAgent, _baseline_builder(baselines.LinUCBAgent),
                    "disjoint LinUCB over the mean liked-item embedding (Li et al. 2010)",
                    {"alpha": baselines.LINUCB_ALPHA, "ridge": baselines.LINUCB_RIDGE}))

@@ -56,7 +56,7 @@ _MEMORY_CACHE: dict[str, UserSimulator] = {}
 _SCENARIO_CACHE: "OrderedDict[str, Scenario]" = OrderedDict()
 _SCENARIO_CACHE_SIZE = 8
 # simulators built on a PMF, and the constructor argument that takes a fitted one
-_PMF_BASED = {"replay": "embedding_model", "behavior": "rating_model"}
+_PMF_BASED = {"replay": "embedding_model", "behavior": "rating_model", "behavior-v1": "rating_model"}
 
 
 # -- the scenario -----------------------------------------------------------------------
@@ -217,7 +217,7 @@ class ScenarioSpec:
     """The arguments that define a scenario (the data half of an environment's keywords).
 
     :param dataset: dataset name for :func:`recgym.data.load` or a :class:`RatingLog`.
-    :param simulator: ``"pmf"``, ``"replay"``, ``"behavior"`` or a fitted :class:`UserSimulator`.
+    :param simulator: ``"pmf"``, ``"replay"``, ``"behavior"``, ``"behavior-v1"`` or a fitted :class:`UserSimulator`.
     :param data_dir: local data directory (default ``RECGYM_DATA_DIR``, then the cache).
     :param path: a specific data file (Jester's Dataset 1 layout).
     :param dataset_kwargs: extra loader arguments (e.g. synthetic sizes).

@@ -6,6 +6,7 @@ name           class                        user model
 ``"pmf"``      :class:`PMFSimulator`        DRR's PMF: predicted (or logged) rating, no dynamics
 ``"replay"``   :class:`LoggedReplaySimulator`  logged ratings only; candidates = rated items
 ``"behavior"`` :class:`BehaviorSimulator`   skip / click / purchase with boredom and patience
+``"behavior-v1"`` :class:`BehaviorV1Simulator` the same with SARDINE-style satiation (``BEHAVIOR_V1``)
 =============  ===========================  ===============================================
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.base import N_BEHAVIORS, Behavior, Feedback, NotFittedError, UserSimulator
-from simulators.behavior import BehaviorConfig, BehaviorSimulator
+from simulators.behavior import BEHAVIOR_V1, BehaviorConfig, BehaviorSimulator, BehaviorV1Simulator
 from simulators.pmf import PMFSimulator
 from simulators.replay import LoggedReplaySimulator
 
@@ -23,13 +24,14 @@ SIMULATORS: dict[str, type[UserSimulator]] = {
     "pmf": PMFSimulator,
     "replay": LoggedReplaySimulator,
     "behavior": BehaviorSimulator,
+    "behavior-v1": BehaviorV1Simulator,
 }
 
 
 def make_simulator(name: str, **kwargs: Any) -> UserSimulator:
     """Build an unfitted simulator by short name (case-insensitive).
 
-    :param name: one of ``"pmf"``, ``"replay"``, ``"behavior"``.
+    :param name: one of ``"pmf"``, ``"replay"``, ``"behavior"``, ``"behavior-v1"``.
     :param kwargs: constructor arguments of that simulator.
     """
     key = str(name).lower()
@@ -39,11 +41,13 @@ def make_simulator(name: str, **kwargs: Any) -> UserSimulator:
 
 
 __all__ = [
+    "BEHAVIOR_V1",
     "N_BEHAVIORS",
     "SIMULATORS",
     "Behavior",
     "BehaviorConfig",
     "BehaviorSimulator",
+    "BehaviorV1Simulator",
     "Feedback",
     "LoggedReplaySimulator",
     "NotFittedError",

@@ -10,6 +10,12 @@ that the environment creates with :meth:`UserSimulator.initial_state` and
 passes back on every call; the simulator updates it in place. Randomness comes
 only from the ``rng`` argument (the environment's ``np_random``), so a seed
 reproduces an episode exactly.
+
+Two read-only views serve planners and oracles, which may see the simulator by
+design: :meth:`UserSimulator.expected_reward` (the expected one-step reward of
+any items) and :meth:`UserSimulator.expected_transition` (the expected reward,
+the expected next state and the probability that the user stays, computed on
+copies without drawing random numbers).
 """
 
 from __future__ import annotations
@@ -50,6 +56,26 @@ class Feedback(NamedTuple):
     reward: np.ndarray
     behavior: np.ndarray
     left: np.ndarray
+
+
+class ExpectedStep(NamedTuple):
+    """What :meth:`UserSimulator.expected_transition` predicts for one recommendation step.
+
+    :param reward: ``(B, k)`` float64 expected reward of each recommended item.
+    :param state: the expected next state: new arrays (leading dimension ``B``),
+        never the ones passed in.
+    :param stay: ``(B,)`` float64 probability that the user is still there after
+        the step (1 for simulators whose users never leave).
+    """
+
+    reward: np.ndarray
+    state: dict[str, np.ndarray]
+    stay: np.ndarray
+
+
+def copy_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A copy of a simulator state whose arrays can be changed without touching ``state``."""
+    return {key: np.array(value, copy=True) for key, value in state.items()}
 
 
 class NotFittedError(RuntimeError):
@@ -129,6 +155,26 @@ class UserSimulator(ABC):
 
         This is what the ``oracle-greedy`` baseline maximises.
         """
+
+    def expected_transition(
+        self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray
+    ) -> ExpectedStep:
+        """The expected outcome of recommending ``items`` ``(B, k)`` to ``users`` ``(B,)`` in ``state``.
+
+        Deterministic and read-only: no random numbers are drawn and ``state``
+        is not changed; the returned state is a new dict of new arrays. The next
+        state is the *expected* one (each state variable averaged over the
+        possible feedback), so a planner can roll a user forward several steps
+        without sampling (a mean-field rollout). ``reward`` equals
+        :meth:`expected_reward` on the same arguments.
+
+        The default suits stateless simulators (PMF, logged replay): the
+        expected reward, an unchanged copy of the state and users who never
+        leave. Simulators with dynamics override it.
+        """
+        items = np.asarray(items)
+        reward = np.asarray(self.expected_reward(state, users, items), dtype=np.float64)
+        return ExpectedStep(reward, copy_state(state), np.ones(items.shape[0]))
 
     def candidate_items(self, user: int) -> np.ndarray | None:
         """Items that may be recommended to ``user``; ``None`` means every item.

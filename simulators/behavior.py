@@ -28,6 +28,13 @@ the same thresholds serve 1..5 stars and Jester's -10..10):
   update the user leaves with probability
   ``sigmoid(leave_slope * ((1 - patience) - leave_midpoint))``.
 
+* **Satiation** (off in v0; on in :data:`BEHAVIOR_V1`, after SARDINE,
+  Deffayet et al. 2023): a decayed exposure count per topic,
+  ``c <- satiation_decay * c + f_t``; at ``satiation_threshold`` the topic is
+  satiated for ``satiation_duration`` steps and ``c`` restarts from 0. While
+  satiated, its items lose ``satiation_weight`` and, while any topic is,
+  every item loses ``satiation_global_weight`` (reward units).
+
 Topics are the log's genres (``log.item_genres()``). Logs without genres
 (Jester) get topics from spherical k-means on the rating model's item
 embeddings (``n_topic_clusters`` clusters, one-hot): items in one cluster are
@@ -37,19 +44,21 @@ same way. Items without any topic never bore.
 :meth:`BehaviorSimulator.expected_reward` is the exact one-step expectation
 under the Gaussian noise: ``E = R_skip + (R_click - R_skip) Phi((m - c) / sigma)
 + (R_purchase - R_click) Phi((m - p) / sigma)`` with ``m`` the noise-free
-effective rating.
+effective rating. :meth:`BehaviorSimulator.expected_transition` rolls the
+state forward in expectation (boredom and satiation exactly, patience and the
+stay probability averaged over the step's behaviours) for planners.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
 
 from recgym.data.rating_log import RatingLog
-from simulators.base import Behavior, Feedback, UserSimulator
+from simulators.base import Behavior, ExpectedStep, Feedback, UserSimulator, copy_state
 from simulators.pmf import PMFSimulator
 
 
@@ -81,6 +90,19 @@ class BehaviorConfig:
     :param n_topic_clusters: number of embedding clusters used as topics when
         the log has no genres (>= 2).
     :param cluster_seed: seed of the k-means initialisation for those clusters.
+    :param satiation_weight: rating penalty (reward units) on an item all of whose
+        topics are *satiated* (SARDINE's temporary loss of interest, Deffayet et
+        al. 2023); 0 (the default, the ``-v0`` dynamics) turns satiation off.
+    :param satiation_decay: ``lambda`` in the recent-exposure count
+        ``c <- lambda * c + f`` of each topic, in ``[0, 1)``.
+    :param satiation_threshold: a topic whose count reaches this (> 0) becomes
+        satiated and its count restarts from 0.
+    :param satiation_duration: steps a topic stays satiated (integer >= 1;
+        SARDINE: 5).
+    :param satiation_global_weight: rating penalty (reward units) on *every*
+        item while any topic is satiated (SARDINE's churn-and-return boredom:
+        a satiated user loses interest in the whole session for a while);
+        0 (the default) turns it off.
     """
 
     click_threshold: float = 0.25
@@ -99,6 +121,11 @@ class BehaviorConfig:
     leave_slope: float = 10.0
     n_topic_clusters: int = 20
     cluster_seed: int = 0
+    satiation_weight: float = 0.0
+    satiation_decay: float = 0.8
+    satiation_threshold: float = 3.0
+    satiation_duration: int = 5
+    satiation_global_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -128,6 +155,17 @@ class BehaviorConfig:
         need(self.leave_slope > 0.0, "leave_slope", "> 0")
         need(float(self.n_topic_clusters).is_integer() and self.n_topic_clusters >= 2,
              "n_topic_clusters", "an integer >= 2")
+        need(self.satiation_weight >= 0.0, "satiation_weight", ">= 0 (0 turns satiation off)")
+        need(0.0 <= self.satiation_decay < 1.0, "satiation_decay", "in [0, 1)")
+        need(self.satiation_threshold > 0.0, "satiation_threshold", "> 0")
+        need(float(self.satiation_duration).is_integer() and self.satiation_duration >= 1,
+             "satiation_duration", "an integer >= 1")
+        need(self.satiation_global_weight >= 0.0, "satiation_global_weight", ">= 0 (0 turns it off)")
+
+    @property
+    def satiates(self) -> bool:
+        """Whether topics can become satiated (a satiation weight > 0)."""
+        return self.satiation_weight > 0.0 or self.satiation_global_weight > 0.0
 
     @property
     def behavior_rewards(self) -> np.ndarray:
@@ -294,18 +332,27 @@ class BehaviorSimulator(UserSimulator):
 
     # -- state -----------------------------------------------------------------------
     def initial_state(self, users: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """No boredom and ``initial_patience`` for each of ``users`` (draws nothing from ``rng``)."""
+        """No boredom and ``initial_patience`` for each of ``users`` (draws nothing from ``rng``).
+
+        With satiation on, also no recent exposure (``"satiation"``) and no
+        satiated topic (``"satiated_for"``, steps left), both ``(B, n_topics)``.
+        """
         self._check_fitted()
         b = int(np.asarray(users).shape[0])
-        return {
+        state = {
             "boredom": np.zeros((b, self.n_topics)),
             "patience": np.full(b, float(self.config.initial_patience)),
         }
+        if self.config.satiates:
+            state["satiation"] = np.zeros((b, self.n_topics))
+            state["satiated_for"] = np.zeros((b, self.n_topics))
+        return state
 
-    @staticmethod
-    def _state_arrays(state: dict[str, np.ndarray], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    def _state_arrays(self, state: dict[str, np.ndarray], batch: int) -> tuple[np.ndarray, np.ndarray]:
         try:
             boredom, patience = state["boredom"], state["patience"]
+            if self.config.satiates:
+                state["satiation"], state["satiated_for"]
         except KeyError as err:
             raise ValueError(
                 f"BehaviorSimulator state lacks {err}: create it with initial_state(users, rng)"
@@ -320,39 +367,71 @@ class BehaviorSimulator(UserSimulator):
     # -- the model -------------------------------------------------------------------
     def boredom_penalty(self, boredom: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Rating penalty ``w_b * boredom . g_j`` ``(B, m)`` (reward units) for ``items`` ``(B, m)``."""
+        return self._topic_penalty(boredom, items, self.config.boredom_weight)
+
+    def _topic_penalty(self, per_topic: np.ndarray, items: np.ndarray, weight: float) -> np.ndarray:
+        """``weight * per_topic . g_j`` ``(B, m)``: the mean of a ``(B, G)`` per-topic value over each item's topics."""
         b, m = items.shape
         # Products then a sum over topics, not einsum: einsum's SIMD summation
         # order depends on memory alignment, and respond_one must agree exactly.
         if m == 1:
             # The env's single-item step: a (B, G) gather and a row sum.
-            pen = (boredom * self._topic_mean[items[:, 0]]).sum(axis=1)[:, None]
+            pen = (per_topic * self._topic_mean[items[:, 0]]).sum(axis=1)[:, None]
         elif m * 4 >= self.n_items:
             # Many items per user (oracle-greedy over the catalogue): one matmul
             # over all items, then a gather, instead of a (B, m, G) topic gather.
-            pen = np.take_along_axis(boredom @ self._topic_mean.T, items, axis=1)
+            pen = np.take_along_axis(per_topic @ self._topic_mean.T, items, axis=1)
         else:
-            pen = (boredom[:, None, :] * self._topic_mean[items]).sum(axis=2)
-        pen *= self.config.boredom_weight
+            # a few items per row (slates, a planner's shortlist): einsum avoids the (B, m, G) product
+            pen = np.einsum("bg,bmg->bm", per_topic, self._topic_mean[items])
+        pen *= weight
         return pen
 
     def mean_effective_rating(self, state: dict[str, np.ndarray], users: np.ndarray,
                               items: np.ndarray) -> np.ndarray:
         """Noise-free effective rating ``r(u, j) - w_b * boredom . g_j`` ``(B, m)``, reward units.
 
-        The expected reward is non-decreasing in it (rewards are ordered skip <=
+        With satiation on, ``- w_s * satiated . g_j`` as well. The expected reward is non-decreasing in it (rewards are ordered skip <=
         click <= purchase), so its argmax is the argmax of :meth:`expected_reward`.
         """
         self._check_fitted()
         users = np.asarray(users)
-        boredom, _ = self._state_arrays(state, users.shape[0])
-        return self._mean_effective(boredom, users, np.asarray(items))
+        self._state_arrays(state, users.shape[0])
+        return self._mean_effective(state, users, np.asarray(items))
 
-    def _mean_effective(self, boredom: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _mean_effective(self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray) -> np.ndarray:
         eff = self.rating_model.response_ratings(users, items).astype(np.float64)
         eff -= self.scale.midpoint  # normalise exactly like scale.to_reward
         eff /= self.scale.half_range
-        eff -= self.boredom_penalty(boredom, items)
+        eff -= self.boredom_penalty(state["boredom"], items)
+        if self.config.satiates:
+            satiated = self._satiated(state)
+            eff -= self._topic_penalty(satiated, items, self.config.satiation_weight)
+            if self.config.satiation_global_weight > 0:
+                eff -= self.config.satiation_global_weight * satiated.max(axis=1, keepdims=True)
         return eff
+
+    @staticmethod
+    def _satiated(state: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, G)`` 1.0 where a topic is satiated now."""
+        return (state["satiated_for"] > 0.0).astype(np.float64)
+
+    def _satiate(self, state: dict[str, np.ndarray], exposure: np.ndarray) -> None:
+        """Advance satiation in place after a step with topic ``exposure`` ``(B, G)``.
+
+        Running satiations tick down; the recent-exposure count decays and adds
+        the exposure; a topic whose count reaches the threshold is satiated for
+        ``satiation_duration`` steps and its count restarts from 0.
+        """
+        cfg = self.config
+        timer, count = state["satiated_for"], state["satiation"]
+        timer -= 1.0
+        np.maximum(timer, 0.0, out=timer)
+        count *= cfg.satiation_decay
+        count += exposure
+        hit = count >= cfg.satiation_threshold
+        timer[hit] = float(cfg.satiation_duration)
+        count[hit] = 0.0
 
     def respond(
         self,
@@ -370,7 +449,7 @@ class BehaviorSimulator(UserSimulator):
         users = np.asarray(users)
         items = np.asarray(items)
         boredom, patience = self._state_arrays(state, users.shape[0])
-        eff = self._mean_effective(boredom, users, items)  # float64 (B, k)
+        eff = self._mean_effective(state, users, items)  # float64 (B, k)
         noise = rng.standard_normal(eff.shape)
         noise *= cfg.noise_std
         eff += noise
@@ -386,6 +465,8 @@ class BehaviorSimulator(UserSimulator):
         exposure = self.topics[items[:, 0]] if items.shape[1] == 1 else self.topics[items].mean(axis=1)
         boredom *= cfg.boredom_decay
         boredom += (1.0 - cfg.boredom_decay) * exposure
+        if cfg.satiates:
+            self._satiate(state, exposure)
         # Patience: the slate's best behaviour decides the change.
         best = behavior[:, 0] if items.shape[1] == 1 else behavior.max(axis=1)
         patience += self._deltas[best]
@@ -414,6 +495,12 @@ class BehaviorSimulator(UserSimulator):
         # The same row sum as boredom_penalty's single-item path.
         pen = (boredom[:1] * self._topic_mean[item: item + 1]).sum(axis=1)[0] * cfg.boredom_weight
         eff = float(eff - pen)
+        if cfg.satiates:
+            satiated = self._satiated(state)[:1]
+            pen = (satiated * self._topic_mean[item: item + 1]).sum(axis=1)[0]
+            eff = float(eff - pen * cfg.satiation_weight)
+            if cfg.satiation_global_weight > 0:
+                eff = float(eff - cfg.satiation_global_weight * satiated.max())
         eff += rng.standard_normal() * cfg.noise_std
         behavior = int(Behavior.SKIP) + (eff >= cfg.click_threshold) + (eff >= cfg.purchase_threshold)
         reward = float(self._rewards[behavior])
@@ -422,6 +509,8 @@ class BehaviorSimulator(UserSimulator):
         row = boredom[0]
         row *= cfg.boredom_decay
         row += (1.0 - cfg.boredom_decay) * self.topics[item]
+        if cfg.satiates:
+            self._satiate(state, self.topics[item: item + 1])
         p = min(max(float(patience[0]) + float(self._deltas[behavior]), 0.0), 1.0)
         patience[0] = p
         logit = p * -cfg.leave_slope + cfg.leave_slope * (1.0 - cfg.leave_midpoint)
@@ -430,9 +519,7 @@ class BehaviorSimulator(UserSimulator):
 
     def leave_probability(self, state: dict[str, np.ndarray]) -> np.ndarray:
         """Probability ``(B,)`` that each user leaves at the current patience."""
-        cfg = self.config
-        patience = state["patience"]
-        return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
+        return self._leave_probability(state["patience"])
 
     @property
     def skip_reward(self) -> float:
@@ -447,19 +534,65 @@ class BehaviorSimulator(UserSimulator):
         ``R_skip + (R_click - R_skip) P(e >= c) + (R_purchase - R_click) P(e >= p)``
         with ``P(e >= x) = Phi((m - x) / sigma)`` (an indicator when ``sigma = 0``).
         """
-        cfg = self.config
         mean = self.mean_effective_rating(state, users, items)
+        return self._reward_from(*self._at_least(mean))
+
+    def _at_least(self, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(e >= click_threshold), P(e >= purchase_threshold))`` for noise-free ratings ``mean``."""
+        cfg = self.config
         if cfg.noise_std > 0.0:
-            p_click = normal_cdf((mean - cfg.click_threshold) / cfg.noise_std)
-            p_purchase = normal_cdf((mean - cfg.purchase_threshold) / cfg.noise_std)
-        else:
-            p_click = (mean >= cfg.click_threshold).astype(np.float64)
-            p_purchase = (mean >= cfg.purchase_threshold).astype(np.float64)
-        p_click *= cfg.click_reward - cfg.skip_reward
-        p_purchase *= cfg.purchase_reward - cfg.click_reward
-        p_click += p_purchase
-        p_click += cfg.skip_reward
-        return p_click
+            return (normal_cdf((mean - cfg.click_threshold) / cfg.noise_std),
+                    normal_cdf((mean - cfg.purchase_threshold) / cfg.noise_std))
+        return ((mean >= cfg.click_threshold).astype(np.float64),
+                (mean >= cfg.purchase_threshold).astype(np.float64))
+
+    def _reward_from(self, p_click: np.ndarray, p_purchase: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        reward = p_click * (cfg.click_reward - cfg.skip_reward)
+        reward += p_purchase * (cfg.purchase_reward - cfg.click_reward)
+        reward += cfg.skip_reward
+        return reward
+
+    def expected_transition(
+        self, state: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray
+    ) -> ExpectedStep:
+        """The expected reward, next state and stay probability of recommending ``items`` ``(B, k)``.
+
+        Draws nothing and leaves ``state`` alone. Boredom moves exactly as in
+        :meth:`respond` (exposure does not depend on the noise). The slate's best
+        behaviour is SKIP, CLICK or PURCHASE with probabilities ``q_b`` (items'
+        noises are independent: ``P(best < CLICK) = prod_j (1 - P_j(e >= c))``);
+        the next patience is the expectation ``sum_b q_b clip(patience + delta_b)``
+        and the stay probability ``sum_b q_b (1 - leave(clip(patience + delta_b)))``,
+        both exact for one step.
+        """
+        self._check_fitted()
+        cfg = self.config
+        users = np.asarray(users)
+        items = np.asarray(items)
+        boredom, patience = self._state_arrays(state, users.shape[0])
+        mean = self._mean_effective(state, users, items)  # (B, k)
+        p_click, p_purchase = self._at_least(mean)
+        reward = self._reward_from(p_click, p_purchase)
+
+        exposure = self.topics[items[:, 0]] if items.shape[1] == 1 else self.topics[items].mean(axis=1)
+        next_state = copy_state(state)
+        next_state["boredom"] *= cfg.boredom_decay
+        next_state["boredom"] += (1.0 - cfg.boredom_decay) * exposure
+        if cfg.satiates:
+            self._satiate(next_state, exposure)
+
+        some_click = 1.0 - np.prod(1.0 - p_click, axis=1)  # P(best >= CLICK)
+        some_purchase = 1.0 - np.prod(1.0 - p_purchase, axis=1)  # P(best == PURCHASE)
+        q = np.stack([1.0 - some_click, some_click - some_purchase, some_purchase], axis=1)  # (B, 3)
+        after = np.clip(patience[:, None] + self._deltas[None, 1:], 0.0, 1.0)  # patience after each outcome
+        next_state["patience"] = (q * after).sum(axis=1)
+        stay = (q * (1.0 - self._leave_probability(after))).sum(axis=1)
+        return ExpectedStep(reward, next_state, stay)
+
+    def _leave_probability(self, patience: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        return 1.0 / (1.0 + np.exp(-cfg.leave_slope * ((1.0 - patience) - cfg.leave_midpoint)))
 
     # -- persistence -------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -478,3 +611,40 @@ class BehaviorSimulator(UserSimulator):
         model.scale = self.scale
         model.load_arrays({k[len("pmf__"):]: v for k, v in arrays.items() if k.startswith("pmf__")})
         self._adopt(model, arrays["topics"])
+
+
+#: The ``-v1`` behaviour user (``recgym/<Dataset>-Behavior-v1``): long-term dynamics where
+#: looking ahead pays. Sources and the reasoning behind each value are in ``docs/simulators.md``.
+BEHAVIOR_V1 = BehaviorConfig(
+    boredom_weight=0.3,  # the smooth boredom the one-step oracle sees stays, weaker (v0: 0.8)
+    satiation_weight=1.0,  # SARDINE's temporary loss of interest: a satiated topic's items lose 2 stars
+    satiation_global_weight=1.0,  # SARDINE's churn-and-return boredom: every item loses 2 stars meanwhile
+    satiation_decay=0.8,  # with threshold 3: the 5th exposure in 5 steps satiates (SARDINE: 5 clicks in 5 steps)
+    satiation_threshold=3.0,
+    satiation_duration=5,  # SARDINE: boredom lasts boredom_moving_window = 5 steps
+    n_topic_clusters=10,  # logs without genres: SARDINE's 10 topics
+)
+
+
+class BehaviorV1Simulator(BehaviorSimulator):
+    """:class:`BehaviorSimulator` with the :data:`BEHAVIOR_V1` dynamics by default (simulator name ``"behavior-v1"``).
+
+    A ``config`` mapping overrides single fields of :data:`BEHAVIOR_V1`; a
+    :class:`BehaviorConfig` replaces it whole. Other arguments as for
+    :class:`BehaviorSimulator`.
+    """
+
+    def __init__(
+        self,
+        config: BehaviorConfig | Mapping[str, Any] | None = None,
+        rating_model: PMFSimulator | None = None,
+        pmf_params: dict[str, Any] | None = None,
+    ) -> None:
+        if config is None:
+            config = BEHAVIOR_V1
+        elif isinstance(config, Mapping):
+            unknown = set(config) - {f.name for f in fields(BehaviorConfig)}
+            if unknown:
+                raise ValueError(f"BehaviorConfig has no fields {sorted(unknown)}")
+            config = replace(BEHAVIOR_V1, **config)
+        super().__init__(config, rating_model, pmf_params)

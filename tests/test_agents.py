@@ -74,7 +74,7 @@ def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
     else:
         assert actions.shape == (8, env.item_embeddings.shape[1])
         assert np.abs(actions).max() <= 1.0
-    if name != "oracle-greedy":  # the oracle acts on its live environment's own observation only
+    if name not in ("oracle-greedy", "planner"):  # these act on their live environment's own observation only
         single, _ = model.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
         assert np.shape(single) == np.shape(actions[0])
     assert agents.spec(name).action_mode in ("discrete", "embedding")
@@ -110,7 +110,7 @@ def test_specs_declare_action_modes_and_default_encoders():
     assert agents.spec("deers").default_encoder == "deers"
     assert set(agents.AGENTS) == set(agents.available())
     assert all(agents.spec(n).action_mode == "discrete" and agents.spec(n).default_encoder is None
-               for n in ("random", "popularity", "greedy-pmf", "oracle-greedy", "linucb"))
+               for n in ("random", "popularity", "greedy-pmf", "oracle-greedy", "planner", "linucb"))
 
 
 def test_every_environment_form_exposes_the_same_scenario_without_unwrapping(world):
@@ -482,7 +482,8 @@ def test_dqn_and_drr_beat_random_on_held_out_users(world):
 # -- save / load ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "linucb", "oracle-greedy"])
+@pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "linucb", "oracle-greedy",
+                                  "planner"])
 def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name):
     mode = agents.spec(name).action_mode
     env = vec_env(world, mode)

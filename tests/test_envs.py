@@ -69,7 +69,8 @@ def test_check_env_passes_for_replay_and_behavior(replay_world, behavior_world):
 
 def test_every_id_is_registered_with_a_vector_entry_point():
     ids = env_ids()
-    assert "recgym/ML100K-PMF-v0" in ids and "recgym/Jester4-Behavior-v0" in ids and len(ids) == 18
+    assert "recgym/ML100K-PMF-v0" in ids and "recgym/Jester4-Behavior-v0" in ids and len(ids) == 18 + 6
+    assert "recgym/ML100K-Behavior-v1" in ids and "recgym/Synthetic-Behavior-v1" in ids
     for env_id in ids:
         spec = gym.spec(env_id)
         assert spec.vector_entry_point == "recgym.envs.vector:RecommendationVectorEnv"

@@ -390,6 +390,12 @@ def test_normal_cdf_is_accurate():
         ("n_topic_clusters", 2.5),
         ("noise_std", float("nan")),
         ("boredom_weight", "0.5"),
+        ("satiation_weight", -1.0),
+        ("satiation_global_weight", -0.5),
+        ("satiation_decay", 1.0),
+        ("satiation_threshold", 0.0),
+        ("satiation_duration", 0),
+        ("satiation_duration", 2.5),
     ],
 )
 def test_bad_behavior_config_values_raise(field, value):
@@ -472,12 +478,14 @@ def test_avoiding_repetition_beats_myopic_greedy(behavior):
 
 
 # -- registry -------------------------------------------------------------------------
-def test_make_simulator_knows_the_three_simulators():
+def test_make_simulator_knows_the_simulators():
     assert isinstance(make_simulator("pmf", dim=4), PMFSimulator)
     assert isinstance(make_simulator("Replay"), LoggedReplaySimulator)
     assert isinstance(make_simulator("behavior", config={"noise_std": 0.0}), BehaviorSimulator)
-    assert sorted(SIMULATORS) == ["behavior", "pmf", "replay"]
-    with pytest.raises(ValueError, match=r"known simulators: \['behavior', 'pmf', 'replay'\]"):
+    v1 = make_simulator("behavior-v1", config={"noise_std": 0.0})
+    assert v1.config.noise_std == 0.0 and v1.config.satiates
+    assert sorted(SIMULATORS) == ["behavior", "behavior-v1", "pmf", "replay"]
+    with pytest.raises(ValueError, match=r"known simulators: \['behavior', 'behavior-v1', 'pmf', 'replay'\]"):
         make_simulator("drr")
 
 

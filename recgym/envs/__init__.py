@@ -16,6 +16,7 @@ _EXPORTS = {
     "RecommendationEnv": "recgym.envs.recommendation",
     "DATASET_IDS": "recgym.envs.registration",
     "SIMULATOR_IDS": "recgym.envs.registration",
+    "SIMULATOR_V1_IDS": "recgym.envs.registration",
     "env_ids": "recgym.envs.registration",
     "register_envs": "recgym.envs.registration",
     "ObservationLayout": "recgym.envs.spaces",

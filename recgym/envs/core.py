@@ -17,8 +17,7 @@ from recgym.envs.actions import ActionMapper, InvalidActionError
 from recgym.envs.config import EpisodeConfig
 from recgym.envs.episode_starts import EpisodeStarts
 from recgym.envs.spaces import ObservationLayout
-from simulators.base import Behavior, Feedback, UserSimulator
-
+from simulators.base import Behavior, Feedback, UserSimulator, copy_state
 
 
 @dataclass
@@ -32,6 +31,28 @@ class StepResult:
     reward: np.ndarray  # [B]
     terminated: np.ndarray  # [B] user left or candidates exhausted
     truncated: np.ndarray  # [B] reached max_steps
+
+
+@dataclass(frozen=True)
+class SimulatorSnapshot:
+    """A copy of what the simulator knows about the running episodes, for planners that may see it.
+
+    Everything is a copy: changing it, or passing ``state`` to the simulator's
+    :meth:`~simulators.base.UserSimulator.expected_transition`, leaves the
+    episodes alone.
+
+    :param state: the per-row simulator state (``{}`` for stateless simulators), leading dimension ``B``.
+    :param users: ``(B,)`` the user of each row.
+    :param action_masks: ``(B, n_items)`` bool, the items each row may recommend now.
+    :param steps_left: ``(B,)`` steps before the episode is truncated (``max_steps`` minus steps taken).
+    :param allow_repeats: whether an item stays available after it was recommended.
+    """
+
+    state: dict[str, np.ndarray]
+    users: np.ndarray
+    action_masks: np.ndarray
+    steps_left: np.ndarray
+    allow_repeats: bool
 
 
 class EpisodeBatch:
@@ -162,6 +183,15 @@ class EpisodeBatch:
     def action_masks(self) -> np.ndarray:
         """``(B, n_items)`` bool: the items each running episode may recommend now (a copy)."""
         return ~self.blocked
+
+    def simulator_state(self) -> SimulatorSnapshot:
+        """A copy of the simulator state, users and available items of the running episodes.
+
+        Read-only, like :meth:`expected_rewards`: what the ``planner`` baseline rolls
+        forward with the simulator's ``expected_transition``.
+        """
+        return SimulatorSnapshot(copy_state(self.sim_state), self.users.copy(), ~self.blocked,
+                                 self.max_steps - self.steps, bool(self.allow_repeats))
 
     def _feedback_value(self, rating: np.ndarray) -> np.ndarray:
         # the history carries the normalised rating, whatever the reward mode, so encoders see [-1, 1]
@@ -342,6 +372,11 @@ class SingleEpisode:
     def action_masks(self) -> np.ndarray:
         """``(1, n_items)`` bool: the items the running episode may recommend now (a copy)."""
         return ~self.blocked[None]
+
+    def simulator_state(self) -> SimulatorSnapshot:
+        """:meth:`EpisodeBatch.simulator_state` of the running episode (a batch of one)."""
+        return SimulatorSnapshot(copy_state(self.sim_state), self._users.copy(), ~self.blocked[None],
+                                 np.array([self.max_steps - self.steps]), bool(self.allow_repeats))
 
     def observation(self) -> dict[str, np.ndarray]:
         pad = self.layout.pad_item

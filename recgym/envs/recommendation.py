@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from recgym.envs.actions import ActionMapper
 from recgym.envs.config import DEFAULT_HISTORY_LENGTH, DEFAULT_MAX_STEPS, EpisodeConfig, resolve_env_kwargs
-from recgym.envs.core import EpisodeBatch, SingleEpisode
+from recgym.envs.core import EpisodeBatch, SimulatorSnapshot, SingleEpisode
 from recgym.envs.episode_starts import EpisodeStarts
 from recgym.envs.spaces import ObservationLayout
 from recgym.scenario import Scenario
@@ -191,6 +191,15 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
     def expected_rewards(self) -> np.ndarray:
         """``(n_items,)`` the simulator's expected one-step reward of every item now (read-only; for oracles)."""
         return self.episode.expected_rewards()[0]
+
+    def simulator_state(self) -> SimulatorSnapshot:
+        """A copy of the episode's simulator state, user and available items (read-only; for planners).
+
+        A batch of one (leading dimension 1), so that its ``state`` and ``users``
+        go straight to the simulator's ``expected_transition``; see
+        :class:`~recgym.envs.core.SimulatorSnapshot`.
+        """
+        return self.episode.simulator_state()
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":

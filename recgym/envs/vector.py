@@ -22,6 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from recgym.envs.config import EpisodeConfig, resolve_env_kwargs
+from recgym.envs.core import SimulatorSnapshot
 from recgym.envs.recommendation import RecommenderSetup
 from recgym.scenario import Scenario
 
@@ -33,7 +34,8 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
     episode configuration, or their keywords), plus ``num_envs``.
     ``reset(options={"users": [...]})`` starts the given users (one per row)
     instead of sampling them. :meth:`action_masks` gives each row's available
-    items, :meth:`expected_rewards` the simulator's expectation (for oracles).
+    items, :meth:`expected_rewards` the simulator's expectation (for oracles),
+    :meth:`simulator_state` a copy of the simulator's per-row state (for planners).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -86,6 +88,14 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
     def expected_rewards(self) -> np.ndarray:
         """``(num_envs, n_items)`` the simulator's expected one-step reward of every item (read-only; for oracles)."""
         return self.batch.expected_rewards()
+
+    def simulator_state(self) -> SimulatorSnapshot:
+        """A copy of every row's simulator state, user and available items (read-only; for planners).
+
+        See :class:`~recgym.envs.core.SimulatorSnapshot`; roll it forward with
+        ``env.simulator.expected_transition(snapshot.state, snapshot.users, items)``.
+        """
+        return self.batch.simulator_state()
 
     def _sample_users(self, count: int) -> np.ndarray:
         return self.users[self.np_random.integers(len(self.users), size=count)]
