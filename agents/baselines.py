@@ -35,6 +35,7 @@ from agents.common import (
     as_batch,
     check_action_mode,
     consumed_mask_numpy,
+    call_env_method,
     iterate_steps,
     scenario_of,
 )
@@ -258,28 +259,15 @@ class OracleGreedyAgent(BaselineAgent):
     needs_live_env = True
 
     def scores(self, obs: Observation) -> np.ndarray:
-        expected = np.array(_call(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
+        expected = np.array(call_env_method(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
         if expected.shape[0] != obs["user"].reshape(-1).shape[0]:
             raise ValueError(
                 "oracle-greedy reads the live simulator: predict on the observation of the environment it was "
                 "given (agent.set_env(env) to point it at another one)"
             )
-        masks = np.asarray(_call(self.env, "action_masks"), dtype=bool).reshape(expected.shape)
+        masks = np.asarray(call_env_method(self.env, "action_masks"), dtype=bool).reshape(expected.shape)
         expected[~masks] = -np.inf  # consumed, and outside each user's candidate set
         return expected
-
-
-def _call(env: Any, method: str) -> Any:
-    """Call a documented method of a recgym environment, also through SB3's ``VecEnv`` and Gymnasium wrappers."""
-    from stable_baselines3.common.vec_env import VecEnv
-
-    if isinstance(env, VecEnv):
-        return env.env_method(method, indices=[0])[0]
-    import gymnasium as gym
-
-    if isinstance(env, gym.Env) and env.has_wrapper_attr(method):
-        return env.get_wrapper_attr(method)()
-    return getattr(env, method)()
 
 
 class DisjointLinUCB:

@@ -54,6 +54,15 @@ def scenario_of(env: Any) -> Scenario:
     return found
 
 
+def call_env_method(env: Any, method: str) -> Any:
+    """Call a documented method of a recgym environment, also through SB3's ``VecEnv`` and Gymnasium wrappers."""
+    if isinstance(env, VecEnv):
+        return env.env_method(method, indices=[0])[0]
+    if isinstance(env, gym.Env) and env.has_wrapper_attr(method):
+        return env.get_wrapper_attr(method)()
+    return getattr(env, method)()
+
+
 def single_action_space(env: Any) -> spaces.Space:
     """The action space of one user (``single_action_space`` of vector envs)."""
     return getattr(env, "single_action_space", None) or env.action_space

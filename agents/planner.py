@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines import BaselineAgent, _call
-from agents.common import Observation, scenario_of
+from agents.baselines import BaselineAgent
+from agents.common import Observation, call_env_method, scenario_of
 from recgym.scenario import Scenario
 
 #: H: steps looked ahead, the first included (SARDINE's boredom lasts 5 steps; 8 sees past it).
@@ -90,13 +90,13 @@ class PlannerAgent(BaselineAgent):
     # -- planning ----------------------------------------------------------------------
     def scores(self, obs: Observation) -> np.ndarray:
         """``(B, n_items)``: the planned value of each candidate first item, ``-inf`` elsewhere."""
-        expected = np.array(_call(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
+        expected = np.array(call_env_method(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
         if expected.shape[0] != obs["user"].reshape(-1).shape[0]:
             raise ValueError(
                 "planner reads the live simulator: predict on the observation of the environment it was "
                 "given (agent.set_env(env) to point it at another one)"
             )
-        snapshot = _call(self.env, "simulator_state")
+        snapshot = call_env_method(self.env, "simulator_state")
         masks = np.asarray(snapshot.action_masks, dtype=bool).reshape(expected.shape)
         expected[~masks] = -np.inf
         values = np.full_like(expected, -np.inf)
