@@ -18,6 +18,7 @@ from state_encoders.base import (
     pairwise_products,
 )
 from state_encoders.registry import available, encoder_class, make, register
+from state_encoders.weights import PretrainedWeightsError, load_pretrained, read_description, save_pretrained
 
 # Importing the model modules registers them.
 from state_encoders.mean import MeanEncoder
@@ -35,14 +36,18 @@ __all__ = [
     "DRRPEncoder",
     "DRRUEncoder",
     "MeanEncoder",
+    "PretrainedWeightsError",
     "StateEncoder",
     "align_valid",
     "available",
     "encoder_class",
     "gather_last_valid",
+    "load_pretrained",
     "make",
     "masked_mean",
     "masked_softmax",
     "pairwise_products",
+    "read_description",
     "register",
+    "save_pretrained",
 ]
