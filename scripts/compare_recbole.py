@@ -1,0 +1,294 @@
+"""recgym's user-behaviour models beside RecBole's, same data and protocol, on ML-100K.
+
+    python scripts/compare_recbole.py recbole [--models GRU4Rec DIN ...] [--force]
+    python scripts/compare_recbole.py ours [--seeds 3] [--models gru4rec ...]
+    python scripts/compare_recbole.py report
+    python scripts/compare_recbole.py all
+
+``recbole`` runs RecBole 1.2.1, the reference implementation, in its own
+virtual environment (``~/.cache/recgym/recbole-venv``, never a dependency of
+recgym; see ``RECBOLE_SETUP``), one subprocess per model, and caches each
+result as JSON under ``docs/results/recbole/`` (figures, epochs, seconds per
+epoch, total time); a cached model is not run again unless ``--force``.
+``ours`` trains recgym's encoders with :mod:`recgym.pretrain` on the same
+protocol over several seeds, at RecBole's epoch budget and to convergence
+(early stopping), caching under ``docs/results/recbole/ours/``. ``report``
+writes ``docs/results/ubm.md`` from the caches.
+
+The shared protocol (RecBole's names in brackets):
+
+* data: ML-100K, all 100,000 ratings, no filtering (RecBole reads its own
+  bundled copy, ``recbole/dataset_example/ml-100k``; the same file as GroupLens' ``u.data``);
+* next item: chronological leave-one-out per user (``split: {LS:
+  valid_and_test}, order: TO``), every prefix of the training part a training
+  example (RecBole's augmentation), full ranking over all items without
+  excluding the history (``mode: full``; RecBole masks nothing for sequential
+  models), cross-entropy (``loss_type: CE``), history length 50
+  (``MAX_ITEM_LIST_LENGTH``), embedding 64, Adam lr 1e-3, batch 2048, the best
+  validation NDCG@10 epoch is tested;
+* click-through (DIN): label rating >= 4 (``threshold: {rating: 4}``), every
+  interaction but each user's first (RecBole's augmentation needs a history),
+  80/10/10 in global time order (``split: {RS: [0.8, 0.1, 0.1]}, order: TO,
+  group_by: None``), AUC and LogLoss, best validation AUC tested.
+
+The RecBole part runs under RecBole's interpreter and imports nothing from
+recgym; everything else runs under recgym's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+RECBOLE_CACHE = RESULTS / "recbole"
+OURS_CACHE = RECBOLE_CACHE / "ours"
+REPORT = RESULTS / "ubm.md"
+RUNS = REPO / "runs" / "compare_recbole"
+RECBOLE_VENV = Path.home() / ".cache" / "recgym" / "recbole-venv"
+RECBOLE_SETUP = (
+    f"python3 -m venv {RECBOLE_VENV} && {RECBOLE_VENV}/bin/pip install torch==2.13.0 recbole==1.2.1 "
+    "'numpy<2' 'pandas<2.3' 'scipy<1.14' 'setuptools>=77.0.3,<81'"
+)
+
+#: the shared protocol
+HISTORY_LENGTH = 50  # RecBole's MAX_ITEM_LIST_LENGTH
+EMBEDDING_DIM = 64
+BATCH_SIZE = 2048  # RecBole's train_batch_size
+LEARNING_RATE = 1e-3  # RecBole's learning_rate
+CONVERGED_EPOCHS = 200  # the cap of the runs "to convergence" (early stopping decides)
+PATIENCE = 10  # RecBole's stopping_step
+
+#: RecBole model -> (task, epoch budget, item features). The budgets fit ~30 minutes a run on the
+#: 2 shared cores this was written on (measured seconds per epoch: GRU4Rec 37, GRU4RecF 90, SASRec 216,
+#: FDSA 440, Caser 735, DIN 56).
+RECBOLE_MODELS: dict[str, tuple[str, int, bool]] = {
+    "GRU4Rec": ("next-item", 10, False),
+    "DIN": ("ctr", 10, False),
+    "GRU4RecF": ("next-item", 10, True),
+    "SASRec": ("next-item", 8, False),
+    "FDSA": ("next-item", 4, True),
+    "Caser": ("next-item", 2, False),
+}
+#: wall-clock cap of one RecBole run: after the epoch that passes it, the best epoch so far is tested
+RECBOLE_MAX_SECONDS = 40 * 60
+#: recgym encoder -> the RecBole model it is compared with
+OURS: dict[str, str] = {
+    "gru4rec": "GRU4Rec", "prnn": "GRU4RecF", "sasrec": "SASRec", "fdsa": "FDSA", "caser": "Caser",
+    "din": "DIN", "tisasrec": "SASRec",
+}
+#: RecBole's archived ML-1M leaderboard (NDCG@10; DIN: AUC), recorded for reference (docs REFERENCES.md)
+PUBLISHED_ML1M = {"GRU4Rec": ("NDCG@10", 0.1545), "GRU4RecF": ("NDCG@10", 0.1432), "FDSA": ("NDCG@10", 0.1294),
+                  "SASRec": ("NDCG@10", 0.1286), "Caser": ("NDCG@10", 0.1061), "DIN": ("AUC", 0.9299)}
+
+
+# -- RecBole (runs under RecBole's interpreter) ----------------------------------------------
+
+
+def recbole_config(model: str, epochs: int, seed: int, workdir: Path) -> dict[str, Any]:
+    """RecBole's settings for ``model`` under the shared protocol."""
+    import recbole
+
+    task, _, features = RECBOLE_MODELS[model]
+    config: dict[str, Any] = {
+        "data_path": str(Path(recbole.__file__).parent / "dataset_example"),
+        "dataset": "ml-100k",
+        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+        "MAX_ITEM_LIST_LENGTH": HISTORY_LENGTH,
+        "epochs": epochs, "stopping_step": epochs + 1,  # a fixed budget: no early stop
+        "train_batch_size": BATCH_SIZE, "eval_batch_size": 4096, "learning_rate": LEARNING_RATE,
+        "seed": seed, "reproducibility": True, "device": "cpu", "use_gpu": False, "show_progress": False,
+        "checkpoint_dir": str(workdir / "saved"), "worker": 0, "log_wandb": False,
+        "train_neg_sample_args": None,
+    }
+    if features:
+        config["load_col"]["item"] = ["item_id", "class"]
+    if model in ("SASRec", "FDSA"):
+        config["hidden_size"] = EMBEDDING_DIM
+    else:
+        config["embedding_size"] = EMBEDDING_DIM
+    if task == "next-item":
+        config.update({
+            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+            "loss_type": "CE", "metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10",
+        })
+    else:
+        config["load_col"]["item"] = ["item_id"]
+        config.update({
+            "threshold": {"rating": 4},
+            "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO", "mode": "labeled", "group_by": None},
+            "metrics": ["AUC", "LogLoss"], "valid_metric": "AUC",
+        })
+    return config
+
+
+class _BudgetReached(Exception):
+    pass
+
+
+def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool = False) -> dict[str, Any]:
+    """Train and test one RecBole model; write ``out`` (JSON) after every epoch and at the end."""
+    import torch
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+    torch.set_num_threads(1)
+    workdir = RUNS / "recbole" / model
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)  # RecBole writes log/ and log_tensorboard/ into the working directory
+    task = RECBOLE_MODELS[model][0]
+    config = Config(model=model, config_dict=recbole_config(model, epochs, seed, workdir))
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    tic = time.perf_counter()
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    network = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, network)
+    setup_seconds = time.perf_counter() - tic
+    if dry:  # build everything and take one training batch: checks the settings in seconds
+        batch = next(iter(train_data))
+        loss = network.calculate_loss(batch)
+        return {"model": model, "dry_run_loss": float(loss)}
+
+    epoch_seconds: list[float] = []
+    valid_curve: list[float] = []
+    train_epoch = trainer._train_epoch
+    start = time.perf_counter()
+
+    def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        epoch_seconds.append(time.perf_counter() - t)
+        return loss
+
+    record: dict[str, Any] = {
+        "side": "recbole", "recbole_version": _recbole_version(), "model": model, "task": task,
+        "dataset": "ml-100k", "seed": seed, "epoch_budget": epochs, "status": "running",
+        "n_users": int(dataset.user_num - 1), "n_items": int(dataset.item_num - 1),
+        "n_interactions": int(dataset.inter_num), "setup_seconds": setup_seconds,
+    }
+
+    def after_epoch(epoch: int, valid_score: float) -> None:
+        valid_curve.append(float(valid_score))
+        record.update(epochs=len(epoch_seconds), seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
+                      epoch_seconds=epoch_seconds, valid_curve=valid_curve,
+                      elapsed_seconds=time.perf_counter() - start)
+        _write_json(out, record)
+        if time.perf_counter() - start > RECBOLE_MAX_SECONDS and len(epoch_seconds) < epochs:
+            raise _BudgetReached
+
+    trainer._train_epoch = timed_epoch
+    stopped_early = False
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=after_epoch)
+    except _BudgetReached:
+        stopped_early = True
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    best = max(range(len(valid_curve)), key=valid_curve.__getitem__)
+    record.update(
+        status="stopped at the time cap" if stopped_early else "done",
+        epochs=len(epoch_seconds), seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
+        epoch_seconds=epoch_seconds, valid_curve=valid_curve, best_epoch=best + 1,
+        total_seconds=time.perf_counter() - start, train_seconds=sum(epoch_seconds),
+        test={_metric_name(k): float(v) for k, v in dict(test).items()},
+    )
+    _write_json(out, record)
+    return record
+
+
+def _metric_name(key: str) -> str:
+    """RecBole's lower-case names -> ours: hit@10 -> HR@10, ndcg@10 -> NDCG@10, auc -> AUC."""
+    names = {"hit": "HR", "ndcg": "NDCG", "mrr": "MRR", "auc": "AUC", "logloss": "LogLoss"}
+    base, _, k = key.partition("@")
+    return names.get(base.lower(), base) + (f"@{k}" if k else "")
+
+
+def _recbole_version() -> str:
+    import recbole
+
+    return str(getattr(recbole, "__version__", "unknown"))
+
+
+def recbole_main(args: argparse.Namespace) -> None:
+    """Run each RecBole model in a subprocess under RecBole's interpreter (cached results are kept)."""
+    python = RECBOLE_VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"RecBole's virtual environment is missing; create it with:\n  {RECBOLE_SETUP}")
+    for model in args.models or list(RECBOLE_MODELS):
+        if model not in RECBOLE_MODELS:
+            sys.exit(f"unknown RecBole model {model!r}; choose among {', '.join(RECBOLE_MODELS)}")
+        out = RECBOLE_CACHE / f"{model}.json"
+        if out.exists() and not args.force and not args.dry:
+            if _read_json(out).get("status") in ("done", "stopped at the time cap"):
+                print(f"{model}: cached in {out.relative_to(REPO)}", flush=True)
+                continue
+        epochs = args.epochs or RECBOLE_MODELS[model][1]
+        command = [str(python), str(Path(__file__).resolve()), "_recbole-one", model, "--epochs", str(epochs),
+                   "--seed", str(args.seed)] + (["--dry"] if args.dry else [])
+        env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": "1"}
+        print(f"{model}: RecBole, {epochs} epochs ...", flush=True)
+        result = subprocess.run(command, env=env)
+        if result.returncode != 0:
+            print(f"{model}: RecBole failed (exit {result.returncode}); see the log above", flush=True)
+
+
+def recbole_one_main(args: argparse.Namespace) -> None:
+    out = RECBOLE_CACHE / f"{args.model}.json"
+    if args.dry:
+        out = RUNS / "recbole" / f"{args.model}-dry.json"
+    record = run_recbole_model(args.model, args.epochs, args.seed, out, dry=args.dry)
+    print(json.dumps({k: v for k, v in record.items() if k not in ("epoch_seconds", "valid_curve")}), flush=True)
+
+
+# -- small shared helpers ---------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    recbole_parser = sub.add_parser("recbole", help="run RecBole's models (cached)")
+    recbole_parser.add_argument("--models", nargs="*", help=f"default: {' '.join(RECBOLE_MODELS)}")
+    recbole_parser.add_argument("--epochs", type=int, help="override the per-model epoch budget")
+    recbole_parser.add_argument("--seed", type=int, default=0)
+    recbole_parser.add_argument("--force", action="store_true", help="run again even when cached")
+    recbole_parser.add_argument("--dry", action="store_true", help="build each model and take one batch only")
+    one = sub.add_parser("_recbole-one", help=argparse.SUPPRESS)
+    one.add_argument("model")
+    one.add_argument("--epochs", type=int, required=True)
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--dry", action="store_true")
+    args = parser.parse_args()
+    if args.command == "recbole":
+        recbole_main(args)
+    elif args.command == "_recbole-one":
+        recbole_one_main(args)
+
+
+if __name__ == "__main__":
+    main()
