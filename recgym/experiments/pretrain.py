@@ -228,7 +228,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--encoder", required=True, help="state encoder name")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
-    p.add_argument("--task", default="next-item", choices=list(TASKS), help="supervised task (default next-item)")
+    p.add_argument("--task", default="next-item", help=f"supervised task: {' or '.join(TASKS)} (default next-item)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"most epochs (default {DEFAULT_EPOCHS})")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -242,7 +242,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="local data directory (default: RECGYM_DATA_DIR, then the cache)")
     p.add_argument("--embedding-dim", type=int, default=DEFAULT_EMBEDDING_DIM,
                    help=f"embedding size (default {DEFAULT_EMBEDDING_DIM}; ignored with --init pmf)")
-    p.add_argument("--init", choices=INITS, default="scratch",
+    p.add_argument("--init", default="scratch",
                    help="scratch: learn the tables from random; pmf: start from the scenario's PMF factors "
                    "(fitted on the training users; user terms folded in)")
     p.add_argument("--exclude-seen", action="store_true",
