@@ -17,8 +17,11 @@ writes ``docs/results/ubm.md`` from the caches.
 
 The shared protocol (RecBole's names in brackets):
 
-* data: ML-100K, all 100,000 ratings, no filtering (RecBole reads its own
-  bundled copy, ``recbole/dataset_example/ml-100k``; the same file as GroupLens' ``u.data``);
+* data: ML-100K, all 100,000 ratings of all 943 users, no filtering (RecBole
+  reads its own bundled copy, ``recbole/dataset_example/ml-100k``; the same
+  ratings as GroupLens' ``u.data``, which recgym loads). RecBole knows no RL
+  user split, so here recgym trains on every user too (``recgym pretrain``
+  itself uses the training users only);
 * next item: chronological leave-one-out per user (``split: {LS:
   valid_and_test}, order: TO``), every prefix of the training part a training
   example (RecBole's augmentation), full ranking over all items without
@@ -357,7 +360,8 @@ def report_main(args: argparse.Namespace) -> None:
         "Written by `scripts/compare_recbole.py report` from the JSON cached under `docs/results/recbole/`"
         " (RecBole) and `docs/results/recbole/ours/` (recgym). Same data, split, sequence length (50),"
         " embedding size (64), optimiser (Adam, lr 1e-3, batch 2048) and epoch budget on both sides; the"
-        " protocol is in the script's docstring. RecBole runs are one seed (0); ours are mean ± sample std"
+        " protocol is in the script's docstring; both sides use all 943 users (RecBole has no RL user split)."
+        " RecBole runs are one seed (0); ours are mean ± sample std"
         " over the seeds cached. Both sides test the epoch with the best validation figure.",
         "",
         "Seconds are wall-clock on the shared 2-core CPU machine this was run on, RecBole under `nice -n 19`"

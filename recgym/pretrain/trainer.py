@@ -131,7 +131,8 @@ def fit(
     try:
         for epoch in range(1, config.epochs + 1):
             tic = time.perf_counter()
-            encoder.train(), head.train()
+            encoder.train()
+            head.train()
             order = rng.permutation(split["train"])
             total = 0.0
             for b in range(n_batches):
@@ -145,7 +146,8 @@ def fit(
             epoch_seconds.append(time.perf_counter() - tic)
             train_loss = total / split["train"].size
 
-            encoder.eval(), head.eval()
+            encoder.eval()
+            head.eval()
             valid = task.evaluate(encoder, head, windows, split["valid"], config.eval_batch_size)
             score = valid[task.monitor]
             history.append({"epoch": epoch, "train_loss": train_loss, "seconds": epoch_seconds[-1], **valid})
@@ -155,7 +157,9 @@ def fit(
                 writer.add_scalar("train/seconds_per_epoch", epoch_seconds[-1], epoch)
                 for key, value in valid.items():
                     writer.add_scalar(f"valid/{key}", value, epoch)
-            if best_score is None or (math.isfinite(score) and better(score, best_score)):
+            improved = math.isfinite(score) and (best_score is None or not math.isfinite(best_score)
+                                                 or better(score, best_score))
+            if best_score is None or improved:
                 best_score, best_epoch, best_valid, waited = score, epoch, valid, 0
                 best_state = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
             else:
@@ -167,7 +171,8 @@ def fit(
     assert best_state is not None
     encoder.load_state_dict(best_state[0])
     head.load_state_dict(best_state[1])
-    encoder.eval(), head.eval()
+    encoder.eval()
+    head.eval()
     test = task.evaluate(encoder, head, windows, split["test"], config.eval_batch_size)
     if writer is not None:
         for key, value in test.items():
