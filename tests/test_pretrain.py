@@ -379,3 +379,28 @@ def test_train_config_checks_the_pretrained_weights_encoder(pretrained):
         make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder="deers", encoder_weights=str(folder))
     with pytest.raises(ConfigError, match="holds no pretrained encoder"):
         make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder_weights=str(folder / "nope"))
+
+
+def test_recgym_train_plugs_in_pretrained_weights_from_the_command_line(tmp_path, capsys):
+    from state_encoders.weights import read_weights
+
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--encoder", "deers", "--dataset", "synthetic", "--out", str(pre), "--epochs", "1",
+                 "--embedding-dim", "8", "--history-length", str(N), "--no-progress"]) == 0
+    argv = ["train", "--env", "recgym/Synthetic-PMF-v0", "--agent", "dqn", "--encoder", "deers",
+            "--encoder-weights", str(pre), "--env-kwarg", f"history_length={N}", "--steps", "64", "--n-envs", "4",
+            "--eval-every", "64", "--eval-episodes", "4", "--checkpoint-every", "64", "--out", str(run),
+            "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["encoder_weights"] == str(pre) and config["freeze_encoder"] is True
+    env = RecommendationVectorEnv(4, dataset="synthetic", history_length=N)
+    model = agents.load(next((run / "checkpoints").glob("step-*")) / "model.zip", env)
+    saved = read_weights(pre)["state_dict"]
+    for key, value in model.policy.q_net.features_extractor.state_dict().items():
+        torch.testing.assert_close(value, saved[key], msg=key)  # frozen: still the pretrained weights
+    # weights of another catalogue are refused before anything is written
+    other = [*argv[:-3], "--env-kwarg", 'dataset_kwargs={"n_items": 250}', "--out", str(tmp_path / "other")]
+    assert main(other) == 2
+    assert "n_items 300 there, 250 here" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
