@@ -404,3 +404,15 @@ def test_recgym_train_plugs_in_pretrained_weights_from_the_command_line(tmp_path
     assert main(other) == 2
     assert "n_items 300 there, 250 here" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def test_pmf_initialised_encoder_round_trips_through_the_weights_files(tmp_path):
+    out = tmp_path / "pre"
+    assert main(["pretrain", "--encoder", "drr-ave", "--dataset", "synthetic", "--init", "pmf", "--out", str(out),
+                 "--epochs", "1", "--no-progress"]) == 0
+    described = json.loads((out / "encoder.json").read_text())
+    assert described["kwargs_in_weights_only"] == ["item_embeddings", "user_fold_in"]
+    space = RecommendationEnv(dataset="synthetic").observation_space
+    loaded = state_encoders.make("drr-ave", space, weights=out)
+    assert loaded.user_fold_in is not None  # the user term is folded in from the history: no user-id table
+    assert loaded.user_embedding is None

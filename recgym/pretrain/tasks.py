@@ -213,12 +213,11 @@ class ClickThroughTask:
         return time_ordered_split(sequences, self.fractions)
 
     def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module:
-        # the width of a target-aware state is whatever the encoder returns: ask it once
-        probe = np.zeros(1, dtype=np.int64) if len(windows.sequences) else None
-        if probe is None:
-            state_dim = int(encoder.features_dim)
-        else:
-            was_training = encoder.training
+        state_dim = int(encoder.features_dim)
+        if callable(getattr(encoder, "target_state", None)) and len(windows.sequences):
+            # a target-aware state may have its own width: ask the encoder once (eval mode: batch norm
+            # and dropout must not see a batch of one in training mode)
+            probe, was_training = np.zeros(1, dtype=np.int64), encoder.training
             encoder.eval()
             with torch.no_grad():
                 items = torch.as_tensor(windows.sequences.items[probe])
