@@ -303,8 +303,15 @@ def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path)
     return record
 
 
+def _use_this_checkout() -> None:
+    """Import recgym from this checkout (``python scripts/...`` puts only ``scripts/`` on the path)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
 def ours_main(args: argparse.Namespace) -> None:
     """Our encoders that exist, at RecBole's epoch budget and to convergence, over ``--seeds`` seeds (cached)."""
+    _use_this_checkout()
     import state_encoders
 
     names = args.models or list(OURS)
@@ -424,6 +431,7 @@ def report_main(args: argparse.Namespace) -> None:
 
 
 def _registered() -> list[str]:
+    _use_this_checkout()
     try:
         import state_encoders
     except ImportError:
