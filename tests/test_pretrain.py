@@ -379,6 +379,18 @@ def test_train_config_checks_the_pretrained_weights_encoder(pretrained):
         make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder="deers", encoder_weights=str(folder))
     with pytest.raises(ConfigError, match="holds no pretrained encoder"):
         make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder_weights=str(folder / "nope"))
+    with pytest.raises(ConfigError, match="needs encoder_weights"):
+        make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", freeze_encoder=False)
+
+
+def test_pretrained_encoder_starts_both_drr_actor_and_critic(world, pretrained):
+    folder, encoder = pretrained
+    env = RecommendationVectorEnv(8, scenario=world, history_length=N, action_mode="embedding")
+    model = agents.make("drr", env, encoder="drr-ave", seed=0, encoder_kwargs={"weights": str(folder), "freeze": True})
+    for extractor in (model.actor.features_extractor, model.critic.features_extractor):
+        for key, value in encoder.state_dict().items():
+            torch.testing.assert_close(extractor.state_dict()[key], value, msg=key)
+        assert not any(p.requires_grad for p in extractor.parameters())
 
 
 def test_recgym_train_plugs_in_pretrained_weights_from_the_command_line(tmp_path, capsys):

@@ -103,6 +103,9 @@ class TrainConfig(BaseModel):
     def _valid_agent_arguments(self) -> "TrainConfig":
         from agents.arguments import validate_agent_kwargs
 
+        if self.encoder_weights is None and not self.freeze_encoder:
+            raise ValueError("freeze_encoder=false (--no-freeze-encoder) needs encoder_weights (--encoder-weights DIR): "
+                             "only pretrained weights are frozen or fine-tuned")
         if self.encoder_weights is not None and "weights" in self.encoder_kwargs:
             raise ValueError("encoder_weights and encoder_kwargs.weights both name pretrained weights: give one")
         validate_agent_kwargs(self.agent, self.agent_kwargs, self.encoder, self.all_encoder_kwargs())
