@@ -398,9 +398,12 @@ def report_main(args: argparse.Namespace) -> None:
                 records = [r for r in records if r.get("status") == "done"]
                 if not records:
                     continue
-                epochs = _mean_std([float(r["epochs"]) for r in records]).split(" ")[0]
-                what = f"{float(epochs):.0f}" + (" (early stopping)" if label == "converged" else "")
-                rows.append([f"recgym {name} ({len(records)} seeds)", what,
+                epochs = sum(r["epochs"] for r in records) / len(records)
+                best = sum(r["best_epoch"] for r in records) / len(records)
+                what = f"{epochs:.0f}" + (f" (early stopping; best {best:.0f})" if label == "converged" else "")
+                seeds = f"{len(records)} seed{'s' if len(records) != 1 else ''}"
+                label_note = " — bag of items, a pipeline check" if name == "mean" else ""
+                rows.append([f"recgym {name}{label_note} ({seeds})", what,
                              *[_mean_std([r["test"][m] for r in records]) for m in metrics],
                              _seconds(sum(r["seconds_per_epoch"] for r in records) / len(records)),
                              _seconds(sum(r["total_seconds"] for r in records) / len(records))])
