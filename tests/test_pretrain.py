@@ -21,6 +21,7 @@ from recgym.data.rating_log import STAR_SCALE, RatingLog
 from recgym.envs.recommendation import RecommendationEnv
 from recgym.envs.vector import RecommendationVectorEnv
 from recgym.experiments.config import ConfigError, make_config
+from recgym.experiments.pretrain import content_kwargs
 from recgym.pretrain import (
     ClickThroughTask,
     NextItemTask,
@@ -118,7 +119,8 @@ def test_window_of_the_first_liked_items_is_the_environment_start_observation(wo
 def test_every_encoder_reads_windows_and_environment_observations_alike(world, name):
     env = RecommendationVectorEnv(4, scenario=world, history_length=N, users="train")
     windows = WindowBuilder(UserSequences.from_log(world.training_log()), world.n_users, history_length=N)
-    encoder = state_encoders.make(name, windows.observation_space, embedding_dim=8)
+    encoder = state_encoders.make(name, windows.observation_space, embedding_dim=8,
+                                  **content_kwargs(name, world.log))  # content-aware encoders take item features
     env_obs, _ = env.reset(seed=0)
     from_env = encoder({k: torch.as_tensor(v).float() for k, v in env_obs.items()})
     from_log = encoder(windows.tensors(np.arange(4) + 10))
@@ -216,10 +218,10 @@ def test_exclude_seen_masks_the_earlier_items_but_never_the_target():
 
 
 class TargetAwareMean(MeanEncoder):
-    """A test encoder with DIN's hook: a target-aware state of another width."""
+    """A test encoder with DIN's hook: candidates [B, M] -> target-aware states [B, M, F + 1] (another width)."""
 
     def target_state(self, observations, items):
-        state = self(observations)
+        state = self(observations).unsqueeze(1).expand(-1, items.shape[1], -1)  # [B, M, F]
         return torch.cat([state, self.embed_items(items).sum(-1, keepdim=True)], dim=-1)
 
 
@@ -287,7 +289,7 @@ def test_recgym_pretrain_writes_weights_encoder_json_and_results(tmp_path, task,
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--encoder", "nope"], "unknown encoder 'nope'; choose one of deers, drr-att"),
+    (["--encoder", "nope"], "unknown encoder 'nope'; choose one of " + ", ".join(state_encoders.available())),
     (["--encoder", "mean", "--task", "ranking"], "unknown task 'ranking'; choose one of next-item, ctr"),
     (["--encoder", "mean", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["--encoder", "mean", "--epochs", "0"], "epochs must be a positive integer"),

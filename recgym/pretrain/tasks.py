@@ -15,7 +15,7 @@ Two tasks, as RecBole trains its user-behaviour models:
   (``scale.is_liked``: rating >= 4, Jester > 0) from the window before it and
   the item. 80/10/10 split in time order; a target-aware head (the state, or
   ``encoder.target_state(observations, items)`` for encoders that have one such
-  as DIN, concatenated with the target's embedding, then an MLP to a logit);
+  as DIN (items ``[B, M]`` -> states ``[B, M, F]``), concatenated with the target's embedding, then an MLP to a logit);
   binary cross-entropy; AUC and LogLoss.
 
 A task knows nothing about the training loop (:mod:`recgym.pretrain.trainer`),
@@ -189,10 +189,15 @@ class ClickThroughHead(nn.Module):
 
 
 def target_aware_state(encoder: StateEncoder, observations: TensorDict, items: torch.Tensor) -> torch.Tensor:
-    """``encoder.target_state(observations, items)`` for encoders that have it (DIN), else ``encoder(observations)``."""
+    """States ``[B, F']`` for target items ``[B]``.
+
+    ``encoder.target_state(observations, candidates)`` for encoders that have it (DIN: the
+    target is the attention's query; candidates ``[B, M]`` give states ``[B, M, F']``, here
+    ``M = 1``), else ``encoder(observations)``.
+    """
     target_state = getattr(encoder, "target_state", None)
     if callable(target_state):
-        return target_state(observations, items)
+        return target_state(observations, items.reshape(-1, 1)).squeeze(1)  # [B, 1, F'] -> [B, F']
     return encoder(observations)
 
 
