@@ -290,7 +290,8 @@ def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path)
     )
     r = trained.result
     record = {
-        "side": "recgym", "encoder": name, "compared_with": OURS[name], "task": task, "dataset": "ml-100k",
+        "side": "recgym", "code_commit": _git_commit(), "encoder": name, "compared_with": OURS[name],
+        "task": task, "dataset": "ml-100k",
         "seed": seed, "epoch_budget": epochs, "patience": patience, "status": "done",
         "n_users": int(log.n_users), "n_items": int(log.n_items), "n_interactions": len(log),
         "targets": {k: int(v.size) for k, v in trained.split.items()},
@@ -301,6 +302,18 @@ def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path)
     }
     _write_json(out, record)
     return record
+
+
+def _git_commit() -> str:
+    """The checkout's commit (``+dirty`` with uncommitted changes): which code produced a cached figure."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def _use_this_checkout() -> None:
