@@ -400,6 +400,9 @@ def report_main(args: argparse.Namespace) -> None:
             epochs = theirs.get("epochs", 0)
             figures = [f"{theirs['test'][m]:.4f}" if "test" in theirs else "-" for m in metrics]
             note = "" if status == "done" else f" ({status}{'' if 'test' in theirs else ', no test yet'})"
+            if "best_epoch" in theirs:
+                best = theirs["best_epoch"]
+                note += "; still improving" if best == epochs else f"; best {best}"
             rows.append([f"RecBole {model}", f"{epochs}/{budget}{note}", *figures,
                          _seconds(theirs.get("seconds_per_epoch")),
                          _seconds(theirs.get("total_seconds") or theirs.get("elapsed_seconds"))])
