@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from os import PathLike
 from numbers import Integral, Real
 from typing import Any, Callable
 
@@ -30,6 +31,9 @@ NOISE_KINDS = ("ou", "gaussian", "none")
 RESERVED = frozenset({"self", "policy", "env", "seed", "device", "_init_setup_model"})
 #: the encoder's arguments ``agents.make`` provides (the observation space)
 ENCODER_RESERVED = frozenset({"self", "observation_space"})
+#: what ``encoder_kwargs`` may hold besides the constructor's arguments: pretrained weights to load
+#: (a folder written by ``recgym pretrain``) and whether to keep them fixed (agents/registry.py, state_encoders/weights.py)
+ENCODER_LOADER_ARGUMENTS = {"weights": None, "freeze": False}
 
 
 def _is_int(value: Any) -> bool:
@@ -99,6 +103,20 @@ def _gradient_steps(value: Any) -> str | None:
     return None if _is_int(value) and (value > 0 or value == -1) else "must be a positive integer (or -1)"
 
 
+def _weights_folder(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, PathLike)):
+        return "must be the path of a folder written by `recgym pretrain`"
+    from state_encoders.weights import PretrainedWeightsError, read_description
+
+    try:
+        read_description(value)
+    except PretrainedWeightsError as err:
+        return str(err)
+    return None
+
+
 def _noise(value: Any) -> str | None:
     return None if value in NOISE_KINDS else f"must be one of {', '.join(NOISE_KINDS)}"
 
@@ -145,6 +163,8 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "pmf_kwargs": _mapping,
     "freeze_embeddings": _boolean,
     "normalize_embeddings": _boolean,
+    "weights": _weights_folder,
+    "freeze": _boolean,
 }
 
 
@@ -215,7 +235,24 @@ def encoder_arguments(encoder: str) -> dict[str, Any]:
     :param encoder: a registered state encoder.
     """
     params = constructor_parameters(state_encoders.encoder_class(encoder))
-    return {k: p.default for k, p in params.items() if k not in ENCODER_RESERVED}
+    return {**{k: p.default for k, p in params.items() if k not in ENCODER_RESERVED}, **ENCODER_LOADER_ARGUMENTS}
+
+
+def _pretrained_problems(encoder: str, settings: dict[str, Any]) -> list[str]:
+    """The pretrained weights in ``settings`` must be for ``encoder``; ``freeze`` needs weights."""
+    weights = settings.get("weights")
+    if weights is None:
+        return ["encoder_kwargs: freeze=true needs weights (a folder written by `recgym pretrain`)"] \
+            if settings.get("freeze") is True else []
+    if _weights_folder(weights) is not None:
+        return []  # already reported
+    from state_encoders.weights import read_description
+
+    saved = read_description(weights)["encoder"]
+    if saved != encoder:
+        return [f"the pretrained weights in {weights} are for encoder {saved!r}, not {encoder!r}: "
+                f"use --encoder {saved} or pretrain {encoder!r}"]
+    return []
 
 
 def validate_agent_kwargs(name: str, kwargs: dict, encoder: str | None, encoder_kwargs: dict) -> None:
@@ -242,6 +279,7 @@ def validate_agent_kwargs(name: str, kwargs: dict, encoder: str | None, encoder_
         encoder = spec.default_encoder if encoder is None else encoder
         encoder_valid = encoder_arguments(encoder)
         problems += [f"encoder {encoder!r}: {p}" for p in _problems(encoder_settings, encoder_valid)]
+        problems += _pretrained_problems(encoder, encoder_settings)
     elif encoder is not None or encoder_settings:
         problems.append(f"agent {name!r} is not a learning agent and takes no encoder nor encoder_kwargs")
     if problems:

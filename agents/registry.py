@@ -75,9 +75,17 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
     """``policy_kwargs`` with the state encoder as features extractor, tables from the PMF factors."""
     freeze = kwargs.pop("freeze_embeddings", True)
     normalize = kwargs.pop("normalize_embeddings", True)
-    encoder_kwargs = {**pmf_encoder_kwargs(scenario, freeze=freeze, normalize=normalize), **kwargs.pop("encoder_kwargs", {})}
+    given = dict(kwargs.pop("encoder_kwargs", {}) or {})
+    if given.get("weights") is not None:
+        # a pretrained encoder is rebuilt from its own saved arguments and parameters (not the PMF tables);
+        # `freeze` in encoder_kwargs keeps all of it fixed (state_encoders/weights.py)
+        extractor: Any = state_encoders.load_pretrained
+        encoder_kwargs = {**given, "name": encoder, "weights": str(Path(given["weights"]).resolve())}
+    else:
+        extractor = state_encoders.encoder_class(encoder)
+        encoder_kwargs = {**pmf_encoder_kwargs(scenario, freeze=freeze, normalize=normalize), **given}
     policy_kwargs = {
-        "features_extractor_class": state_encoders.encoder_class(encoder),
+        "features_extractor_class": extractor,
         "features_extractor_kwargs": encoder_kwargs,
         "net_arch": net_arch,
         "optimizer_kwargs": optimizer_kwargs(),

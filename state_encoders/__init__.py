@@ -19,6 +19,7 @@ from state_encoders.base import (
     valid_order,
 )
 from state_encoders.registry import available, encoder_class, make, register
+from state_encoders.weights import PretrainedWeightsError, load_pretrained, read_description, save_pretrained
 
 # Importing the model modules registers them.
 from state_encoders.mean import MeanEncoder
@@ -52,6 +53,7 @@ __all__ = [
     "ParallelRNNEncoder",
     "SASRecEncoder",
     "SequentialEncoder",
+    "PretrainedWeightsError",
     "StateEncoder",
     "TiSASRecEncoder",
     "align_valid",
@@ -59,10 +61,13 @@ __all__ = [
     "encoder_class",
     "gather_last_valid",
     "item_content_features",
+    "load_pretrained",
     "make",
     "masked_mean",
     "masked_softmax",
     "pairwise_products",
+    "read_description",
     "register",
     "valid_order",
+    "save_pretrained",
 ]

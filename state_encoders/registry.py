@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gymnasium import spaces
@@ -42,10 +43,24 @@ def encoder_class(name: str) -> type[StateEncoder]:
         raise ValueError(f"unknown state encoder {name!r}; known encoders: {', '.join(available())}") from None
 
 
-def make(name: str, observation_space: spaces.Dict, **kwargs: Any) -> StateEncoder:
+def make(name: str, observation_space: spaces.Dict, *, weights: str | Path | None = None, freeze: bool = False,
+         **kwargs: Any) -> StateEncoder:
     """Build the encoder registered under ``name`` for ``observation_space``.
 
+    :param weights: a folder written by ``recgym pretrain``: the encoder is rebuilt from the
+        constructor arguments saved there and its pretrained parameters are loaded (the name and
+        every parameter's shape are checked; :class:`state_encoders.weights.PretrainedWeightsError`
+        says what differs). ``kwargs`` then replace saved arguments.
+    :param freeze: with ``weights``: stop the gradients of every parameter.
     :param kwargs: the encoder's constructor arguments (``embedding_dim``,
         ``item_embeddings``, ``user_embeddings``, ``freeze_embeddings``, ...).
     """
-    return encoder_class(name)(observation_space, **kwargs)
+    cls = encoder_class(name)
+    if weights is not None:
+        from state_encoders.weights import load_pretrained
+
+        return load_pretrained(observation_space, weights=weights, freeze=freeze, name=name, **kwargs)
+    if freeze:
+        raise ValueError("freeze=True needs weights=DIR (pretrained weights to keep fixed); "
+                         "to keep only the embedding tables fixed pass freeze_embeddings=True")
+    return cls(observation_space, **kwargs)

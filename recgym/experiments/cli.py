@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--env", help=f"environment id (default {defaults['env'].default})")
     train.add_argument("--agent", help=f"agent name (default {defaults['agent'].default})")
     train.add_argument("--encoder", help="state encoder name (default: the agent's)")
+    train.add_argument("--encoder-weights", dest="encoder_weights",
+                       help="folder written by `recgym pretrain`: start the encoder from its pretrained weights")
+    train.add_argument("--freeze-encoder", dest="freeze_encoder", action=argparse.BooleanOptionalAction,
+                       default=None, help="with --encoder-weights: keep the pretrained encoder fixed "
+                       "(default) or fine-tune it (--no-freeze-encoder)")
     train.add_argument("--steps", type=int, help=f"environment steps (default {defaults['steps'].default})")
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--n-envs", type=int, dest="n_envs", help=f"parallel users (default {defaults['n_envs'].default})")
@@ -107,7 +112,8 @@ def _mapping(values: dict[str, Any], key: str) -> dict[str, Any]:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Merge a config file and command-line flags (flags win) into a validated config."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    for key in ("env", "agent", "encoder", "steps", "seed", "n_envs", "checkpoint_every", "eval_every", "eval_episodes"):
+    for key in ("env", "agent", "encoder", "encoder_weights", "freeze_encoder", "steps", "seed", "n_envs",
+                "checkpoint_every", "eval_every", "eval_episodes"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value

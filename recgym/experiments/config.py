@@ -29,6 +29,11 @@ class TrainConfig(BaseModel):
     :param env_kwargs: keyword arguments of the environment (history_length, max_steps, data_dir, ...).
     :param agent_kwargs: keyword arguments of the agent (learning rates, buffer size, ...).
     :param encoder_kwargs: keyword arguments of the state encoder.
+    :param encoder_weights: a folder written by ``recgym pretrain``: the encoder starts from those
+        pretrained weights (it must be the same encoder, pretrained with the environment's
+        history length on the same dataset) instead of the PMF tables.
+    :param freeze_encoder: with ``encoder_weights``: keep the pretrained encoder fixed (True, default)
+        or fine-tune it with the agent (False).
     """
 
     # strict: a YAML ``steps: true`` or ``n_envs: 8.0`` is refused, not read as 1 or 8
@@ -46,6 +51,8 @@ class TrainConfig(BaseModel):
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
     agent_kwargs: dict[str, Any] = Field(default_factory=dict)
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    encoder_weights: str | None = None
+    freeze_encoder: bool = True
 
     @field_validator("env")
     @classmethod
@@ -96,8 +103,19 @@ class TrainConfig(BaseModel):
     def _valid_agent_arguments(self) -> "TrainConfig":
         from agents.arguments import validate_agent_kwargs
 
-        validate_agent_kwargs(self.agent, self.agent_kwargs, self.encoder, self.encoder_kwargs)
+        if self.encoder_weights is None and not self.freeze_encoder:
+            raise ValueError("freeze_encoder=false (--no-freeze-encoder) needs encoder_weights (--encoder-weights DIR): "
+                             "only pretrained weights are frozen or fine-tuned")
+        if self.encoder_weights is not None and "weights" in self.encoder_kwargs:
+            raise ValueError("encoder_weights and encoder_kwargs.weights both name pretrained weights: give one")
+        validate_agent_kwargs(self.agent, self.agent_kwargs, self.encoder, self.all_encoder_kwargs())
         return self
+
+    def all_encoder_kwargs(self) -> dict[str, Any]:
+        """``encoder_kwargs`` with the pretrained weights (``weights``, ``freeze``) the agent's encoder loads."""
+        if self.encoder_weights is None:
+            return dict(self.encoder_kwargs)
+        return {**self.encoder_kwargs, "weights": self.encoder_weights, "freeze": self.freeze_encoder}
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(self.model_dump_json())

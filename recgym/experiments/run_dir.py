@@ -78,6 +78,13 @@ class RunDir:
     :param root: the run folder (``--out``).
     """
 
+    #: what recgym writes at the top of this kind of run folder (a subclass names its own)
+    entries: frozenset[str] = RUN_ENTRIES
+    #: temporary files an atomic write of those entries leaves when killed
+    temporary_entry: re.Pattern[str] = _TEMPORARY_RUN_ENTRY
+    #: the command that writes this kind of run folder (stored in the marker)
+    written_by: str = "recgym train"
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
@@ -132,8 +139,8 @@ class RunDir:
         """Create the run folder (if needed) and its marker: from now on recgym may overwrite it."""
         self.root.mkdir(parents=True, exist_ok=True)
         write_json(self.marker, {
-            "written_by": "recgym train",
-            "note": "recgym train --overwrite replaces only folders holding this file, and removes only "
+            "written_by": self.written_by,
+            "note": f"{self.written_by} --overwrite replaces only folders holding this file, and removes only "
                     "the entries recgym wrote",
         })
 
@@ -159,11 +166,11 @@ class RunDir:
         for entry in sorted(self.root.iterdir()):
             if entry.is_symlink():
                 foreign.append(entry)
-            elif entry.name in ("checkpoints", "tensorboard") and entry.is_dir():
+            elif entry.name in self.entries & {"checkpoints", "tensorboard"} and entry.is_dir():
                 foreign += self._foreign_in_checkpoints() if entry.name == "checkpoints" else self._foreign_in_tensorboard()
-            elif entry.name in RUN_ENTRIES - {"checkpoints", "tensorboard"} and entry.is_file():
+            elif entry.name in self.entries - {"checkpoints", "tensorboard"} and entry.is_file():
                 continue
-            elif not (_TEMPORARY_RUN_ENTRY.fullmatch(entry.name) and entry.is_file()):
+            elif not (self.temporary_entry.fullmatch(entry.name) and entry.is_file()):
                 foreign.append(entry)
         return foreign
 

@@ -198,7 +198,7 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
-    validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.encoder_kwargs)
+    validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.all_encoder_kwargs())
     if "users" in config.env_kwargs:
         raise ValueError(
             "env_kwargs sets users, but a run trains on the train split and evaluates on the test split of "
@@ -253,7 +253,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     if resume:
         model, curve = load_checkpoint(run, train_env)
     else:
-        extra = {"encoder_kwargs": config.encoder_kwargs} if config.encoder_kwargs else {}
+        encoder_kwargs = config.all_encoder_kwargs()
+        extra = {"encoder_kwargs": encoder_kwargs} if encoder_kwargs else {}
         model = agents.make(config.agent, train_env, encoder=config.encoder, seed=config.seed, **extra, **config.agent_kwargs)
     # the agent exists: only now is anything written
     if not resume:

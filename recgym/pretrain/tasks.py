@@ -1,0 +1,266 @@
+"""Supervised tasks a state encoder can be pretrained on: their split, head, loss and metrics.
+
+Two tasks, as RecBole trains its user-behaviour models:
+
+* :class:`NextItemTask`: predict the next item from the window before it.
+  Chronological leave-one-out; every item scored by the dot product of a
+  linear projection of the state with the encoder's own item table
+  (``item_embedding_table()``); softmax cross-entropy over the whole catalogue;
+  HR@10, NDCG@10 and MRR@10 of the target's rank among *all* items. Items the
+  user has already rated are **not** excluded by default, as in RecBole's full
+  ranking for sequential models (it masks the history only for general
+  recommenders), so figures compare with RecBole's; ``exclude_seen=True``
+  removes them from the ranking (the target itself is never removed).
+* :class:`ClickThroughTask`: predict whether the user likes an item
+  (``scale.is_liked``: rating >= 4, Jester > 0) from the window before it and
+  the item. 80/10/10 split in time order; a target-aware head (the state, or
+  ``encoder.target_state(observations, items)`` for encoders that have one such
+  as DIN (items ``[B, M]`` -> states ``[B, M, F]``), concatenated with the target's embedding, then an MLP to a logit);
+  binary cross-entropy; AUC and LogLoss.
+
+A task knows nothing about the training loop (:mod:`recgym.pretrain.trainer`),
+and the loop nothing about the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recgym.evaluation.metrics import hit_rate_at_k, ndcg_at_k
+from recgym.pretrain.windows import UserSequences, WindowBuilder, leave_one_out, time_ordered_split
+from simulators.pmf import roc_auc
+from state_encoders.base import StateEncoder
+
+TensorDict = dict[str, torch.Tensor]
+
+#: the cut-off of the next-item metrics (RecBole's ``topk: [10]``)
+TOP_K = 10
+#: hidden widths of the click-through head's MLP (ReLU between layers)
+CTR_HIDDEN = (128, 64)
+#: probabilities are clipped to [eps, 1 - eps] in LogLoss (sklearn's default)
+LOGLOSS_EPS = 1e-15
+
+
+class Task(Protocol):
+    """What the trainer needs from a task."""
+
+    name: ClassVar[str]
+    #: the validation metric early stopping maximises (or minimises, see ``monitor_mode``)
+    monitor: ClassVar[str]
+    monitor_mode: ClassVar[str]
+
+    def split(self, sequences: UserSequences) -> dict[str, np.ndarray]: ...
+
+    def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module: ...
+
+    def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor: ...
+
+    def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
+                 batch_size: int) -> dict[str, float]: ...
+
+
+# -- next item --------------------------------------------------------------------------------
+
+
+class NextItemHead(nn.Module):
+    """Scores ``(W s) . e_j`` of every item ``j``: a linear projection of the state against the item table.
+
+    :param features_dim: size of the encoder's state.
+    :param embedding_dim: size of the encoder's item embeddings.
+    """
+
+    def __init__(self, features_dim: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(features_dim, embedding_dim)
+
+    def forward(self, encoder: StateEncoder, observations: TensorDict) -> torch.Tensor:
+        state = encoder(observations)  # [B, F]
+        return self.projection(state) @ encoder.item_embedding_table().T  # [B, n_items]
+
+
+@dataclass
+class NextItemTask:
+    """Next-item prediction, chronological leave-one-out, full ranking (see the module docstring).
+
+    :param exclude_seen: drop the items the user rated before the target from the ranking
+        (default False, as RecBole's full ranking of sequential models).
+    :param k: cut-off of HR, NDCG and MRR.
+    """
+
+    exclude_seen: bool = False
+    k: int = TOP_K
+
+    name: ClassVar[str] = "next-item"
+    monitor: ClassVar[str] = f"NDCG@{TOP_K}"
+    monitor_mode: ClassVar[str] = "max"
+
+    def split(self, sequences: UserSequences) -> dict[str, np.ndarray]:
+        return leave_one_out(sequences)
+
+    def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module:
+        return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim))
+
+    def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
+        logits = head(encoder, windows.tensors(targets))
+        labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long)
+        return F.cross_entropy(logits, labels)
+
+    @torch.no_grad()
+    def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
+                 batch_size: int) -> dict[str, float]:
+        ranks = []
+        for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))):
+            if chunk.size == 0:
+                continue
+            scores = head(encoder, windows.tensors(chunk))  # [B, n_items]
+            if self.exclude_seen:
+                scores = scores.masked_fill(torch.as_tensor(seen_before(windows.sequences, chunk)), float("-inf"))
+            ranks.append(target_ranks(scores, torch.as_tensor(windows.sequences.items[chunk])).numpy())
+        return ranking_metrics(np.concatenate(ranks) if ranks else np.zeros(0, np.int64), self.k)
+
+
+def seen_before(sequences: UserSequences, targets: np.ndarray) -> np.ndarray:
+    """``(B, n_items)`` bool: items the target's user rated before it (the target item itself excluded)."""
+    mask = np.zeros((targets.size, sequences.n_items), dtype=bool)
+    for row, g in enumerate(targets):
+        mask[row, sequences.items[sequences.starts[sequences.users[g]] : g]] = True
+        mask[row, sequences.items[g]] = False
+    return mask
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each target among all items: the number of items scored strictly higher.
+
+    :param scores: ``[B, n_items]``.
+    :param targets: ``[B]`` item ids.
+    """
+    target_score = scores.gather(1, targets.long().view(-1, 1))  # [B, 1]
+    return (scores > target_score).sum(dim=1)
+
+
+def ranking_metrics(ranks: np.ndarray, k: int = TOP_K) -> dict[str, float]:
+    """HR@k, NDCG@k and MRR@k of one relevant item per row at 0-based ``ranks``.
+
+    HR and NDCG come from :mod:`recgym.evaluation.metrics` (one relevant item,
+    so NDCG@k = 1 / log2(rank + 2) inside the top k); MRR@k = 1 / (rank + 1)
+    inside the top k, else 0.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    if ranks.size == 0:
+        return {f"HR@{k}": float("nan"), f"NDCG@{k}": float("nan"), f"MRR@{k}": float("nan")}
+    relevance = (ranks[:, None] == np.arange(k)).astype(np.float64)  # [B, k] the target's position
+    return {
+        f"HR@{k}": hit_rate_at_k(relevance, k, n_relevant=1, reduce="mean"),
+        f"NDCG@{k}": ndcg_at_k(relevance, k, n_relevant=1, reduce="mean"),
+        f"MRR@{k}": float(np.mean(np.where(ranks < k, 1.0 / (ranks + 1.0), 0.0))),
+    }
+
+
+# -- click-through ------------------------------------------------------------------------------
+
+
+class ClickThroughHead(nn.Module):
+    """``MLP([state, e_item]) -> logit``; the state is ``encoder.target_state(obs, items)`` where it exists.
+
+    :param state_dim: size of the (target-aware) state.
+    :param embedding_dim: size of the item embeddings.
+    :param hidden: hidden widths of the MLP.
+    """
+
+    def __init__(self, state_dim: int, embedding_dim: int, hidden: tuple[int, ...] = CTR_HIDDEN) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = state_dim + embedding_dim
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, encoder: StateEncoder, observations: TensorDict, items: torch.Tensor) -> torch.Tensor:
+        state = target_aware_state(encoder, observations, items)  # [B, F']
+        return self.mlp(torch.cat([state, encoder.embed_items(items)], dim=-1)).squeeze(-1)  # [B]
+
+
+def target_aware_state(encoder: StateEncoder, observations: TensorDict, items: torch.Tensor) -> torch.Tensor:
+    """States ``[B, F']`` for target items ``[B]``.
+
+    ``encoder.target_state(observations, candidates)`` for encoders that have it (DIN: the
+    target is the attention's query; candidates ``[B, M]`` give states ``[B, M, F']``, here
+    ``M = 1``), else ``encoder(observations)``.
+    """
+    target_state = getattr(encoder, "target_state", None)
+    if callable(target_state):
+        return target_state(observations, items.reshape(-1, 1)).squeeze(1)  # [B, 1, F'] -> [B, F']
+    return encoder(observations)
+
+
+@dataclass
+class ClickThroughTask:
+    """Whether the user likes the target item; time-ordered 80/10/10 (see the module docstring).
+
+    :param fractions: train, validation and test shares of the targets in time order.
+    """
+
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    name: ClassVar[str] = "ctr"
+    monitor: ClassVar[str] = "AUC"
+    monitor_mode: ClassVar[str] = "max"
+
+    def split(self, sequences: UserSequences) -> dict[str, np.ndarray]:
+        return time_ordered_split(sequences, self.fractions)
+
+    def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module:
+        state_dim = int(encoder.features_dim)
+        if callable(getattr(encoder, "target_state", None)) and len(windows.sequences):
+            # a target-aware state may have its own width: ask the encoder once (eval mode: batch norm
+            # and dropout must not see a batch of one in training mode)
+            probe, was_training = np.zeros(1, dtype=np.int64), encoder.training
+            encoder.eval()
+            with torch.no_grad():
+                items = torch.as_tensor(windows.sequences.items[probe])
+                state_dim = int(target_aware_state(encoder, windows.tensors(probe), items).shape[-1])
+            encoder.train(was_training)
+        return ClickThroughHead(state_dim, int(encoder.embedding_dim))
+
+    def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
+        seq = windows.sequences
+        logits = head(encoder, windows.tensors(targets), torch.as_tensor(seq.items[targets]))
+        return F.binary_cross_entropy_with_logits(logits, torch.as_tensor(seq.liked[targets], dtype=logits.dtype))
+
+    @torch.no_grad()
+    def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
+                 batch_size: int) -> dict[str, float]:
+        seq = windows.sequences
+        logits = [head(encoder, windows.tensors(chunk), torch.as_tensor(seq.items[chunk])).numpy()
+                  for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))) if chunk.size]
+        scores = np.concatenate(logits) if logits else np.zeros(0)
+        return click_metrics(scores, seq.liked[targets])
+
+
+def click_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """AUC (:func:`simulators.pmf.roc_auc`) and LogLoss (mean binary cross-entropy of ``sigmoid(logits)``)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels).astype(bool)
+    if logits.size == 0:
+        return {"AUC": float("nan"), "LogLoss": float("nan")}
+    p = np.clip(1.0 / (1.0 + np.exp(-logits)), LOGLOSS_EPS, 1.0 - LOGLOSS_EPS)
+    return {"AUC": roc_auc(logits, labels), "LogLoss": float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))}
+
+
+TASKS: dict[str, Any] = {NextItemTask.name: NextItemTask, ClickThroughTask.name: ClickThroughTask}
+
+
+def make_task(name: str, **kwargs: Any) -> Task:
+    """The task called ``name`` (``"next-item"`` or ``"ctr"``)."""
+    try:
+        return TASKS[name](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown pretraining task {name!r}; choose one of {', '.join(TASKS)}") from None

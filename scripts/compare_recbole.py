@@ -1,0 +1,520 @@
+"""recgym's user-behaviour models beside RecBole's, same data and protocol, on ML-100K.
+
+    python scripts/compare_recbole.py recbole [--models GRU4Rec DIN ...] [--force]
+    python scripts/compare_recbole.py ours [--seeds 3] [--models gru4rec ...]
+    python scripts/compare_recbole.py report
+    python scripts/compare_recbole.py all
+
+``recbole`` runs RecBole 1.2.1, the reference implementation, in its own
+virtual environment (``~/.cache/recgym/recbole-venv``, never a dependency of
+recgym; see ``RECBOLE_SETUP``), one subprocess per model, and caches each
+result as JSON under ``docs/results/recbole/`` (figures, epochs, seconds per
+epoch, total time); a cached model is not run again unless ``--force``.
+``ours`` trains recgym's encoders with :mod:`recgym.pretrain` on the same
+protocol over several seeds, at RecBole's epoch budget and to convergence
+(early stopping), caching under ``docs/results/recbole/ours/``. ``report``
+writes ``docs/results/ubm.md`` from the caches.
+
+The shared protocol (RecBole's names in brackets):
+
+* data: ML-100K, all 100,000 ratings of all 943 users, no filtering (RecBole
+  reads its own bundled copy, ``recbole/dataset_example/ml-100k``; the same
+  ratings as GroupLens' ``u.data``, which recgym loads). RecBole knows no RL
+  user split, so here recgym trains on every user too (``recgym pretrain``
+  itself uses the training users only);
+* next item: chronological leave-one-out per user (``split: {LS:
+  valid_and_test}, order: TO``), every prefix of the training part a training
+  example (RecBole's augmentation), full ranking over all items without
+  excluding the history (``mode: full``; RecBole masks nothing for sequential
+  models), cross-entropy (``loss_type: CE``), history length 50
+  (``MAX_ITEM_LIST_LENGTH``), embedding 64, Adam lr 1e-3, batch 2048, the best
+  validation NDCG@10 epoch is tested;
+* click-through (DIN): label rating >= 4 (``threshold: {rating: 4}``), every
+  interaction but each user's first (RecBole's augmentation needs a history),
+  80/10/10 in global time order (``split: {RS: [0.8, 0.1, 0.1]}, order: TO,
+  group_by: None``), AUC and LogLoss, best validation AUC tested.
+
+The RecBole part runs under RecBole's interpreter and imports nothing from
+recgym; everything else runs under recgym's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+RECBOLE_CACHE = RESULTS / "recbole"
+OURS_CACHE = RECBOLE_CACHE / "ours"
+REPORT = RESULTS / "ubm.md"
+RUNS = REPO / "runs" / "compare_recbole"
+RECBOLE_VENV = Path.home() / ".cache" / "recgym" / "recbole-venv"
+RECBOLE_SETUP = (
+    f"python3 -m venv {RECBOLE_VENV} && {RECBOLE_VENV}/bin/pip install torch==2.13.0 recbole==1.2.1 "
+    "'numpy<2' 'pandas<2.3' 'scipy<1.14' 'setuptools>=77.0.3,<81'"
+)
+
+#: the shared protocol
+HISTORY_LENGTH = 50  # RecBole's MAX_ITEM_LIST_LENGTH
+EMBEDDING_DIM = 64
+BATCH_SIZE = 2048  # RecBole's train_batch_size
+LEARNING_RATE = 1e-3  # RecBole's learning_rate
+CONVERGED_EPOCHS = 200  # the cap of the runs "to convergence" (early stopping decides)
+PATIENCE = 10  # RecBole's stopping_step
+
+#: RecBole model -> (task, epoch budget, item features). The budgets fit ~30 minutes a run on the
+#: 2 shared cores this was written on (measured seconds per epoch: GRU4Rec 37, GRU4RecF 90, SASRec 216,
+#: FDSA 440, Caser 735, DIN 56).
+RECBOLE_MODELS: dict[str, tuple[str, int, bool]] = {
+    "GRU4Rec": ("next-item", 10, False),
+    "DIN": ("ctr", 10, False),
+    "GRU4RecF": ("next-item", 10, True),
+    "SASRec": ("next-item", 8, False),
+    "FDSA": ("next-item", 4, True),
+    "Caser": ("next-item", 2, False),
+}
+#: wall-clock cap of one RecBole run: after the epoch that passes it, the best epoch so far is tested
+RECBOLE_MAX_SECONDS = 40 * 60
+#: recgym encoder -> the RecBole model it is compared with
+OURS: dict[str, str] = {
+    "mean": "GRU4Rec",  # recgym's bag-of-items encoder: a check of the pipeline, not a sequential model
+    "gru4rec": "GRU4Rec", "prnn": "GRU4RecF", "sasrec": "SASRec", "fdsa": "FDSA", "caser": "Caser",
+    "din": "DIN", "tisasrec": "SASRec",
+}
+#: RecBole's archived ML-1M leaderboard (NDCG@10; DIN: AUC), recorded for reference (docs REFERENCES.md)
+PUBLISHED_ML1M = {"GRU4Rec": ("NDCG@10", 0.1545), "GRU4RecF": ("NDCG@10", 0.1432), "FDSA": ("NDCG@10", 0.1294),
+                  "SASRec": ("NDCG@10", 0.1286), "Caser": ("NDCG@10", 0.1061), "DIN": ("AUC", 0.9299)}
+
+
+# -- RecBole (runs under RecBole's interpreter) ----------------------------------------------
+
+
+def recbole_config(model: str, epochs: int, seed: int, workdir: Path) -> dict[str, Any]:
+    """RecBole's settings for ``model`` under the shared protocol."""
+    import recbole
+
+    task, _, features = RECBOLE_MODELS[model]
+    config: dict[str, Any] = {
+        "data_path": str(Path(recbole.__file__).parent / "dataset_example"),
+        "dataset": "ml-100k",
+        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+        "MAX_ITEM_LIST_LENGTH": HISTORY_LENGTH,
+        "epochs": epochs, "stopping_step": epochs + 1,  # a fixed budget: no early stop
+        "train_batch_size": BATCH_SIZE, "eval_batch_size": 4096, "learning_rate": LEARNING_RATE,
+        "seed": seed, "reproducibility": True, "device": "cpu", "use_gpu": False, "show_progress": False,
+        "checkpoint_dir": str(workdir / "saved"), "worker": 0, "log_wandb": False,
+        "train_neg_sample_args": None,
+    }
+    if features:
+        config["load_col"]["item"] = ["item_id", "class"]
+    if model in ("SASRec", "FDSA"):
+        config["hidden_size"] = EMBEDDING_DIM
+    else:
+        config["embedding_size"] = EMBEDDING_DIM
+    if task == "next-item":
+        config.update({
+            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+            "loss_type": "CE", "metrics": ["Hit", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10",
+        })
+    else:
+        config["load_col"]["item"] = ["item_id"]
+        config.update({
+            "threshold": {"rating": 4},
+            "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO", "mode": "labeled", "group_by": None},
+            "metrics": ["AUC", "LogLoss"], "valid_metric": "AUC",
+        })
+    return config
+
+
+class _BudgetReached(Exception):
+    pass
+
+
+def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool = False) -> dict[str, Any]:
+    """Train and test one RecBole model; write ``out`` (JSON) after every epoch and at the end."""
+    import torch
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+    torch.set_num_threads(1)
+    workdir = RUNS / "recbole" / model
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)  # RecBole writes log/ and log_tensorboard/ into the working directory
+    task = RECBOLE_MODELS[model][0]
+    config = Config(model=model, config_dict=recbole_config(model, epochs, seed, workdir))
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    tic = time.perf_counter()
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    network = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, network)
+    setup_seconds = time.perf_counter() - tic
+    if dry:  # build everything and take one training batch: checks the settings in seconds
+        batch = next(iter(train_data))
+        loss = network.calculate_loss(batch)
+        return {"model": model, "dry_run_loss": float(loss)}
+
+    epoch_seconds: list[float] = []
+    valid_curve: list[float] = []
+    train_epoch = trainer._train_epoch
+    start = time.perf_counter()
+
+    def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        epoch_seconds.append(time.perf_counter() - t)
+        return loss
+
+    record: dict[str, Any] = {
+        "side": "recbole", "recbole_version": _recbole_version(), "model": model, "task": task,
+        "dataset": "ml-100k", "seed": seed, "epoch_budget": epochs, "status": "running",
+        "n_users": int(dataset.user_num - 1), "n_items": int(dataset.item_num - 1),
+        "n_interactions": int(dataset.inter_num), "setup_seconds": setup_seconds,
+    }
+
+    def after_epoch(epoch: int, valid_score: float) -> None:
+        valid_curve.append(float(valid_score))
+        record.update(epochs=len(epoch_seconds), seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
+                      epoch_seconds=epoch_seconds, valid_curve=valid_curve,
+                      elapsed_seconds=time.perf_counter() - start)
+        _write_json(out, record)
+        if time.perf_counter() - start > RECBOLE_MAX_SECONDS and len(epoch_seconds) < epochs:
+            raise _BudgetReached
+
+    trainer._train_epoch = timed_epoch
+    stopped_early = False
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=after_epoch)
+    except _BudgetReached:
+        stopped_early = True
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    best = max(range(len(valid_curve)), key=valid_curve.__getitem__)
+    record.update(
+        status="stopped at the time cap" if stopped_early else "done",
+        epochs=len(epoch_seconds), seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
+        epoch_seconds=epoch_seconds, valid_curve=valid_curve, best_epoch=best + 1,
+        total_seconds=time.perf_counter() - start, train_seconds=sum(epoch_seconds),
+        test={_metric_name(k): float(v) for k, v in dict(test).items()},
+    )
+    _write_json(out, record)
+    return record
+
+
+def _metric_name(key: str) -> str:
+    """RecBole's lower-case names -> ours: hit@10 -> HR@10, ndcg@10 -> NDCG@10, auc -> AUC."""
+    names = {"hit": "HR", "ndcg": "NDCG", "mrr": "MRR", "auc": "AUC", "logloss": "LogLoss"}
+    base, _, k = key.partition("@")
+    return names.get(base.lower(), base) + (f"@{k}" if k else "")
+
+
+def _recbole_version() -> str:
+    import recbole
+
+    return str(getattr(recbole, "__version__", "unknown"))
+
+
+def recbole_main(args: argparse.Namespace) -> None:
+    """Run each RecBole model in a subprocess under RecBole's interpreter (cached results are kept)."""
+    python = RECBOLE_VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"RecBole's virtual environment is missing; create it with:\n  {RECBOLE_SETUP}")
+    for model in args.models or list(RECBOLE_MODELS):
+        if model not in RECBOLE_MODELS:
+            sys.exit(f"unknown RecBole model {model!r}; choose among {', '.join(RECBOLE_MODELS)}")
+        out = RECBOLE_CACHE / f"{model}.json"
+        if out.exists() and not args.force and not args.dry:
+            if _read_json(out).get("status") in ("done", "stopped at the time cap"):
+                print(f"{model}: cached in {out.relative_to(REPO)}", flush=True)
+                continue
+        epochs = args.epochs or RECBOLE_MODELS[model][1]
+        command = [str(python), str(Path(__file__).resolve()), "_recbole-one", model, "--epochs", str(epochs),
+                   "--seed", str(args.seed)] + (["--dry"] if args.dry else [])
+        env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": "1"}
+        print(f"{model}: RecBole, {epochs} epochs ...", flush=True)
+        result = subprocess.run(command, env=env)
+        if result.returncode != 0:
+            print(f"{model}: RecBole failed (exit {result.returncode}); see the log above", flush=True)
+
+
+def recbole_one_main(args: argparse.Namespace) -> None:
+    out = RECBOLE_CACHE / f"{args.model}.json"
+    if args.dry:
+        out = RUNS / "recbole" / f"{args.model}-dry.json"
+    record = run_recbole_model(args.model, args.epochs, args.seed, out, dry=args.dry)
+    print(json.dumps({k: v for k, v in record.items() if k not in ("epoch_seconds", "valid_curve")}), flush=True)
+
+
+# -- ours (runs under recgym's interpreter) ---------------------------------------------------
+
+
+def our_encoder_kwargs(name: str, log: Any) -> dict[str, Any]:
+    """Embedding 64; item genres for encoders whose constructor takes ``item_features`` (FDSA, p-RNN)."""
+    import inspect
+
+    import state_encoders
+
+    kwargs: dict[str, Any] = {"embedding_dim": EMBEDDING_DIM}
+    parameters = inspect.signature(state_encoders.encoder_class(name).__init__).parameters
+    if "item_features" in parameters and log.item_genres() is not None:
+        kwargs["item_features"] = log.item_genres()
+    return kwargs
+
+
+def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path) -> dict[str, Any]:
+    """Train recgym encoder ``name`` on ML-100K (all users, as RecBole) under the shared protocol."""
+    import torch
+
+    from recgym.data import load
+    from recgym.pretrain import TrainerConfig, make_task, pretrain_encoder
+
+    torch.set_num_threads(1)
+    task = RECBOLE_MODELS[OURS[name]][0]
+    log = load("ml-100k")
+    tic = time.perf_counter()
+    trained = pretrain_encoder(
+        log, name, make_task(task), HISTORY_LENGTH, our_encoder_kwargs(name, log),
+        TrainerConfig(epochs=epochs, batch_size=BATCH_SIZE, lr=LEARNING_RATE, patience=patience, seed=seed,
+                      progress=False),
+    )
+    r = trained.result
+    record = {
+        "side": "recgym", "code_commit": _git_commit(), "encoder": name, "compared_with": OURS[name],
+        "task": task, "dataset": "ml-100k",
+        "seed": seed, "epoch_budget": epochs, "patience": patience, "status": "done",
+        "n_users": int(log.n_users), "n_items": int(log.n_items), "n_interactions": len(log),
+        "targets": {k: int(v.size) for k, v in trained.split.items()},
+        "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
+        "seconds_per_epoch": r.seconds_per_epoch, "train_seconds": r.train_seconds,
+        "total_seconds": time.perf_counter() - tic, "test": r.test, "valid": r.valid,
+        "valid_curve": [h[make_task(task).monitor] for h in r.history],
+    }
+    _write_json(out, record)
+    return record
+
+
+def _git_commit() -> str:
+    """The checkout's commit (``+dirty`` with uncommitted changes): which code produced a cached figure."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _use_this_checkout() -> None:
+    """Import recgym from this checkout (``python scripts/...`` puts only ``scripts/`` on the path)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
+def ours_main(args: argparse.Namespace) -> None:
+    """Our encoders that exist, at RecBole's epoch budget and to convergence, over ``--seeds`` seeds (cached)."""
+    _use_this_checkout()
+    import state_encoders
+
+    names = args.models or list(OURS)
+    for name in names:
+        if name not in OURS:
+            sys.exit(f"no RecBole counterpart for {name!r}; choose among {', '.join(OURS)}")
+        if name not in state_encoders.available():
+            print(f"{name}: not in state_encoders yet (known: {', '.join(state_encoders.available())}); skipped",
+                  flush=True)
+            continue
+        reference = OURS[name]
+        theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
+        finished = theirs.get("status") in ("done", "stopped at the time cap")
+        budget = theirs["epochs"] if finished else RECBOLE_MODELS[reference][1]  # a capped RecBole run sets it
+        runs = [("budget", budget, None)] + ([] if args.no_converged else [("converged", CONVERGED_EPOCHS, PATIENCE)])
+        for label, epochs, patience in runs:
+            for seed in range(args.seeds):
+                out = OURS_CACHE / f"{name}-{label}-seed{seed}.json"
+                cached = _read_json(out)
+                if cached.get("status") == "done" and cached.get("epoch_budget") == epochs and not args.force:
+                    print(f"{name} {label} seed {seed}: cached", flush=True)
+                    continue
+                print(f"{name} {label} ({epochs} epochs{'' if patience is None else ', early stopping'}) "
+                      f"seed {seed} ...", flush=True)
+                record = run_ours(name, epochs, patience, seed, out)
+                print(f"  {record['test']} in {record['epochs']} epochs, {record['seconds_per_epoch']:.1f} s/epoch",
+                      flush=True)
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else (f"{value:,.0f}" if value >= 10 else f"{value:.1f}")
+
+
+def report_main(args: argparse.Namespace) -> None:
+    """Write docs/results/ubm.md from the cached JSON files."""
+    lines = [
+        "# User-behaviour models: recgym beside RecBole on ML-100K",
+        "",
+        "Written by `scripts/compare_recbole.py report` from the JSON cached under `docs/results/recbole/`"
+        " (RecBole) and `docs/results/recbole/ours/` (recgym). Same data, split, sequence length (50),"
+        " embedding size (64), optimiser (Adam, lr 1e-3, batch 2048) and epoch budget on both sides; the"
+        " protocol is in the script's docstring; both sides use all 943 users (RecBole has no RL user split)."
+        " RecBole runs are one seed (0); ours are mean ± sample std"
+        " over the seeds cached. Both sides test the epoch with the best validation figure.",
+        "",
+        "Seconds are wall-clock on the shared 2-core CPU machine this was run on, RecBole under `nice -n 19`"
+        " beside other benchmark jobs: they say how long a run took here, and compare the two sides only"
+        " roughly. RecBole's seconds per epoch count training only (its `epoch N training [time]`), as ours do.",
+        "",
+    ]
+    next_rows, ctr_rows = [], []
+    for model, (task, budget, _) in RECBOLE_MODELS.items():
+        theirs = _read_json(RECBOLE_CACHE / f"{model}.json")
+        ours = [name for name, ref in OURS.items() if ref == model]
+        rows = next_rows if task == "next-item" else ctr_rows
+        metrics = ["HR@10", "NDCG@10", "MRR@10"] if task == "next-item" else ["AUC", "LogLoss"]
+        if theirs:
+            status = theirs.get("status", "?")
+            epochs = theirs.get("epochs", 0)
+            figures = [f"{theirs['test'][m]:.4f}" if "test" in theirs else "-" for m in metrics]
+            note = "" if status == "done" else f" ({status}{'' if 'test' in theirs else ', no test yet'})"
+            if "best_epoch" in theirs:
+                best = theirs["best_epoch"]
+                note += "; still improving" if best == epochs else f"; best {best}"
+            rows.append([f"RecBole {model}", f"{epochs}/{budget}{note}", *figures,
+                         _seconds(theirs.get("seconds_per_epoch")),
+                         _seconds(theirs.get("total_seconds") or theirs.get("elapsed_seconds"))])
+        else:
+            rows.append([f"RecBole {model}", "not run yet", *["-"] * len(metrics), "-", "-"])
+        for name in ours:
+            for label in ("budget", "converged"):
+                records = [_read_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json"))]
+                records = [r for r in records if r.get("status") == "done"]
+                if not records:
+                    continue
+                epochs = sum(r["epochs"] for r in records) / len(records)
+                best = sum(r["best_epoch"] for r in records) / len(records)
+                what = f"{epochs:.0f}" + (f" (early stopping; best {best:.0f})" if label == "converged" else "")
+                seeds = f"{len(records)} seed{'s' if len(records) != 1 else ''}"
+                label_note = " — bag of items, a pipeline check" if name == "mean" else ""
+                rows.append([f"recgym {name}{label_note} ({seeds})", what,
+                             *[_mean_std([r["test"][m] for r in records]) for m in metrics],
+                             _seconds(sum(r["seconds_per_epoch"] for r in records) / len(records)),
+                             _seconds(sum(r["total_seconds"] for r in records) / len(records))])
+        for name in ours:
+            if not any(OURS_CACHE.glob(f"{name}-*-seed*.json")):
+                state = "not run yet" if name in _registered() else "not in state_encoders yet"
+                rows.append([f"recgym {name}", state, *["-"] * len(metrics), "-", "-"])
+    header = ["model", "epochs", "HR@10", "NDCG@10", "MRR@10", "s/epoch", "total s"]
+    lines += ["## Next item (chronological leave-one-out, full ranking over all 1,682 items)", "",
+              *_table(header, next_rows), ""]
+    lines += ["## Click-through (DIN: liked = rating >= 4, 80/10/10 in time order)", "",
+              *_table(["model", "epochs", "AUC", "LogLoss", "s/epoch", "total s"], ctr_rows), ""]
+    lines += [
+        "`epochs` for RecBole is epochs run / budget. A run that reached its wall-clock cap"
+        f" ({RECBOLE_MAX_SECONDS // 60} minutes) before its budget tested its best epoch so far and says so.",
+        "",
+        "## RecBole's published ML-1M figures, for reference",
+        "",
+        "From RecBole's archived leaderboard (ML-1M, rating >= 3, 10-core; DIN: drop rating 3, label >= 4,"
+        " random 80/10/10): another dataset and filtering than the runs above, so not comparable figure for"
+        " figure; they show the expected order of the models.",
+        "",
+        *_table(["model", "metric", "ML-1M"], [[m, k, f"{v:.4f}"] for m, (k, v) in PUBLISHED_ML1M.items()]),
+        "",
+    ]
+    REPORT.write_text("\n".join(lines))
+    print(f"wrote {REPORT.relative_to(REPO)}")
+
+
+def _registered() -> list[str]:
+    _use_this_checkout()
+    try:
+        import state_encoders
+    except ImportError:
+        return []
+    return state_encoders.available()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+# -- small shared helpers ---------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    recbole_parser = sub.add_parser("recbole", help="run RecBole's models (cached)")
+    recbole_parser.add_argument("--models", nargs="*", help=f"default: {' '.join(RECBOLE_MODELS)}")
+    recbole_parser.add_argument("--epochs", type=int, help="override the per-model epoch budget")
+    recbole_parser.add_argument("--seed", type=int, default=0)
+    recbole_parser.add_argument("--force", action="store_true", help="run again even when cached")
+    recbole_parser.add_argument("--dry", action="store_true", help="build each model and take one batch only")
+    one = sub.add_parser("_recbole-one", help=argparse.SUPPRESS)
+    one.add_argument("model")
+    one.add_argument("--epochs", type=int, required=True)
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--dry", action="store_true")
+    ours_parser = sub.add_parser("ours", help="run recgym's encoders on the same protocol (cached)")
+    ours_parser.add_argument("--models", nargs="*", help=f"default: {' '.join(OURS)} (missing ones are skipped)")
+    ours_parser.add_argument("--seeds", type=int, default=3)
+    ours_parser.add_argument("--no-converged", action="store_true", help="only the runs at RecBole's budget")
+    ours_parser.add_argument("--force", action="store_true", help="run again even when cached")
+    sub.add_parser("report", help="write docs/results/ubm.md from the caches")
+    all_parser = sub.add_parser("all", help="recbole, ours, report")
+    all_parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    if args.command == "recbole":
+        recbole_main(args)
+    elif args.command == "_recbole-one":
+        recbole_one_main(args)
+    elif args.command == "ours":
+        ours_main(args)
+    elif args.command == "report":
+        report_main(args)
+    else:
+        recbole_main(argparse.Namespace(models=None, epochs=None, seed=0, force=False, dry=False))
+        ours_main(argparse.Namespace(models=None, seeds=args.seeds, no_converged=False, force=False))
+        report_main(args)
+
+
+if __name__ == "__main__":
+    main()
