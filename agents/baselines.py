@@ -258,13 +258,18 @@ class OracleGreedyAgent(BaselineAgent):
 
     needs_live_env = True
 
-    def scores(self, obs: Observation) -> np.ndarray:
+    def live_expected_rewards(self, obs: Observation) -> np.ndarray:
+        """``(B, n_items)`` the live environment's expected one-step rewards, for the rows of ``obs``."""
         expected = np.array(call_env_method(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
         if expected.shape[0] != obs["user"].reshape(-1).shape[0]:
             raise ValueError(
-                "oracle-greedy reads the live simulator: predict on the observation of the environment it was "
-                "given (agent.set_env(env) to point it at another one)"
+                f"{self.name or type(self).__name__} reads the live simulator: predict on the observation of the "
+                "environment it was given (agent.set_env(env) to point it at another one)"
             )
+        return expected
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        expected = self.live_expected_rewards(obs)
         masks = np.asarray(call_env_method(self.env, "action_masks"), dtype=bool).reshape(expected.shape)
         expected[~masks] = -np.inf  # consumed, and outside each user's candidate set
         return expected

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines import BaselineAgent
+from agents.baselines import OracleGreedyAgent
 from agents.common import Observation, call_env_method, scenario_of
 from recgym.scenario import Scenario
 
@@ -50,7 +50,7 @@ PLANNER_DIVERSE = 8
 PLANNER_SHORTLIST = 32
 
 
-class PlannerAgent(BaselineAgent):
+class PlannerAgent(OracleGreedyAgent):
     """Receding-horizon planner with the live simulator (see the module docstring).
 
     :param env: the environment it plans in (evaluation rebinds it with ``set_env``).
@@ -90,12 +90,7 @@ class PlannerAgent(BaselineAgent):
     # -- planning ----------------------------------------------------------------------
     def scores(self, obs: Observation) -> np.ndarray:
         """``(B, n_items)``: the planned value of each candidate first item, ``-inf`` elsewhere."""
-        expected = np.array(call_env_method(self.env, "expected_rewards"), dtype=np.float64).reshape(-1, self.n_items)
-        if expected.shape[0] != obs["user"].reshape(-1).shape[0]:
-            raise ValueError(
-                "planner reads the live simulator: predict on the observation of the environment it was "
-                "given (agent.set_env(env) to point it at another one)"
-            )
+        expected = self.live_expected_rewards(obs)
         snapshot = call_env_method(self.env, "simulator_state")
         masks = np.asarray(snapshot.action_masks, dtype=bool).reshape(expected.shape)
         expected[~masks] = -np.inf

@@ -242,6 +242,20 @@ def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters
     return topics
 
 
+def as_behavior_config(config: BehaviorConfig | Mapping[str, Any] | None, base: BehaviorConfig) -> BehaviorConfig:
+    """``config`` as a :class:`BehaviorConfig`: ``base`` when None, ``base`` with some fields replaced for a mapping."""
+    if config is None:
+        return base
+    if isinstance(config, Mapping):
+        unknown = set(config) - {f.name for f in fields(BehaviorConfig)}
+        if unknown:
+            raise ValueError(f"BehaviorConfig has no fields {sorted(unknown)}")
+        return replace(base, **config)
+    if not isinstance(config, BehaviorConfig):
+        raise TypeError(f"config must be a BehaviorConfig or a mapping, got {type(config).__name__}")
+    return config
+
+
 class BehaviorSimulator(UserSimulator):
     """Multi-behaviour user with boredom and patience on top of a PMF rating model.
 
@@ -265,15 +279,7 @@ class BehaviorSimulator(UserSimulator):
         rating_model: PMFSimulator | None = None,
         pmf_params: dict[str, Any] | None = None,
     ) -> None:
-        if config is None:
-            config = BehaviorConfig()
-        elif isinstance(config, Mapping):
-            unknown = set(config) - {f.name for f in fields(BehaviorConfig)}
-            if unknown:
-                raise ValueError(f"BehaviorConfig has no fields {sorted(unknown)}")
-            config = BehaviorConfig(**config)
-        elif not isinstance(config, BehaviorConfig):
-            raise TypeError(f"config must be a BehaviorConfig or a mapping, got {type(config).__name__}")
+        config = as_behavior_config(config, BehaviorConfig())
         if rating_model is not None and not isinstance(rating_model, PMFSimulator):
             raise TypeError(f"rating_model must be a PMFSimulator, got {type(rating_model).__name__}")
         self.config = config
@@ -640,11 +646,5 @@ class BehaviorV1Simulator(BehaviorSimulator):
         rating_model: PMFSimulator | None = None,
         pmf_params: dict[str, Any] | None = None,
     ) -> None:
-        if config is None:
-            config = BEHAVIOR_V1
-        elif isinstance(config, Mapping):
-            unknown = set(config) - {f.name for f in fields(BehaviorConfig)}
-            if unknown:
-                raise ValueError(f"BehaviorConfig has no fields {sorted(unknown)}")
-            config = replace(BEHAVIOR_V1, **config)
+        config = as_behavior_config(config, BEHAVIOR_V1)
         super().__init__(config, rating_model, pmf_params)
