@@ -68,21 +68,22 @@ EMBEDDING_DIM = 64
 BATCH_SIZE = 2048  # RecBole's train_batch_size
 LEARNING_RATE = 1e-3  # RecBole's learning_rate
 CONVERGED_EPOCHS = 200  # the cap of the runs "to convergence" (early stopping decides)
-PATIENCE = 10  # RecBole's stopping_step
+PATIENCE = 5  # ours "to convergence": stop after 5 epochs without a better validation figure (RecBole's stopping_step is 10; 5 fits 3 seeds of every model into an afternoon on 2 cores)
 
-#: RecBole model -> (task, epoch budget, item features). The budgets fit ~30 minutes a run on the
-#: 2 shared cores this was written on (measured seconds per epoch: GRU4Rec 37, GRU4RecF 90, SASRec 216,
-#: FDSA 440, Caser 735, DIN 56).
+#: RecBole model -> (task, epoch budget, item features). Every budget is 10 epochs; the slow models
+#: (measured seconds per epoch on the 2 shared cores: GRU4Rec 37, GRU4RecF 90, SASRec 216, FDSA 440,
+#: Caser 735, DIN 56) run as many as fit in ``RECBOLE_MAX_SECONDS`` instead, and ours then get the
+#: same number of epochs.
 RECBOLE_MODELS: dict[str, tuple[str, int, bool]] = {
     "GRU4Rec": ("next-item", 10, False),
     "DIN": ("ctr", 10, False),
     "GRU4RecF": ("next-item", 10, True),
-    "SASRec": ("next-item", 8, False),
-    "FDSA": ("next-item", 4, True),
-    "Caser": ("next-item", 2, False),
+    "SASRec": ("next-item", 10, False),
+    "FDSA": ("next-item", 10, True),
+    "Caser": ("next-item", 10, False),
 }
 #: wall-clock cap of one RecBole run: after the epoch that passes it, the best epoch so far is tested
-RECBOLE_MAX_SECONDS = 40 * 60
+RECBOLE_MAX_SECONDS = 30 * 60
 #: recgym encoder -> the RecBole model it is compared with
 OURS: dict[str, str] = {
     "mean": "GRU4Rec",  # recgym's bag-of-items encoder: a check of the pipeline, not a sequential model
@@ -272,8 +273,13 @@ def our_encoder_kwargs(name: str, log: Any) -> dict[str, Any]:
     return kwargs
 
 
-def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path) -> dict[str, Any]:
-    """Train recgym encoder ``name`` on ML-100K (all users, as RecBole) under the shared protocol."""
+def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out: Path,
+             max_epochs: int = CONVERGED_EPOCHS, patience: int = PATIENCE) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train recgym encoder ``name`` on ML-100K (all users, as RecBole) under the shared protocol.
+
+    One run with early stopping gives both records: the best epoch among the first ``budget``
+    (RecBole's budget, a snapshot taken during the run) and the best epoch at convergence.
+    """
     import torch
 
     from recgym.data import load
@@ -285,23 +291,31 @@ def run_ours(name: str, epochs: int, patience: int | None, seed: int, out: Path)
     tic = time.perf_counter()
     trained = pretrain_encoder(
         log, name, make_task(task), HISTORY_LENGTH, our_encoder_kwargs(name, log),
-        TrainerConfig(epochs=epochs, batch_size=BATCH_SIZE, lr=LEARNING_RATE, patience=patience, seed=seed,
-                      progress=False),
+        TrainerConfig(epochs=max_epochs, batch_size=BATCH_SIZE, lr=LEARNING_RATE, patience=patience, seed=seed,
+                      progress=False, snapshot_epoch=budget),
     )
     r = trained.result
-    record = {
+    common = {
         "side": "recgym", "code_commit": _git_commit(), "encoder": name, "compared_with": OURS[name],
-        "task": task, "dataset": "ml-100k",
-        "seed": seed, "epoch_budget": epochs, "patience": patience, "status": "done",
+        "task": task, "dataset": "ml-100k", "seed": seed, "status": "done",
         "n_users": int(log.n_users), "n_items": int(log.n_items), "n_interactions": len(log),
         "targets": {k: int(v.size) for k, v in trained.split.items()},
-        "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
-        "seconds_per_epoch": r.seconds_per_epoch, "train_seconds": r.train_seconds,
-        "total_seconds": time.perf_counter() - tic, "test": r.test, "valid": r.valid,
+        "seconds_per_epoch": r.seconds_per_epoch,
         "valid_curve": [h[make_task(task).monitor] for h in r.history],
     }
-    _write_json(out, record)
-    return record
+    converged = {**common, "epoch_budget": max_epochs, "patience": patience,
+                 "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
+                 "train_seconds": r.train_seconds, "total_seconds": time.perf_counter() - tic,
+                 "test": r.test, "valid": r.valid}
+    snap = r.snapshot or {}
+    at_budget = {**common, "epoch_budget": budget, "patience": None, "epochs": snap["epochs"],
+                 "best_epoch": snap["best_epoch"], "stopped_early": snap["epochs"] < budget,
+                 "train_seconds": snap["train_seconds"],
+                 "total_seconds": snap["train_seconds"] * (converged["total_seconds"] / max(r.train_seconds, 1e-9)),
+                 "test": snap["test"], "valid": snap["valid"]}
+    _write_json(budget_out, at_budget)
+    _write_json(converged_out, converged)
+    return at_budget, converged
 
 
 def _git_commit() -> str:
@@ -339,19 +353,19 @@ def ours_main(args: argparse.Namespace) -> None:
         theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
         finished = theirs.get("status") in ("done", "stopped at the time cap")
         budget = theirs["epochs"] if finished else RECBOLE_MODELS[reference][1]  # a capped RecBole run sets it
-        runs = [("budget", budget, None)] + ([] if args.no_converged else [("converged", CONVERGED_EPOCHS, PATIENCE)])
-        for label, epochs, patience in runs:
-            for seed in range(args.seeds):
-                out = OURS_CACHE / f"{name}-{label}-seed{seed}.json"
-                cached = _read_json(out)
-                if cached.get("status") == "done" and cached.get("epoch_budget") == epochs and not args.force:
-                    print(f"{name} {label} seed {seed}: cached", flush=True)
-                    continue
-                print(f"{name} {label} ({epochs} epochs{'' if patience is None else ', early stopping'}) "
-                      f"seed {seed} ...", flush=True)
-                record = run_ours(name, epochs, patience, seed, out)
-                print(f"  {record['test']} in {record['epochs']} epochs, {record['seconds_per_epoch']:.1f} s/epoch",
-                      flush=True)
+        for seed in range(args.seeds):
+            budget_out = OURS_CACHE / f"{name}-budget-seed{seed}.json"
+            converged_out = OURS_CACHE / f"{name}-converged-seed{seed}.json"
+            cached = _read_json(budget_out), _read_json(converged_out)
+            if (not args.force and all(c.get("status") == "done" for c in cached)
+                    and cached[0].get("epoch_budget") == budget):
+                print(f"{name} seed {seed}: cached", flush=True)
+                continue
+            print(f"{name} seed {seed}: early stopping (patience {PATIENCE}), snapshot at RecBole's {budget} epochs ...",
+                  flush=True)
+            at_budget, converged = run_ours(name, budget, seed, budget_out, converged_out)
+            print(f"  budget: {at_budget['test']}; converged after {converged['epochs']} epochs: {converged['test']}; "
+                  f"{converged['seconds_per_epoch']:.1f} s/epoch", flush=True)
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -496,7 +510,6 @@ def main() -> None:
     ours_parser = sub.add_parser("ours", help="run recgym's encoders on the same protocol (cached)")
     ours_parser.add_argument("--models", nargs="*", help=f"default: {' '.join(OURS)} (missing ones are skipped)")
     ours_parser.add_argument("--seeds", type=int, default=3)
-    ours_parser.add_argument("--no-converged", action="store_true", help="only the runs at RecBole's budget")
     ours_parser.add_argument("--force", action="store_true", help="run again even when cached")
     sub.add_parser("report", help="write docs/results/ubm.md from the caches")
     all_parser = sub.add_parser("all", help="recbole, ours, report")
@@ -512,7 +525,7 @@ def main() -> None:
         report_main(args)
     else:
         recbole_main(argparse.Namespace(models=None, epochs=None, seed=0, force=False, dry=False))
-        ours_main(argparse.Namespace(models=None, seeds=args.seeds, no_converged=False, force=False))
+        ours_main(argparse.Namespace(models=None, seeds=args.seeds, force=False))
         report_main(args)
 
 

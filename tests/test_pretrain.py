@@ -252,6 +252,29 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(world):
     assert len(result.history) == 3 and result.seconds_per_epoch > 0
 
 
+def _fit_mean(world, **config):
+    torch.manual_seed(0)
+    seq = UserSequences.from_log(world.training_log())
+    windows = WindowBuilder(seq, world.n_users, history_length=N)
+    task = NextItemTask()
+    encoder = state_encoders.make("mean", windows.observation_space, embedding_dim=8)
+    return fit(encoder, task.make_head(encoder, windows), task, windows, task.split(seq),
+               TrainerConfig(batch_size=512, lr=1e-2, progress=False, **config))
+
+
+def test_a_snapshot_reports_the_budget_without_changing_the_run(world):
+    plain = _fit_mean(world, epochs=5, patience=None)
+    with_snapshot = _fit_mean(world, epochs=5, patience=None, snapshot_epoch=3)
+    assert with_snapshot.test == plain.test and with_snapshot.best_epoch == plain.best_epoch
+    three = _fit_mean(world, epochs=3, patience=None)
+    snap = with_snapshot.snapshot
+    assert snap["epochs"] == 3 and snap["best_epoch"] == three.best_epoch
+    assert snap["test"] == pytest.approx(three.test)
+    assert plain.snapshot is None
+    with pytest.raises(ValueError, match="snapshot-epoch"):
+        TrainerConfig(snapshot_epoch=0)
+
+
 def test_training_improves_next_item_ranking_over_chance(world):
     task = NextItemTask()
     trained = pretrain_encoder(world.training_log(), "mean", task, history_length=N,

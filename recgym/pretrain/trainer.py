@@ -46,6 +46,9 @@ class TrainerConfig:
     :param eval_batch_size: targets per forward pass in evaluation.
     :param seed: seed of the parameter initialisation's RNG (set by the caller) and of the shuffling.
     :param progress: show a progress bar over batches.
+    :param snapshot_epoch: also test the best epoch among the first ``snapshot_epoch`` ones
+        (:attr:`TrainResult.snapshot`): one early-stopped run then reports both a fixed epoch budget
+        and convergence, which is what a budget-matched comparison needs.
     """
 
     epochs: int = DEFAULT_EPOCHS
@@ -55,8 +58,13 @@ class TrainerConfig:
     eval_batch_size: int = DEFAULT_EVAL_BATCH_SIZE
     seed: int = 0
     progress: bool = True
+    snapshot_epoch: int | None = None
 
     def __post_init__(self) -> None:
+        if self.snapshot_epoch is not None and (isinstance(self.snapshot_epoch, bool)
+                                                or not isinstance(self.snapshot_epoch, int)
+                                                or self.snapshot_epoch < 1):
+            raise ValueError(f"snapshot-epoch must be a positive integer, got {self.snapshot_epoch!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -84,6 +92,9 @@ class TrainResult:
     train_seconds: float
     total_seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: with ``TrainerConfig.snapshot_epoch``: ``test``, ``valid``, ``best_epoch``, ``epochs`` and
+    #: ``train_seconds`` as they stood after that epoch (or at the end, if training stopped before it)
+    snapshot: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +136,7 @@ def fit(
     history: list[dict[str, Any]] = []
     epoch_seconds: list[float] = []
     waited = 0
+    snapshot: dict[str, Any] | None = None
     n_batches = -(-split["train"].size // config.batch_size)
     bar = tqdm(total=config.epochs * n_batches, unit="batch", desc=f"pretrain {encoder.name} ({task.name})",
                disable=not config.progress, dynamic_ncols=True)
@@ -164,8 +176,11 @@ def fit(
                 best_state = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
             else:
                 waited += 1
-                if config.patience is not None and waited >= config.patience:
-                    break
+            if epoch == config.snapshot_epoch:
+                snapshot = _snapshot(encoder, head, task, windows, split, config, best_state, best_epoch,
+                                     best_valid, epoch_seconds)
+            if config.patience is not None and waited >= config.patience:
+                break
     finally:
         bar.close()
     assert best_state is not None
@@ -179,11 +194,32 @@ def fit(
             writer.add_scalar(f"test/{key}", value, best_epoch)
         writer.close()
     epochs = len(epoch_seconds)
+    if config.snapshot_epoch is not None and snapshot is None:  # stopped before the snapshot epoch
+        snapshot = {"test": test, "valid": best_valid, "best_epoch": best_epoch, "epochs": epochs,
+                    "train_seconds": sum(epoch_seconds)}
     return TrainResult(
         test=test, valid=best_valid, best_epoch=best_epoch, epochs=epochs,
         stopped_early=epochs < config.epochs, seconds_per_epoch=sum(epoch_seconds) / epochs,
         train_seconds=sum(epoch_seconds), total_seconds=time.perf_counter() - start, history=history,
+        snapshot=snapshot,
     )
+
+
+def _snapshot(encoder: StateEncoder, head: nn.Module, task: Task, windows: WindowBuilder,
+              split: dict[str, np.ndarray], config: TrainerConfig, best_state: tuple[Any, Any] | None,
+              best_epoch: int, best_valid: dict[str, float], epoch_seconds: list[float]) -> dict[str, Any]:
+    """Test the best state so far, then put the current parameters back so that training goes on unchanged."""
+    assert best_state is not None
+    current = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
+    encoder.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
+    test = task.evaluate(encoder, head, windows, split["test"], config.eval_batch_size)
+    encoder.load_state_dict(current[0])
+    head.load_state_dict(current[1])
+    encoder.train()
+    head.train()
+    return {"test": test, "valid": best_valid, "best_epoch": best_epoch, "epochs": len(epoch_seconds),
+            "train_seconds": sum(epoch_seconds)}
 
 
 def _summary_writer(folder: str | Path | None) -> Any:
