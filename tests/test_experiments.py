@@ -71,6 +71,16 @@ def test_train_writes_results_curve_and_checkpoint(tmp_path):
         train(small_config(), out, progress=False)
 
 
+def test_stop_at_reward_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path):
+    results = train(small_config(steps=2_000, stop_at_reward=-1.0), tmp_path / "run", progress=False)
+    # the untrained policy already scores above -1: training stops at the first step, which is evaluated too
+    assert [p["step"] for p in results["curve"]] == [0, 8] and results["steps"] == 8
+    seconds = [p["train_seconds"] for p in train(small_config(), tmp_path / "full", progress=False)["curve"]]
+    assert seconds[0] >= 0 and seconds == sorted(seconds)
+    with pytest.raises(ConfigError, match="stop_at_reward"):
+        make_config(stop_at_reward=float("nan"))
+
+
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "recgym.cli", "train", "--env", "recgym/Synthetic-PMF-v0", "--agent", "dqn",

@@ -34,6 +34,8 @@ class TrainConfig(BaseModel):
         history length on the same dataset) instead of the PMF tables.
     :param freeze_encoder: with ``encoder_weights``: keep the pretrained encoder fixed (True, default)
         or fine-tune it with the agent (False).
+    :param stop_at_reward: stop training at the first evaluation whose test reward per step reaches
+        this value (time-to-quality measurements); None trains all ``steps``.
     """
 
     # strict: a YAML ``steps: true`` or ``n_envs: 8.0`` is refused, not read as 1 or 8
@@ -53,6 +55,7 @@ class TrainConfig(BaseModel):
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
     encoder_weights: str | None = None
     freeze_encoder: bool = True
+    stop_at_reward: float | None = Field(None, allow_inf_nan=False)
 
     @field_validator("env")
     @classmethod

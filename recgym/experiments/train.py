@@ -49,9 +49,14 @@ class RunCallback(BaseCallback):
         self._recent: list[float] = []
         self._next_eval = self._next_ckpt = 0
         self.overhead_seconds = 0.0  # evaluation and checkpoint time, excluded from steps/s
+        # training wall-clock of earlier sessions of a resumed run, so that curve points add up
+        self._seconds_before = float(curve[-1].get("train_seconds", 0.0)) if curve else 0.0
+        self._start = time.perf_counter()
+        self._reached = False
         self.bar: tqdm | None = None
 
     def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
         start = self.model.num_timesteps
         self._next_eval = (start // self.config.eval_every + 1) * self.config.eval_every
         self._next_ckpt = (start // self.config.checkpoint_every + 1) * self.config.checkpoint_every
@@ -90,7 +95,7 @@ class RunCallback(BaseCallback):
             save_checkpoint(self.run, self.model, self.curve)
             self.overhead_seconds += time.perf_counter() - tic
             self._next_ckpt = (steps // self.config.checkpoint_every + 1) * self.config.checkpoint_every
-        return True
+        return not self._reached
 
     def evaluate(self, steps: int) -> None:
         tic = time.perf_counter()
@@ -98,8 +103,11 @@ class RunCallback(BaseCallback):
         self.overhead_seconds += time.perf_counter() - tic
 
     def _evaluate(self, steps: int) -> None:
+        train_seconds = self._seconds_before + time.perf_counter() - self._start - self.overhead_seconds
         result = run_episodes(self.model, self.eval_env, n_episodes=self.config.eval_episodes, seed=self.config.seed)
-        point = {"step": int(steps), **result.summary()}
+        point = {"step": int(steps), "train_seconds": train_seconds, **result.summary()}
+        target = self.config.stop_at_reward
+        self._reached = target is not None and result.avg_reward_per_step >= target
         if self._recent:
             point["train_episode_reward"] = float(np.mean(self._recent))
         self.curve.append(point)
