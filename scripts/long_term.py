@@ -1,0 +1,270 @@
+"""Trained agents against myopic policies and the planner, where long-term reward differs from greedy reward.
+
+    python scripts/long_term.py [--seeds 5] [--steps 30000] [--envs recgym/ML100K-Behavior-v1 ...]
+    python scripts/long_term.py --report     # rewrite the doc from the cached runs
+
+For each behaviour environment (ML-100K, Jester Dataset 4, synthetic; the
+``-v1`` users with satiation, docs/simulators.md) and each seed: trains DQN
+(DRR-ave state), DRR (DRR-ave state) and DEERS on the training users with
+their defaults through ``recgym train`` (episodes as evaluated: no repeats,
+until the user leaves or 100 steps), then evaluates every policy on the
+held-out test users, one episode each, with the same protocol as
+``scripts/headroom.py``: random, popularity, greedy-pmf, oracle-greedy and
+planner beside the three agents. Seed ``s`` seeds the agent, its training and
+the simulated responses of the evaluation; the user split is the registered
+default (fixed), as in the headroom measurement.
+
+Reported: cumulative reward per episode, episode length and leave rate (mean ±
+half-width of the 95% Student-t interval over seeds), the RL agents'
+environment steps and gradient updates, learning curves (test reward per
+episode during training, seed bands), and DRR's health: distinct first items
+across the test users beside oracle-greedy's and greedy-pmf's, and the
+fraction of its actor's output coordinates that are saturated (|a| > 0.99).
+
+Each (environment, policy, seed) is cached as JSON under
+``runs/long_term/``, so an interrupted run resumes; ``--report`` rewrites
+docs/results/long_term.md and its plot from whatever is cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import agents
+import recgym  # noqa: F401  (registers the ids)
+from headroom import MAX_STEPS, fmt, interval
+from recgym.data.atomic import atomic_write
+from recgym.envs.config import EpisodeConfig
+from recgym.evaluation.online import evaluation_env, run_episodes
+from recgym.experiments.config import make_config
+from recgym.experiments.environments import make_run_setup
+from recgym.experiments.plots import plot_learning_curve
+from recgym.experiments.run_dir import RunDir
+from recgym.experiments.train import train
+from recgym.scenario import make_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+ENVS = ["recgym/ML100K-Behavior-v1", "recgym/Jester4-Behavior-v1", "recgym/Synthetic-Behavior-v1"]
+BASELINES = ["random", "popularity", "greedy-pmf", "oracle-greedy", "planner"]
+#: label -> (agent, encoder); DRR's state is DRR-ave, the best of DRR's states in docs/results/drr.md
+RL = {"DQN (drr-ave)": ("dqn", "drr-ave"), "DRR (drr-ave)": ("drr", "drr-ave"), "DEERS": ("deers", None)}
+EPISODE = {"max_steps": MAX_STEPS, "allow_repeats": False}
+SATURATED = 0.99
+
+
+class ActionRecorder:
+    """Wraps a policy to keep the actions it takes (for the saturation of an actor's outputs)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy, self.actions = policy, []
+
+    def predict(self, observation: dict, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        actions, state = self.policy.predict(observation, deterministic=deterministic)
+        self.actions.append(np.asarray(actions))
+        return actions, state
+
+
+def cache_path(root: Path, env_id: str, policy: str, seed: int) -> Path:
+    safe = lambda s: "".join(c if c.isalnum() or c in "-." else "_" for c in s)  # noqa: E731
+    return root / safe(env_id) / f"{safe(policy)}-seed{seed}.json"
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
+
+
+def evaluate(policy: Any, env: Any, seed: int) -> dict[str, Any]:
+    tic = time.perf_counter()
+    res = run_episodes(policy, env, seed=seed)
+    return {"reward": res.avg_reward_per_episode, "length": res.avg_episode_length, "left": res.left_fraction,
+            "distinct_first_items": res.distinct_first_items, "eval_seconds": time.perf_counter() - tic}
+
+
+def run_baselines(env_id: str, seed: int, root: Path, data_dir: str | None) -> None:
+    spec = gym.spec(env_id).kwargs
+    scenario = None
+    for name in BASELINES:
+        out = cache_path(root, env_id, name, seed)
+        if out.exists():
+            continue
+        if scenario is None:
+            scenario = make_scenario(spec["dataset"], spec["simulator"], data_dir=data_dir)
+        mode = agents.spec(name).action_mode
+        env = evaluation_env(scenario, EpisodeConfig(**EPISODE, action_mode=mode))
+        policy = agents.make(name, env, seed=seed, scenario=scenario)
+        record = {"env": env_id, "policy": name, "seed": seed, **evaluate(policy, env, seed)}
+        write_json(out, record)
+        print(f"{env_id} seed {seed} {name}: {record['reward']:.2f} per episode", flush=True)
+
+
+def run_agent(env_id: str, label: str, seed: int, steps: int, root: Path, data_dir: str | None) -> None:
+    out = cache_path(root, env_id, label, seed)
+    if out.exists():
+        return
+    agent, encoder = RL[label]
+    env_kwargs = {**EPISODE, **({"data_dir": data_dir} if data_dir else {})}
+    config = make_config(env=env_id, agent=agent, encoder=encoder, steps=steps, seed=seed, env_kwargs=env_kwargs,
+                         eval_every=max(steps // 10, 1), eval_episodes=128, checkpoint_every=max(steps // 4, 1))
+    folder = root / "runs" / out.parent.name / out.stem
+    tic = time.perf_counter()
+    result = train(config, folder, overwrite=folder.exists(), progress=False)
+    setup = make_run_setup(env_id, env_kwargs, agents.spec(agent).action_mode)
+    model = agents.load(RunDir(folder).latest_checkpoint() / "model.zip", setup.training_env(1))
+    env = evaluation_env(setup.scenario, setup.config)
+    if agents.spec(agent).action_mode != "embedding":
+        figures = evaluate(model, env, seed)  # unwrapped: a discrete agent takes the action masks itself
+    else:
+        recorder = ActionRecorder(model)
+        figures = evaluate(recorder, env, seed)
+        acted = np.concatenate([a.reshape(-1) for a in recorder.actions])
+        figures["saturated_fraction"] = float(np.mean(np.abs(acted) > SATURATED))
+    record = {"env": env_id, "policy": label, "seed": seed, **figures, "steps": result["steps"],
+              "gradient_updates": result["gradient_updates"], "train_seconds": result["train_seconds"],
+              "total_seconds": time.perf_counter() - tic,
+              "curve": [{"step": p["step"], "reward": p["avg_reward_per_episode"]} for p in result["curve"]]}
+    write_json(out, record)
+    print(f"{env_id} seed {seed} {label}: {record['reward']:.2f} per episode after {record['steps']:,} steps "
+          f"({record['gradient_updates']:,} updates, {record['train_seconds'] / 60:.1f} min)", flush=True)
+
+
+def load_records(root: Path, env_id: str) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for name in [*BASELINES, *RL]:
+        for seed in range(100):
+            path = cache_path(root, env_id, name, seed)
+            if path.exists():
+                records.setdefault(name, []).append(json.loads(path.read_text()))
+    return records
+
+
+def report(root: Path, envs: list[str], out: Path, command: str) -> None:
+    lines = [
+        "# Long-term reward: trained agents against myopic policies and the planner",
+        "",
+        "Generated by `scripts/long_term.py` (do not edit by hand):",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Test users, one episode each, no repeats, until the user leaves or {MAX_STEPS} steps (the protocol of "
+        "docs/results/headroom.md). Mean ± half-width of the 95% Student-t interval over the seeds listed; seed s "
+        "seeds the agent, its training and the evaluation's simulated responses; the user split is the registered "
+        "default. RL agents are trained on the training users with their defaults (docs/agents.md), in episodes "
+        "like the evaluation's; their environment steps and gradient updates are given per row. Rewards: skip 0, "
+        "click 1, purchase 5.",
+        "",
+    ]
+    curves_png: dict[str, str] = {}
+    for env_id in envs:
+        records = load_records(root, env_id)
+        if not records:
+            lines += [f"## `{env_id}`", "", "Not run yet.", ""]
+            continue
+        lines += [f"## `{env_id}`", "",
+                  "| policy | seeds | reward per episode | episode length | left before the end | env steps | "
+                  "gradient updates | distinct first items |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in [*BASELINES[:4], *RL, BASELINES[4]]:
+            rows = records.get(name, [])
+            if not rows:
+                continue
+            steps = f"{np.mean([r['steps'] for r in rows]):,.0f}" if "steps" in rows[0] else "-"
+            updates = f"{np.mean([r['gradient_updates'] for r in rows]):,.0f}" if "steps" in rows[0] else "-"
+            lines.append(
+                f"| {name} | {len(rows)} | {fmt([r['reward'] for r in rows])} | {fmt([r['length'] for r in rows], 1)} "
+                f"| {fmt([100 * r['left'] for r in rows], 1)}% | {steps} | {updates} | "
+                f"{np.mean([r['distinct_first_items'] for r in rows]):.0f} |")
+        lines += [""] + verdict(records) + [""]
+        drr = records.get("DRR (drr-ave)", [])
+        if drr:
+            sat = [100 * r["saturated_fraction"] for r in drr]
+            lines += [f"DRR's actor: {np.mean([r['distinct_first_items'] for r in drr]):.0f} distinct first items "
+                      "across the test users (oracle-greedy "
+                      f"{np.mean([r['distinct_first_items'] for r in records.get('oracle-greedy', [{}])] or [0]):.0f}, "
+                      f"greedy-pmf {np.mean([r['distinct_first_items'] for r in records.get('greedy-pmf', [{}])]):.0f}); "
+                      f"{fmt(sat, 1)}% of its action coordinates saturated (|a| > {SATURATED}).", ""]
+        curves = {name: [r["curve"] for r in records[name]] for name in RL if name in records}
+        if curves:
+            png = out.parent / f"long_term_{env_id.split('/')[-1]}.png"
+            reference = {n: interval([r["reward"] for r in records[n]])[0]
+                         for n in ("greedy-pmf", "oracle-greedy", "planner") if n in records}
+            plot_learning_curve(curves, png, title=f"{env_id}: test reward per episode during training",
+                                metric="reward", reference=reference)
+            curves_png[env_id] = png.name
+            lines += [f"![learning curves on {env_id}]({png.name})", ""]
+        seconds = sum(r.get("total_seconds", r.get("eval_seconds", 0.0)) for rows in records.values() for r in rows)
+        lines += [f"Run time of this environment's cached runs: {seconds / 60:.1f} minutes on the shared 2-core "
+                  "development machine.", ""]
+    lines += [
+        "## Where this differs from the issue's acceptance, and why",
+        "",
+        "The acceptance asks the best RL agent for at least 1.10 × greedy-pmf and 0.8 × the planner on "
+        "ML-100K and Jester4. The verdict lines above say, for each environment, whether the agents got there. "
+        "Where they did not, the causes we know: DQN's per-item linear head must learn each of the catalogue's "
+        "values from the few times it tries it; DRR's deterministic actor drifts away from the item-bias "
+        "direction (docs/results/action_space.md) once it follows the critic's gradient; the satiation that makes "
+        "planning pay (docs/simulators.md) is per genre, and the DRR-ave state sees genres only through the "
+        "PMF factors of the last items. The training budget per run is stated in the table.",
+        "",
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+def verdict(records: dict[str, list[dict]]) -> list[str]:
+    """Best RL agent against greedy-pmf and the planner, in words."""
+    rl = {name: records[name] for name in RL if name in records}
+    if not rl or "greedy-pmf" not in records:
+        return []
+    best = max(rl, key=lambda n: np.mean([r["reward"] for r in rl[n]]))
+    mean, half = interval([r["reward"] for r in rl[best]])
+    g_mean, g_half = interval([r["reward"] for r in records["greedy-pmf"]])
+    out = [f"Best RL agent: {best}, {mean / g_mean:.2f} × greedy-pmf's reward per episode"]
+    separated = mean - half > g_mean + g_half
+    out[0] += " (95% intervals do not overlap)" if separated else " (95% intervals overlap)"
+    if "planner" in records:
+        p_mean = interval([r["reward"] for r in records["planner"]])[0]
+        out[0] += f", {mean / p_mean:.2f} × the planner's."
+    goal = mean >= 1.10 * g_mean and separated
+    out.append("")
+    out.append("It meets the 1.10 × greedy-pmf goal." if goal else
+               "**It does not meet the 1.10 × greedy-pmf goal: RL has not earned its place here yet.**")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30_000, help="environment steps of training per agent and seed")
+    parser.add_argument("--envs", nargs="*", default=ENVS)
+    parser.add_argument("--agents", nargs="*", default=list(RL), help=f"among {list(RL)}")
+    parser.add_argument("--data-dir", default=os.environ.get("RECGYM_DATA_DIR"))
+    parser.add_argument("--root", type=Path, default=REPO / "runs" / "long_term")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "long_term.md")
+    parser.add_argument("--report", action="store_true", help="only rewrite the doc from the cached runs")
+    args = parser.parse_args()
+    command = f"python scripts/long_term.py --seeds {args.seeds} --steps {args.steps}"
+    if not args.report:
+        for seed in range(args.seeds):
+            for env_id in args.envs:
+                run_baselines(env_id, seed, args.root, args.data_dir)
+                for label in args.agents:
+                    run_agent(env_id, label, seed, args.steps, args.root, args.data_dir)
+                report(args.root, args.envs, args.out, command)
+    report(args.root, args.envs, args.out, command)
+
+
+if __name__ == "__main__":
+    main()
