@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import state_encoders
 from agents import baselines, planner
+from state_encoders.features import content_kwargs
 from recgym.scenario import Scenario
 from agents.common import (
     as_sb3_env,
@@ -83,7 +84,8 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
         encoder_kwargs = {**given, "name": encoder, "weights": str(Path(given["weights"]).resolve())}
     else:
         extractor = state_encoders.encoder_class(encoder)
-        encoder_kwargs = {**pmf_encoder_kwargs(scenario, freeze=freeze, normalize=normalize), **given}
+        content = {} if "item_features" in given else content_kwargs(extractor, scenario.log)
+        encoder_kwargs = {**pmf_encoder_kwargs(scenario, freeze=freeze, normalize=normalize), **content, **given}
     policy_kwargs = {
         "features_extractor_class": extractor,
         "features_extractor_kwargs": encoder_kwargs,

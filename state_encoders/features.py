@@ -123,6 +123,25 @@ def item_content_features(
     return np.concatenate(blocks, axis=1)
 
 
+def content_kwargs(encoder_class: type, log: RatingLog) -> dict[str, np.ndarray]:
+    """``{"item_features": (n_items, F) array}`` for an encoder class whose constructor takes it, else ``{}``.
+
+    Content-aware encoders (FDSA, p-RNN) need the dataset's item content; whoever builds one
+    from a scenario (an agent, the pretraining pipeline) passes this down.
+
+    :raises ValueError: the encoder needs content and the log has none.
+    """
+    import inspect
+
+    if "item_features" not in inspect.signature(encoder_class.__init__).parameters:
+        return {}
+    try:
+        return {"item_features": item_content_features(log)}
+    except ValueError as err:
+        raise ValueError(f"encoder {getattr(encoder_class, 'name', encoder_class.__name__)!r} needs item content "
+                         f"features: {err}; or choose an encoder without side information") from None
+
+
 def feature_table(item_features: np.ndarray, n_items: int, what: str = "item_features") -> torch.Tensor:
     """``[n_items + 1, F]`` float32 tensor of ``item_features`` with a zero row for the padding id.
 

@@ -21,7 +21,7 @@ from recgym.data.rating_log import STAR_SCALE, RatingLog
 from recgym.envs.recommendation import RecommendationEnv
 from recgym.envs.vector import RecommendationVectorEnv
 from recgym.experiments.config import ConfigError, make_config
-from recgym.experiments.pretrain import content_kwargs
+from state_encoders.features import content_kwargs
 from recgym.pretrain import (
     ClickThroughTask,
     NextItemTask,
@@ -120,7 +120,7 @@ def test_every_encoder_reads_windows_and_environment_observations_alike(world, n
     env = RecommendationVectorEnv(4, scenario=world, history_length=N, users="train")
     windows = WindowBuilder(UserSequences.from_log(world.training_log()), world.n_users, history_length=N)
     encoder = state_encoders.make(name, windows.observation_space, embedding_dim=8,
-                                  **content_kwargs(name, world.log))  # content-aware encoders take item features
+                                  **content_kwargs(state_encoders.encoder_class(name), world.log))  # content-aware encoders take item features
     env_obs, _ = env.reset(seed=0)
     from_env = encoder({k: torch.as_tensor(v).float() for k, v in env_obs.items()})
     from_log = encoder(windows.tensors(np.arange(4) + 10))

@@ -405,6 +405,16 @@ def test_encoder_trains_inside_recgym_agents(world, agent, name):
     assert np.all(np.isfinite(actions))
 
 
+@pytest.mark.parametrize("name", ["fdsa", "prnn"])
+def test_agents_pass_the_scenarios_item_content_to_content_aware_encoders(world, name):
+    env = RecommendationVectorEnv(2, scenario=world, action_mode="discrete")
+    model = agents.make("dqn", env, encoder=name, seed=0)  # no item_features given: the scenario's are used
+    table = model.q_net.features_extractor.item_features
+    expected = item_content_features(world.log)
+    assert table.shape[0] >= expected.shape[0]
+    np.testing.assert_allclose(table[: expected.shape[0]].numpy(), expected)
+
+
 def test_dqn_target_head_scores_candidates_through_din(world):
     env = RecommendationVectorEnv(4, scenario=world, action_mode="discrete")
     model = agents.make("dqn", env, encoder="din", seed=0, policy_kwargs={"q_head": "target"},

@@ -198,32 +198,18 @@ def _encoder_kwargs(config: PretrainConfig, scenario: Any) -> dict[str, Any]:
     """The encoder's constructor arguments: an embedding size, or the scenario's PMF tables (learned further).
 
     Encoders whose constructor takes ``item_features`` (content-aware ones such as FDSA and p-RNN)
-    get the dataset's item content features: ``state_encoders.item_content_features`` where it
-    exists, else the genre flags.
+    get the dataset's item content features (:func:`state_encoders.features.content_kwargs`).
     """
+    import state_encoders
+    from state_encoders.features import content_kwargs
+
     if config.init == "pmf":
         from agents.common import pmf_encoder_kwargs
 
         kwargs = pmf_encoder_kwargs(scenario, freeze=False)
     else:
         kwargs = {"embedding_dim": config.embedding_dim}
-    return {**kwargs, **content_kwargs(config.encoder, scenario.log)}
-
-
-def content_kwargs(encoder: str, log: Any) -> dict[str, Any]:
-    """``{"item_features": (n_items, F) array}`` for an encoder whose constructor takes it, else ``{}``."""
-    import inspect
-
-    import state_encoders
-
-    if "item_features" not in inspect.signature(state_encoders.encoder_class(encoder).__init__).parameters:
-        return {}
-    featurise = getattr(state_encoders, "item_content_features", None)
-    features = featurise(log) if featurise is not None else log.item_genres()
-    if features is None or np.asarray(features).shape[1] == 0:
-        raise ValueError(f"encoder {encoder!r} needs item content features, but dataset {log.name!r} has none: "
-                         "choose another encoder or a dataset with item genres or texts")
-    return {"item_features": np.asarray(features, dtype=np.float32)}
+    return {**kwargs, **content_kwargs(state_encoders.encoder_class(config.encoder), scenario.log)}
 
 
 def _finite(value: Any) -> Any:
