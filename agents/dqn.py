@@ -76,7 +76,7 @@ DQN_REPLAY_RATIO = 1 / 16
 DQN_NET_ARCH = [128]
 
 
-Q_HEADS = ("dot", "linear", "target")
+Q_HEADS = ("dot", "features", "linear", "target")
 
 
 class MaskedQNetwork(QNetwork):
@@ -99,6 +99,15 @@ class MaskedQNetwork(QNetwork):
       encoder's state with item ``a`` as its query, ``g`` an MLP to one value.
       Scoring the whole catalogue runs the encoder once per item, so it is
       much slower than the other heads on a CPU.
+    * ``"features"``: ``Q(s, a) = g(s)^T phi_a + c_a`` with fixed item descriptors
+      ``phi_a = [e_a, x_a]``: the encoder's (PMF) item embedding and the item's
+      content ``x_a`` (genres, words; ``item_features``). Values generalise across
+      items that share a descriptor, so what is learned about one item of a genre
+      moves every item of it: the shape of a user's satiation per genre (the
+      Behavior-v1 users, docs/simulators.md) is a few directions of ``g(s)``
+      instead of one output row per item. The same linear-in-features Q as
+      Li et al.'s LinUCB arms (WWW 2010) and Ie et al.'s SlateQ item features
+      (IJCAI 2019), with the state side learned.
 
     :param observation_space: the Dict observation space.
     :param action_space: ``Discrete(n_items)``.
@@ -107,7 +116,9 @@ class MaskedQNetwork(QNetwork):
     :param net_arch: hidden layers of the MLP.
     :param activation_fn: activation between layers.
     :param normalize_images: unused (SB3 signature).
-    :param q_head: ``"dot"``, ``"linear"`` or ``"target"``.
+    :param q_head: ``"dot"``, ``"features"``, ``"linear"`` or ``"target"``.
+    :param item_features: ``(n_items, F)`` content of the items, for ``q_head="features"``
+        (the agents registry passes the scenario's).
     """
 
     def __init__(
@@ -120,6 +131,7 @@ class MaskedQNetwork(QNetwork):
         activation_fn: type[nn.Module] = nn.ReLU,
         normalize_images: bool = True,
         q_head: str = "linear",
+        item_features: np.ndarray | None = None,
     ) -> None:
         if q_head not in Q_HEADS:
             raise ValueError(f"unknown q_head {q_head!r}; choose one of {list(Q_HEADS)}")
@@ -127,7 +139,11 @@ class MaskedQNetwork(QNetwork):
             observation_space, action_space, features_extractor, features_dim, net_arch, activation_fn, normalize_images
         )
         self.q_head = q_head
-        if q_head == "dot":
+        self.item_features = item_features
+        if q_head == "features":
+            self._make_features_head(features_extractor, features_dim, int(action_space.n), item_features,
+                                     activation_fn)
+        elif q_head == "dot":
             if not hasattr(features_extractor, "item_embedding_table"):
                 raise ValueError("q_head='dot' needs a state encoder with item embeddings; use q_head='linear'")
             table = features_extractor.item_embedding_table().detach().clone()  # [n_items, d]
@@ -143,11 +159,35 @@ class MaskedQNetwork(QNetwork):
             self.q_net = nn.Sequential(*create_mlp(features_dim, 1, self.net_arch, activation_fn))  # g
             self.item_bias = nn.Parameter(th.zeros(int(action_space.n)))  # c_a
 
+    def _make_features_head(self, features_extractor: BaseFeaturesExtractor, features_dim: int, n_items: int,
+                            item_features: np.ndarray | None, activation_fn: type[nn.Module]) -> None:
+        if item_features is None:
+            raise ValueError("q_head='features' needs item_features, an (n_items, F) array of item content "
+                             "(agents.make passes the scenario's; give policy_kwargs={'item_features': ...})")
+        content = th.as_tensor(np.asarray(item_features, dtype=np.float32))
+        if content.ndim != 2 or content.shape[0] < n_items or not th.isfinite(content).all():
+            raise ValueError(f"item_features must be a finite (n_items={n_items}, F) array, got shape "
+                             f"{tuple(content.shape)}")
+        blocks = [content[:n_items]]
+        if hasattr(features_extractor, "item_embedding_table"):
+            table = features_extractor.item_embedding_table().detach()[:n_items]  # [n_items, d]
+            blocks.insert(0, table / table.std().clamp_min(1e-8))
+        phi = th.cat(blocks, dim=1)  # [n_items, D]
+        self.register_buffer("item_phi", phi)
+        self.q_net = nn.Sequential(*create_mlp(features_dim, phi.shape[1], self.net_arch, activation_fn))  # g
+        self.item_bias = nn.Parameter(th.zeros(n_items))  # c_a
+
     def q_values(self, obs: PyTorchObs, items: th.Tensor | None = None) -> th.Tensor:
         """``Q(s, ·)`` ``[B, n_items]``, or ``Q(s, a)`` for ``items`` ``[B, k]`` -> ``[B, k]``."""
         if self.q_head == "target":
             return self._target_q_values(obs, items)
         features = self.extract_features(obs, self.features_extractor)  # [B, |s|]
+        if self.q_head == "features":
+            out = self.q_net(features)  # [B, D]
+            if items is None:
+                return out @ self.item_phi.T + self.item_bias  # [B, n_items]
+            items = items.long()
+            return (self.item_phi[items] * out.unsqueeze(1)).sum(-1) + self.item_bias[items]  # [B, k]
         if self.q_head == "linear":
             if items is None:
                 return self.q_net(features)  # [B, n_items]
@@ -181,6 +221,7 @@ class MaskedQNetwork(QNetwork):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data["q_head"] = self.q_head
+        data["item_features"] = self.item_features
         return data
 
 
@@ -195,8 +236,10 @@ class MaskedDQNPolicy(MultiInputPolicy):
 
     q_network_class: ClassVar[type[BasePolicy]] = MaskedQNetwork
 
-    def __init__(self, *args: Any, q_head: str = "linear", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, q_head: str = "linear", item_features: np.ndarray | None = None,
+                 **kwargs: Any) -> None:
         self.q_head = q_head
+        self.item_features = item_features
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
@@ -204,11 +247,13 @@ class MaskedDQNPolicy(MultiInputPolicy):
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         if self.q_network_class is MaskedQNetwork:
             net_args["q_head"] = self.q_head
+            net_args["item_features"] = self.item_features
         return self.q_network_class(**net_args).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data["q_head"] = self.q_head
+        data["item_features"] = self.item_features
         return data
 
 

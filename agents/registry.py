@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import state_encoders
 from agents import baselines, planner
-from state_encoders.features import content_kwargs
+from state_encoders.features import content_kwargs, item_content_features
 from recgym.scenario import Scenario
 from agents.common import (
     as_sb3_env,
@@ -93,6 +93,9 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
         "optimizer_kwargs": optimizer_kwargs(),
     }
     policy_kwargs.update(kwargs.pop("policy_kwargs", {}) or {})
+    if policy_kwargs.get("q_head") == "features" and policy_kwargs.get("item_features") is None:
+        # the Q-head's item descriptors: the scenario's item content, passed down like the PMF tables
+        policy_kwargs["item_features"] = item_content_features(scenario.log)
     return policy_kwargs
 
 

@@ -170,7 +170,7 @@ def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(world):
         assert not (top == explored[:, None]).any()
 
 
-@pytest.mark.parametrize("q_head", ["linear", "dot"])
+@pytest.mark.parametrize("q_head", ["linear", "dot", "features"])
 def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
     model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": q_head})
     obs = model.policy.obs_to_tensor(batch_obs(world))[0]
@@ -179,6 +179,27 @@ def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
         some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 8))
     assert every.shape == (8, N_ITEMS)
     torch.testing.assert_close(every[:, [5, 9]], some)
+
+
+def test_dqn_features_head_is_linear_in_the_items_descriptors(world, tmp_path):
+    from state_encoders.features import item_content_features
+
+    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "features"})
+    content = item_content_features(world.log)
+    phi = model.q_net.item_phi
+    torch.testing.assert_close(phi[:, -content.shape[1]:], torch.as_tensor(content))  # the scenario's content
+    # two items with the same descriptor and bias get the same value in every state
+    with torch.no_grad():
+        model.q_net.item_phi[7] = model.q_net.item_phi[3]
+        model.q_net.item_bias[7] = model.q_net.item_bias[3]
+        q = model.q_net.q_values(model.policy.obs_to_tensor(batch_obs(world))[0])
+    torch.testing.assert_close(q[:, 7], q[:, 3])
+    model.learn(64)
+    model.save(tmp_path / "m.zip")
+    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    torch.testing.assert_close(loaded.q_net.item_phi, model.q_net.item_phi)
+    with pytest.raises(ValueError, match="finite"):
+        agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "features", "item_features": np.ones((3, 2))})
 
 
 def test_dqn_target_maximises_over_unconsumed_items_only(world):
