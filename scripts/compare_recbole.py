@@ -273,12 +273,15 @@ def our_encoder_kwargs(name: str, log: Any) -> dict[str, Any]:
     return kwargs
 
 
-def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out: Path,
-             max_epochs: int = CONVERGED_EPOCHS, patience: int = PATIENCE) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out: Path | None,
+             max_epochs: int = CONVERGED_EPOCHS, patience: int = PATIENCE) -> dict[str, Any]:
     """Train recgym encoder ``name`` on ML-100K (all users, as RecBole) under the shared protocol.
 
-    One run with early stopping gives both records: the best epoch among the first ``budget``
-    (RecBole's budget, a snapshot taken during the run) and the best epoch at convergence.
+    With ``converged_out``, one run with early stopping writes both records: the best epoch among
+    the first ``budget`` (RecBole's budget, a snapshot taken during the run) and the best epoch at
+    convergence. Without it, the run stops at ``budget`` epochs and writes the first only. The
+    same seed gives the same first ``budget`` epochs either way (same initialisation and shuffling;
+    the patience decides nothing before then).
     """
     import torch
 
@@ -289,12 +292,14 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
     task = RECBOLE_MODELS[OURS[name]][0]
     log = load("ml-100k")
     tic = time.perf_counter()
+    converging = converged_out is not None
     trained = pretrain_encoder(
         log, name, make_task(task), HISTORY_LENGTH, our_encoder_kwargs(name, log),
-        TrainerConfig(epochs=max_epochs, batch_size=BATCH_SIZE, lr=LEARNING_RATE, patience=patience, seed=seed,
-                      progress=False, snapshot_epoch=budget),
+        TrainerConfig(epochs=max_epochs if converging else budget, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
+                      patience=patience if converging else None, seed=seed, progress=False, snapshot_epoch=budget),
     )
     r = trained.result
+    total = time.perf_counter() - tic
     common = {
         "side": "recgym", "code_commit": _git_commit(), "encoder": name, "compared_with": OURS[name],
         "task": task, "dataset": "ml-100k", "seed": seed, "status": "done",
@@ -303,19 +308,19 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
         "seconds_per_epoch": r.seconds_per_epoch,
         "valid_curve": [h[make_task(task).monitor] for h in r.history],
     }
-    converged = {**common, "epoch_budget": max_epochs, "patience": patience,
-                 "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
-                 "train_seconds": r.train_seconds, "total_seconds": time.perf_counter() - tic,
-                 "test": r.test, "valid": r.valid}
     snap = r.snapshot or {}
     at_budget = {**common, "epoch_budget": budget, "patience": None, "epochs": snap["epochs"],
                  "best_epoch": snap["best_epoch"], "stopped_early": snap["epochs"] < budget,
                  "train_seconds": snap["train_seconds"],
-                 "total_seconds": snap["train_seconds"] * (converged["total_seconds"] / max(r.train_seconds, 1e-9)),
+                 "total_seconds": snap["train_seconds"] * total / max(r.train_seconds, 1e-9),
                  "test": snap["test"], "valid": snap["valid"]}
     _write_json(budget_out, at_budget)
-    _write_json(converged_out, converged)
-    return at_budget, converged
+    if converging:
+        _write_json(converged_out, {**common, "epoch_budget": max_epochs, "patience": patience, "epochs": r.epochs,
+                                    "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
+                                    "train_seconds": r.train_seconds, "total_seconds": total, "test": r.test,
+                                    "valid": r.valid})
+    return at_budget
 
 
 def _git_commit() -> str:
@@ -337,7 +342,8 @@ def _use_this_checkout() -> None:
 
 
 def ours_main(args: argparse.Namespace) -> None:
-    """Our encoders that exist, at RecBole's epoch budget and to convergence, over ``--seeds`` seeds (cached)."""
+    """Our encoders, at RecBole's epoch budget over ``--seeds`` seeds, and to convergence over
+    ``--converged-seeds`` (cached). ``--phase budget`` runs the budget runs of every model first."""
     _use_this_checkout()
     import state_encoders
 
@@ -345,27 +351,33 @@ def ours_main(args: argparse.Namespace) -> None:
     for name in names:
         if name not in OURS:
             sys.exit(f"no RecBole counterpart for {name!r}; choose among {', '.join(OURS)}")
-        if name not in state_encoders.available():
-            print(f"{name}: not in state_encoders yet (known: {', '.join(state_encoders.available())}); skipped",
-                  flush=True)
-            continue
-        reference = OURS[name]
-        theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
-        finished = theirs.get("status") in ("done", "stopped at the time cap")
-        budget = theirs["epochs"] if finished else RECBOLE_MODELS[reference][1]  # a capped RecBole run sets it
-        for seed in range(args.seeds):
-            budget_out = OURS_CACHE / f"{name}-budget-seed{seed}.json"
-            converged_out = OURS_CACHE / f"{name}-converged-seed{seed}.json"
-            cached = _read_json(budget_out), _read_json(converged_out)
-            if (not args.force and all(c.get("status") == "done" for c in cached)
-                    and cached[0].get("epoch_budget") == budget):
-                print(f"{name} seed {seed}: cached", flush=True)
+    phases = ["budget", "converged"] if args.phase == "all" else [args.phase]
+    for phase in phases:
+        for name in names:
+            if name not in state_encoders.available():
+                print(f"{name}: not in state_encoders yet; skipped", flush=True)
                 continue
-            print(f"{name} seed {seed}: early stopping (patience {PATIENCE}), snapshot at RecBole's {budget} epochs ...",
-                  flush=True)
-            at_budget, converged = run_ours(name, budget, seed, budget_out, converged_out)
-            print(f"  budget: {at_budget['test']}; converged after {converged['epochs']} epochs: {converged['test']}; "
-                  f"{converged['seconds_per_epoch']:.1f} s/epoch", flush=True)
+            reference = OURS[name]
+            theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
+            if theirs.get("status") not in ("done", "stopped at the time cap"):
+                print(f"{name}: RecBole's {reference} has not finished, so its epoch budget is unknown; skipped",
+                      flush=True)
+                continue
+            budget = theirs["epochs"]
+            for seed in range(args.seeds if phase == "budget" else args.converged_seeds):
+                budget_out = OURS_CACHE / f"{name}-budget-seed{seed}.json"
+                converged_out = OURS_CACHE / f"{name}-converged-seed{seed}.json"
+                wanted = budget_out if phase == "budget" else converged_out
+                cached = _read_json(wanted)
+                if not args.force and cached.get("status") == "done" and _read_json(budget_out).get(
+                        "epoch_budget") == budget:
+                    print(f"{name} {phase} seed {seed}: cached", flush=True)
+                    continue
+                print(f"{name} {phase} seed {seed}: RecBole's budget {budget} epochs"
+                      + (f", then on to early stopping (patience {PATIENCE})" if phase == "converged" else "")
+                      + " ...", flush=True)
+                at_budget = run_ours(name, budget, seed, budget_out, converged_out if phase == "converged" else None)
+                print(f"  at the budget: {at_budget['test']}; {at_budget['seconds_per_epoch']:.1f} s/epoch", flush=True)
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -398,9 +410,11 @@ def report_main(args: argparse.Namespace) -> None:
         " RecBole runs are one seed (0); ours are mean ± sample std"
         " over the seeds cached. Both sides test the epoch with the best validation figure.",
         "",
-        "Seconds are wall-clock on the shared 2-core CPU machine this was run on, RecBole under `nice -n 19`"
-        " beside other benchmark jobs: they say how long a run took here, and compare the two sides only"
-        " roughly. RecBole's seconds per epoch count training only (its `epoch N training [time]`), as ours do.",
+        "Seconds are wall-clock on the shared 2-core CPU machine this was run on, one thread per run, beside other"
+        " jobs (GRU4Rec, GRU4RecF and DIN on RecBole's side ran under `nice -n 19`, SASRec, FDSA and Caser at"
+        " normal priority, as all of ours): they say how long a run took here, and compare the two sides only"
+        " roughly. Each JSON records its seconds per epoch. RecBole's seconds per epoch count training only"
+        " (its `epoch N training [time]`), as ours do.",
         "",
     ]
     next_rows, ctr_rows = [], []
@@ -409,6 +423,7 @@ def report_main(args: argparse.Namespace) -> None:
         ours = [name for name, ref in OURS.items() if ref == model]
         rows = next_rows if task == "next-item" else ctr_rows
         metrics = ["HR@10", "NDCG@10", "MRR@10"] if task == "next-item" else ["AUC", "LogLoss"]
+        key = metrics[1] if task == "next-item" else metrics[0]  # NDCG@10, or AUC for DIN
         if theirs:
             status = theirs.get("status", "?")
             epochs = theirs.get("epochs", 0)
@@ -417,11 +432,11 @@ def report_main(args: argparse.Namespace) -> None:
             if "best_epoch" in theirs:
                 best = theirs["best_epoch"]
                 note += "; still improving" if best == epochs else f"; best {best}"
-            rows.append([f"RecBole {model}", f"{epochs}/{budget}{note}", *figures,
+            rows.append([f"RecBole {model}", f"{epochs}/{budget}{note}", *figures, "1", "1",
                          _seconds(theirs.get("seconds_per_epoch")),
                          _seconds(theirs.get("total_seconds") or theirs.get("elapsed_seconds"))])
         else:
-            rows.append([f"RecBole {model}", "not run yet", *["-"] * len(metrics), "-", "-"])
+            rows.append([f"RecBole {model}", "not run yet", *["-"] * len(metrics), "-", "-", "-", "-"])
         for name in ours:
             for label in ("budget", "converged"):
                 records = [_read_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json"))]
@@ -433,22 +448,34 @@ def report_main(args: argparse.Namespace) -> None:
                 what = f"{epochs:.0f}" + (f" (early stopping; best {best:.0f})" if label == "converged" else "")
                 seeds = f"{len(records)} seed{'s' if len(records) != 1 else ''}"
                 label_note = " — bag of items, a pipeline check" if name == "mean" else ""
+                speed = sum(r["seconds_per_epoch"] for r in records) / len(records)
+                ratio = speedup = "-"
+                if "test" in theirs and label == "budget":
+                    ratio = f"{sum(r['test'][key] for r in records) / len(records) / theirs['test'][key]:.2f}"
+                    speedup = f"{theirs['seconds_per_epoch'] / speed:.1f}"
                 rows.append([f"recgym {name}{label_note} ({seeds})", what,
-                             *[_mean_std([r["test"][m] for r in records]) for m in metrics],
-                             _seconds(sum(r["seconds_per_epoch"] for r in records) / len(records)),
-                             _seconds(sum(r["total_seconds"] for r in records) / len(records))])
+                             *[_mean_std([r["test"][m] for r in records]) for m in metrics], ratio, speedup,
+                             _seconds(speed), _seconds(sum(r["total_seconds"] for r in records) / len(records))])
         for name in ours:
             if not any(OURS_CACHE.glob(f"{name}-*-seed*.json")):
                 state = "not run yet" if name in _registered() else "not in state_encoders yet"
-                rows.append([f"recgym {name}", state, *["-"] * len(metrics), "-", "-"])
-    header = ["model", "epochs", "HR@10", "NDCG@10", "MRR@10", "s/epoch", "total s"]
+                rows.append([f"recgym {name}", state, *["-"] * len(metrics), "-", "-", "-", "-"])
+    header = ["model", "epochs", "HR@10", "NDCG@10", "MRR@10", "NDCG@10 ÷ RecBole's", "× faster per epoch",
+              "s/epoch", "total s"]
     lines += ["## Next item (chronological leave-one-out, full ranking over all 1,682 items)", "",
               *_table(header, next_rows), ""]
     lines += ["## Click-through (DIN: liked = rating >= 4, 80/10/10 in time order)", "",
-              *_table(["model", "epochs", "AUC", "LogLoss", "s/epoch", "total s"], ctr_rows), ""]
+              *_table(["model", "epochs", "AUC", "LogLoss", "AUC ÷ RecBole's", "× faster per epoch", "s/epoch",
+                       "total s"], ctr_rows), ""]
     lines += [
         "`epochs` for RecBole is epochs run / budget. A run that reached its wall-clock cap"
-        f" ({RECBOLE_MAX_SECONDS // 60} minutes) before its budget tested its best epoch so far and says so.",
+        f" ({RECBOLE_MAX_SECONDS // 60} minutes) before its budget tested its best epoch so far and says so;"
+        " ours then train the same number of epochs. Ours at the budget are"
+        " `--seeds` seeds; ours converged (early stopping, patience"
+        f" {PATIENCE}, at most {CONVERGED_EPOCHS} epochs) the seeds that fitted in the time (the row says how many)."
+        " `÷ RecBole's`: our mean at the budget over RecBole's figure; `× faster`: RecBole's seconds per epoch over"
+        " ours. TiSASRec has no RecBole version: its rows sit under SASRec and are compared with RecBole's SASRec"
+        " and, in the text, with our SASRec.",
         "",
         "## RecBole's published ML-1M figures, for reference",
         "",
@@ -509,7 +536,10 @@ def main() -> None:
     one.add_argument("--dry", action="store_true")
     ours_parser = sub.add_parser("ours", help="run recgym's encoders on the same protocol (cached)")
     ours_parser.add_argument("--models", nargs="*", help=f"default: {' '.join(OURS)} (missing ones are skipped)")
-    ours_parser.add_argument("--seeds", type=int, default=3)
+    ours_parser.add_argument("--seeds", type=int, default=3, help="seeds at RecBole's budget")
+    ours_parser.add_argument("--converged-seeds", type=int, default=1, help="seeds trained to convergence")
+    ours_parser.add_argument("--phase", choices=["budget", "converged", "all"], default="all",
+                             help="budget runs only, convergence runs only, or both (budget first)")
     ours_parser.add_argument("--force", action="store_true", help="run again even when cached")
     sub.add_parser("report", help="write docs/results/ubm.md from the caches")
     all_parser = sub.add_parser("all", help="recbole, ours, report")
@@ -525,7 +555,7 @@ def main() -> None:
         report_main(args)
     else:
         recbole_main(argparse.Namespace(models=None, epochs=None, seed=0, force=False, dry=False))
-        ours_main(argparse.Namespace(models=None, seeds=args.seeds, force=False))
+        ours_main(argparse.Namespace(models=None, seeds=args.seeds, converged_seeds=1, phase="all", force=False))
         report_main(args)
 
 
