@@ -32,6 +32,17 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (small models run faster so, and the 2-core CI stays quiet)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def synthetic_log():
     from recgym.data import make_synthetic_log

@@ -43,12 +43,7 @@ from simulators.pmf import PMFSimulator
 N = 3  # history length of the hand-made cases
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def hand_log() -> RatingLog:

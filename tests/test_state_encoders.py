@@ -40,13 +40,7 @@ def model_kwargs(name: str) -> dict:
     return dict(MODEL_KWARGS.get(name, {}))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: intra-op threads only add contention (nn.GRU gets ~10x slower on a busy 2-core box)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- helpers -----------------------------------------------------------------------

@@ -39,12 +39,7 @@ CAUSAL = ["fdsa", "gru4rec", "prnn", "sasrec", "tisasrec"]
 N = LAYOUT.history_length
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build(name: str, train: bool = False, seed: int = 0, **kwargs) -> state_encoders.StateEncoder:

@@ -31,15 +31,7 @@ ENVS = ["recgym/ML100K-PMF-v0", "recgym/ML100K-Behavior-v1"]
 HISTORY = 6
 SMALL = {"caser": {"horizontal_filters": 4}, "gru4rec": {"hidden_size": 8}, "prnn": {"hidden_size": 8}}
 
-pytestmark = pytest.mark.usefixtures("_one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
