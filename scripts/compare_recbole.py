@@ -55,6 +55,7 @@ RESULTS = REPO / "docs" / "results"
 RECBOLE_CACHE = RESULTS / "recbole"
 OURS_CACHE = RECBOLE_CACHE / "ours"
 REPORT = RESULTS / "ubm.md"
+SPEED_CACHE = RECBOLE_CACHE / "speed.json"
 RUNS = REPO / "runs" / "compare_recbole"
 RECBOLE_VENV = Path.home() / ".cache" / "recgym" / "recbole-venv"
 RECBOLE_SETUP = (
@@ -213,6 +214,39 @@ def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool =
     return record
 
 
+def recbole_speed(model: str, batches: int) -> dict[str, Any]:
+    """Seconds per training batch of RecBole's ``model`` (its dataloader, loss, backward and optimiser step)."""
+    import torch
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    torch.set_num_threads(1)
+    workdir = RUNS / "recbole" / model
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)
+    config = Config(model=model, config_dict=recbole_config(model, 1, 0, workdir))
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    network = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, network)
+    network.train()
+    seconds = []
+    tic = time.perf_counter()
+    for i, interaction in enumerate(train_data):  # the loop of RecBole's Trainer._train_epoch
+        trainer.optimizer.zero_grad()
+        loss = network.calculate_loss(interaction)
+        loss.backward()
+        trainer.optimizer.step()
+        seconds.append(time.perf_counter() - tic)
+        tic = time.perf_counter()
+        if i + 1 > batches:  # the first batch warms up and is not counted
+            break
+    per_batch = sum(seconds[1:]) / len(seconds[1:])
+    return {"side": "recbole", "model": model, "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
+            "batches_per_epoch": len(train_data), "seconds_per_epoch": per_batch * len(train_data)}
+
+
 def _metric_name(key: str) -> str:
     """RecBole's lower-case names -> ours: hit@10 -> HR@10, ndcg@10 -> NDCG@10, auc -> AUC."""
     names = {"hit": "HR", "ndcg": "NDCG", "mrr": "MRR", "auc": "AUC", "logloss": "LogLoss"}
@@ -321,6 +355,70 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
                                     "train_seconds": r.train_seconds, "total_seconds": total, "test": r.test,
                                     "valid": r.valid})
     return at_budget
+
+
+def ours_speed(name: str, batches: int) -> dict[str, Any]:
+    """Seconds per training batch of our ``name`` under the shared protocol (window building included)."""
+    import numpy as np
+    import torch
+
+    import state_encoders
+    from recgym.data import load
+    from recgym.pretrain import make_task
+    from recgym.pretrain.windows import UserSequences, WindowBuilder
+
+    torch.set_num_threads(1)
+    task = make_task(RECBOLE_MODELS[OURS[name]][0])
+    log = load("ml-100k")
+    sequences = UserSequences.from_log(log)
+    windows = WindowBuilder(sequences, n_users=log.n_users, history_length=HISTORY_LENGTH)
+    split = task.split(sequences)
+    torch.manual_seed(0)
+    encoder = state_encoders.make(name, windows.observation_space, **our_encoder_kwargs(name, log))
+    head = task.make_head(encoder, windows)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=LEARNING_RATE)
+    order = np.random.default_rng(0).permutation(split["train"])
+    n_batches = -(-order.size // BATCH_SIZE)
+    encoder.train()
+    head.train()
+    seconds = []
+    for b in range(min(batches + 1, n_batches)):  # the loop of recgym.pretrain.trainer.fit
+        tic = time.perf_counter()
+        loss = task.loss(encoder, head, windows, order[b * BATCH_SIZE : (b + 1) * BATCH_SIZE])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seconds.append(time.perf_counter() - tic)
+    per_batch = sum(seconds[1:]) / len(seconds[1:])
+    return {"side": "recgym", "model": name, "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
+            "batches_per_epoch": n_batches, "seconds_per_epoch": per_batch * n_batches}
+
+
+def speed_main(args: argparse.Namespace) -> None:
+    """Both sides' training speed, model by model, back to back: the same load on the machine for each pair."""
+    _use_this_checkout()
+    python = RECBOLE_VENV / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"RecBole's virtual environment is missing; create it with:\n  {RECBOLE_SETUP}")
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": "1"}
+    records = _read_json(SPEED_CACHE).get("pairs", {})
+    for name in args.models or [n for n in OURS if n != "mean"]:
+        reference = OURS[name]
+        load = os.getloadavg()[0]
+        command = [str(python), str(Path(__file__).resolve()), "_recbole-speed", reference,
+                   "--batches", str(args.batches)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{reference}: RecBole failed:\n{done.stderr[-2000:]}", flush=True)
+            continue
+        theirs = json.loads(done.stdout.strip().splitlines()[-1])
+        ours = ours_speed(name, args.batches)
+        records[name] = {"recbole": theirs, "recgym": ours, "load_average_before": load,
+                         "load_average_after": os.getloadavg()[0], "code_commit": _git_commit()}
+        print(f"{name} vs {reference}: {ours['seconds_per_epoch']:.0f} s/epoch against "
+              f"{theirs['seconds_per_epoch']:.0f} ({theirs['seconds_per_epoch'] / ours['seconds_per_epoch']:.1f}x)",
+              flush=True)
+        _write_json(SPEED_CACHE, {"batches": args.batches, "pairs": records})
 
 
 def _git_commit() -> str:
@@ -563,6 +661,12 @@ def main() -> None:
     ours_parser.add_argument("--phase", choices=["budget", "converged", "all"], default="all",
                              help="budget runs only, convergence runs only, or both (budget first)")
     ours_parser.add_argument("--force", action="store_true", help="run again even when cached")
+    speed_parser = sub.add_parser("speed", help="time both sides' training batches back to back, model by model")
+    speed_parser.add_argument("--models", nargs="*", help="recgym encoders (default: all but mean)")
+    speed_parser.add_argument("--batches", type=int, default=8, help="batches timed per side, after one warm-up")
+    one_speed = sub.add_parser("_recbole-speed", help=argparse.SUPPRESS)
+    one_speed.add_argument("model")
+    one_speed.add_argument("--batches", type=int, required=True)
     sub.add_parser("report", help="write docs/results/ubm.md from the caches")
     all_parser = sub.add_parser("all", help="recbole, ours, report")
     all_parser.add_argument("--seeds", type=int, default=3)
@@ -573,6 +677,10 @@ def main() -> None:
         recbole_one_main(args)
     elif args.command == "ours":
         ours_main(args)
+    elif args.command == "speed":
+        speed_main(args)
+    elif args.command == "_recbole-speed":
+        print(json.dumps(recbole_speed(args.model, args.batches)), flush=True)
     elif args.command == "report":
         report_main(args)
     else:
