@@ -565,6 +565,22 @@ def report_main(args: argparse.Namespace) -> None:
     lines += ["## Click-through (DIN: liked = rating >= 4, 80/10/10 in time order)", "",
               *_table(["model", "epochs", "AUC", "LogLoss", "AUC ÷ RecBole's", "× faster per epoch", "s/epoch",
                        "total s"], ctr_rows), ""]
+    speed = _read_json(SPEED_CACHE)
+    if speed.get("pairs"):
+        lines += ["## Training speed, timed back to back",
+                  "",
+                  f"Written by `scripts/compare_recbole.py speed`: for each model, {speed['batches']} training batches"
+                  " of 2,048 (after one warm-up batch) on each side, one right after the other, so that both"
+                  " share the machine's load at that moment; seconds per epoch = seconds per batch × batches per"
+                  " epoch. These are the figures to compare the two implementations by; the seconds per epoch in"
+                  " the tables above were measured at different times under different loads.",
+                  "",
+                  *_table(["recgym", "RecBole", "recgym s/epoch", "RecBole s/epoch", "× faster", "load average"],
+                          [[f"`{name}`", p["recbole"]["model"], _seconds(p["recgym"]["seconds_per_epoch"]),
+                            _seconds(p["recbole"]["seconds_per_epoch"]),
+                            f"{p['recbole']['seconds_per_epoch'] / p['recgym']['seconds_per_epoch']:.1f}",
+                            f"{p['load_average_before']:.1f}"] for name, p in speed["pairs"].items()]),
+                  ""]
     lines += [
         "`epochs` for RecBole is epochs run / budget. A run that reached its wall-clock cap"
         f" ({RECBOLE_MAX_SECONDS // 60} minutes) before its budget tested its best epoch so far and says so;"
