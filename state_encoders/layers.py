@@ -1,4 +1,4 @@
-"""Self-attention layers shared by the transformer encoders (SASRec, TiSASRec, FDSA).
+"""Self-attention layers shared by the transformer encoders (SASRec, TiSASRec, FDSA, MB-STR).
 
 One block follows SASRec (Kang & McAuley, ICDM 2018, Sec. III-B/C):
 
@@ -11,6 +11,10 @@ values (TiSASRec's relative time-interval and absolute-position embeddings,
 Li et al., WSDM 2020, Eq. 5-6)::
 
     e_ij = q_i (k_j + a^K_ij)^T / sqrt(d_h),    z_i = sum_j α_ij (v_j + a^V_ij)
+
+and an optional bias per head and pair added to the scaled scores
+(``score_bias``: MB-STR's relative-position bias, with its own post-LN layer
+in :mod:`state_encoders.mbstr`).
 
 Masking: ``attention_mask[b, i, j]`` says whether query ``i`` may read key
 ``j``; :func:`masked_softmax` gives masked keys exactly zero weight and a row

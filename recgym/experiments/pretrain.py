@@ -322,7 +322,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--encoder", required=True, help="state encoder name")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
-    p.add_argument("--task", default="next-item", help=f"supervised task: {' or '.join(TASKS)} (default next-item)")
+    p.add_argument("--task", default="next-item", help=f"supervised task: {', '.join(TASKS)} (default next-item)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"most epochs (default {DEFAULT_EPOCHS})")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -340,7 +340,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="scratch: learn the tables from random; pmf: start from the scenario's PMF factors "
                    "(fitted on the training users; user terms folded in)")
     p.add_argument("--exclude-seen", action="store_true",
-                   help="next-item: drop already-rated items from the ranking (RecBole does not)")
+                   help="next-item and cloze: drop already-rated items from the ranking (RecBole does not)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/test user split (as the environment's)")
     p.add_argument("--behaviors", default="liked",
                    help="history_behavior of the windows: liked (CLICK if rating >= 4, else SKIP; default) or "
