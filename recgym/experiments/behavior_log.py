@@ -284,18 +284,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_log_behavior(args: argparse.Namespace) -> int:
-    from recgym.envs.registration import _id_table
+    import gymnasium as gym
+
+    from recgym.envs.registration import env_ids, register_envs
     from recgym.scenario import make_scenario
 
-    table = _id_table()
-    if args.env not in table or not table[args.env][1].startswith("behavior"):
-        behavior_ids = [k for k, (_, sim) in table.items() if sim.startswith("behavior")]
+    register_envs()
+    behavior_ids = [i for i in env_ids() if gym.spec(i).kwargs["simulator"].startswith("behavior")]
+    if args.env not in behavior_ids:
         raise ValueError(f"--env must be a behaviour environment, one of {', '.join(behavior_ids)}; got {args.env!r}")
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists: pass --overwrite to replace it")
     settings = LoggingSettings(users=args.users, max_steps=args.max_steps, history_length=args.history_length,
                                temperature=args.temperature, seed=args.seed)
-    dataset, simulator = table[args.env]
+    dataset, simulator = gym.spec(args.env).kwargs["dataset"], gym.spec(args.env).kwargs["simulator"]
     tic = time.perf_counter()
     scenario = make_scenario(dataset, simulator, split_seed=args.split_seed, data_dir=args.data_dir)
     log = record_behavior_log(scenario, settings)
