@@ -523,3 +523,37 @@ def test_mbstr_drives_dqn_and_drr_on_a_behavior_environment(world, agent):
         flipped = dict(tensors, history_behavior=torch.where(tensors["history_mask"] > 0.5,
                                                              4 - tensors["history_behavior"], 0))
         assert not torch.allclose(extractor(flipped), extractor(tensors))
+
+
+# -- the ablation's report ------------------------------------------------------------------------
+
+
+def test_ablation_report_states_each_comparison_with_its_sign(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "ubm_ablation_multi.py"
+    spec = importlib.util.spec_from_file_location("ubm_ablation_multi", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ndcg = {"mbstr": [0.15, 0.17], "mbstr-1": [0.13, 0.14], "sasrec": [0.16, 0.18]}
+    for model, values in ndcg.items():
+        for seed, value in enumerate(values):
+            record = {
+                "source": "sim", "model": model, "seed": seed, "history_length": 50, "lr": 3e-3, "batch_size": 64,
+                "epoch_budget": 40, "patience": 10, "epochs": 40 if seed else 20, "best_epoch": 39 if seed else 10,
+                "stopped_early": not seed, "parameters": 100, "seconds_per_epoch": 1.0, "total_seconds": 60.0,
+                "cpu_seconds": 50.0, "test": {"NDCG@10": value, "HR@10": 2 * value},
+                "targets": {"train": 10, "valid": 5, "test": 6},
+                "data": {"users": 3, "interactions": 30, "behaviors": {"skip": 1, "click": 2, "purchase": 3},
+                         "logging": {"max_steps": 100, "temperature": 0.2, "seed": 0, "history_length": 5}},
+            }
+            (tmp_path / f"multi-sim-{model}-seed{seed}.json").write_text(json.dumps(record))
+    section = module.report_section(tmp_path)
+    assert "| MB-STR (3 behaviour types) | 0.3200 ± 0.0283 | 0.1600 ± 0.0141 | 10/20, 39/40* |" in section
+    assert "MB-STR beats its one-behaviour-type ablation by 0.0250 ± 0.0071 NDCG@10" in section
+    assert "better on 2 of 2 seeds" in section
+    assert "MB-STR falls short of SASRec by 0.0100 ± 0.0000 NDCG@10" in section
+    assert "ML-100K ratings" not in section  # no figures, no section
+    assert "No results" in module.report_section(tmp_path / "empty")
