@@ -266,6 +266,10 @@ def report_section(out_dir: Path) -> str:
         lines += _table(["model", "HR@10", "NDCG@10", "best / run epochs per seed", "parameters", "s / epoch",
                          "s / run", "CPU s / run"], rows)
         lines += [""] + _verdicts(source, records)
+        improving = [MODEL_LABELS[m] for m in MODELS if any("*" in _epochs(r) for r in records.get((source, m), []))]
+        if improving:
+            lines.append(f"* Still improving at the end of the budget on some seeds: {'; '.join(improving)}. These "
+                         "figures compare the models at an equal budget, not at convergence.")
     return "\n".join(lines) + "\n"
 
 

@@ -555,5 +555,6 @@ def test_ablation_report_states_each_comparison_with_its_sign(tmp_path):
     assert "MB-STR beats its one-behaviour-type ablation by 0.0250 ± 0.0071 NDCG@10" in section
     assert "better on 2 of 2 seeds" in section
     assert "MB-STR falls short of SASRec by 0.0100 ± 0.0000 NDCG@10" in section
+    assert "Still improving at the end of the budget on some seeds: MB-STR (3 behaviour types)" in section
     assert "ML-100K ratings" not in section  # no figures, no section
     assert "No results" in module.report_section(tmp_path / "empty")
