@@ -1,4 +1,4 @@
-"""The ``recgym`` command line: ``recgym datasets | train | evaluate | demo | pretrain``.
+"""The ``recgym`` command line: ``recgym datasets | train | evaluate | demo | pretrain | log-behavior``.
 
 Each sub-command lives with the code it drives and adds itself through a
 ``register(subparsers)`` function, so this file only wires them together.
@@ -11,7 +11,9 @@ import importlib
 import sys
 
 # module path of each sub-command group, in the order shown by --help
-_COMMAND_MODULES = ("recgym.data.cli", "recgym.experiments.cli", "recgym.experiments.pretrain")
+_COMMAND_MODULES = (
+    "recgym.data.cli", "recgym.experiments.cli", "recgym.experiments.pretrain", "recgym.experiments.behavior_log",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,7 +57,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from recgym.data.rating_log import RatingLog
+from recgym.data.rating_log import RatingLog, RatingScale
 from simulators.base import Behavior, ExpectedStep, Feedback, UserSimulator, copy_state
 from simulators.pmf import PMFSimulator
 
@@ -240,6 +240,30 @@ def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters
     topics = np.zeros((len(x), k), dtype=np.float32)
     topics[np.arange(len(x)), assign] = 1.0
     return topics
+
+
+def behaviors_from_ratings(ratings: np.ndarray, scale: RatingScale,
+                           config: BehaviorConfig | None = None) -> np.ndarray:
+    """The behaviour a noise-free, unbored behaviour user shows for each rating: ``(M,)`` int8 codes.
+
+    The thresholds of :class:`BehaviorConfig` applied to the normalised rating
+    itself: PURCHASE at ``purchase_threshold`` and above, CLICK at
+    ``click_threshold`` and above, else SKIP. With the defaults on 1..5 stars:
+    1-3 stars SKIP ("dislike"), 4 CLICK ("view"), 5 PURCHASE ("like"); this is
+    how a rating log is read as a multi-behaviour log
+    (:func:`recgym.experiments.behavior_log.rating_behavior_log`), so its codes
+    mean what the behaviour environment's do.
+
+    :param ratings: ratings on ``scale``.
+    :param scale: the log's rating scale.
+    :param config: the thresholds (default: :class:`BehaviorConfig`'s).
+    """
+    cfg = config if config is not None else BehaviorConfig()
+    reward = np.asarray(scale.to_reward(np.asarray(ratings, dtype=np.float64)))
+    behavior = np.full(reward.shape, int(Behavior.SKIP), dtype=np.int8)
+    behavior[reward >= cfg.click_threshold] = int(Behavior.CLICK)
+    behavior[reward >= cfg.purchase_threshold] = int(Behavior.PURCHASE)
+    return behavior
 
 
 def as_behavior_config(config: BehaviorConfig | Mapping[str, Any] | None, base: BehaviorConfig) -> BehaviorConfig:

@@ -1,4 +1,4 @@
-"""Self-attention layers shared by the transformer encoders (SASRec, TiSASRec, FDSA).
+"""Self-attention layers shared by the transformer encoders (SASRec, TiSASRec, FDSA, MB-STR).
 
 One block follows SASRec (Kang & McAuley, ICDM 2018, Sec. III-B/C):
 
@@ -11,6 +11,10 @@ values (TiSASRec's relative time-interval and absolute-position embeddings,
 Li et al., WSDM 2020, Eq. 5-6)::
 
     e_ij = q_i (k_j + a^K_ij)^T / sqrt(d_h),    z_i = sum_j α_ij (v_j + a^V_ij)
+
+and an optional bias per head and pair added to the scaled scores
+(``score_bias``: MB-STR's relative-position bias, with its own post-LN layer
+in :mod:`state_encoders.mbstr`).
 
 Masking: ``attention_mask[b, i, j]`` says whether query ``i`` may read key
 ``j``; :func:`masked_softmax` gives masked keys exactly zero weight and a row
@@ -73,12 +77,15 @@ class MaskedSelfAttention(nn.Module):
         attention_mask: torch.Tensor,
         key_terms: torch.Tensor | None = None,
         value_terms: torch.Tensor | None = None,
+        score_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attend ``x`` ``[B, N, d]`` to itself -> ``[B, N, d]``.
 
         :param attention_mask: ``[B, N, N]`` bool, query ``i`` may read key ``j``.
         :param key_terms: optional ``[B, N, N, d]`` added to key ``j`` for query ``i``.
         :param value_terms: optional ``[B, N, N, d]`` added to value ``j`` for query ``i``.
+        :param score_bias: optional ``[B, H, N, N]`` added to the scaled scores (MB-STR's
+            relative-position bias).
         """
         b, n, d = x.shape
         q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))  # [B, H, N, d_h]
@@ -86,7 +93,10 @@ class MaskedSelfAttention(nn.Module):
         if key_terms is not None:
             pair_k = key_terms.view(b, n, n, self.n_heads, self.head_dim)  # [B, N, N, H, d_h]
             scores = scores + torch.einsum("bhid,bijhd->bhij", q, pair_k)
-        weights = masked_softmax(scores / math.sqrt(self.head_dim), attention_mask.unsqueeze(1))  # [B, H, N, N]
+        scores = scores / math.sqrt(self.head_dim)
+        if score_bias is not None:
+            scores = scores + score_bias
+        weights = masked_softmax(scores, attention_mask.unsqueeze(1))  # [B, H, N, N]
         weights = self.dropout(weights)
         out = weights @ v  # [B, H, N, d_h]
         if value_terms is not None:

@@ -308,12 +308,16 @@ def test_recgym_pretrain_writes_weights_encoder_json_and_results(tmp_path, task,
 
 @pytest.mark.parametrize("argv, message", [
     (["--encoder", "nope"], "unknown encoder 'nope'; choose one of " + ", ".join(state_encoders.available())),
-    (["--encoder", "mean", "--task", "ranking"], "unknown task 'ranking'; choose one of next-item, ctr"),
+    (["--encoder", "mean", "--task", "ranking"], "unknown task 'ranking'; choose one of next-item, cloze, ctr"),
     (["--encoder", "mean", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["--encoder", "mean", "--epochs", "0"], "epochs must be a positive integer"),
     (["--encoder", "mean", "--history-length", "0"], "history-length must be a positive integer"),
     (["--encoder", "mean", "--lr", "-1"], "lr must be a finite number > 0"),
     (["--encoder", "mean", "--init", "glove"], "unknown init 'glove'"),
+    (["--encoder", "mbstr", "--behaviors", "stars"], "unknown behaviours 'stars'"),
+    (["--encoder", "mbstr", "--task", "cloze", "--target-behavior", "buy"], "unknown behaviour 'buy'"),
+    (["--encoder", "din", "--task", "ctr", "--target-behavior", "click"], "not to ctr"),
+    (["--encoder", "mbstr", "--behaviors", "ratings", "--behavior-log", "x.csv"], "leave --behaviors at liked"),
 ])
 def test_recgym_pretrain_refuses_bad_input_with_one_error_line(tmp_path, capsys, argv, message):
     out = tmp_path / "run"

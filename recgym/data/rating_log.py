@@ -18,6 +18,11 @@ import pandas as pd
 from recgym.data.errors import MalformedFileError
 
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
+#: Optional interactions column of a multi-behaviour log: the behaviour type of each interaction as a
+#: ``simulators.base.Behavior`` code (1 skip, 2 click, 3 purchase). Logs recorded in a behaviour
+#: environment and MovieLens ratings read as behaviours carry it
+#: (:mod:`recgym.experiments.behavior_log`); the pretraining windows report it in ``history_behavior``.
+BEHAVIOR_COLUMN = "behavior"
 
 #: What to do with several ratings of one (user, item) pair, the ``duplicates=``
 #: option of every loader of user data: keep the latest, or refuse the input.
@@ -84,7 +89,8 @@ class RatingLog:
     :param name: dataset name (``"ml-100k"``, ``"jester"``, ...).
     :param interactions: DataFrame with columns ``user`` (int64, contiguous),
         ``item`` (int64, contiguous), ``rating`` (float64) and ``timestamp``
-        (float64 Unix seconds, NaN where the source has no time).
+        (float64 Unix seconds, NaN where the source has no time); optionally
+        :data:`BEHAVIOR_COLUMN` (a multi-behaviour log's behaviour codes).
     :param scale: the rating scale and reward normalisation.
     :param user_ids: raw user id of each contiguous user id (length ``n_users``).
     :param item_ids: raw item id of each contiguous item id (length ``n_items``).

@@ -33,6 +33,7 @@ import numpy as np
 
 from recgym.envs.config import DEFAULT_HISTORY_LENGTH
 from recgym.experiments.run_dir import RunDir, write_json
+from simulators.base import Behavior
 from recgym.pretrain.tasks import TASKS
 from recgym.pretrain.trainer import (
     DEFAULT_BATCH_SIZE,
@@ -46,6 +47,11 @@ from recgym.pretrain.trainer import (
 DEFAULT_EMBEDDING_DIM = 64
 #: how the encoder's tables start: learned from scratch, or the scenario's (training-users) PMF factors
 INITS = ("scratch", "pmf")
+#: what ``history_behavior`` reports in the windows: CLICK for a liked rating and SKIP otherwise (as the
+#: PMF environment), or the ratings read as skip / click / purchase (a multi-behaviour log)
+BEHAVIOR_SOURCES = ("liked", "ratings")
+#: the behaviour a target-behaviour task tests by default (MB-STR's target: purchase)
+DEFAULT_TARGET_BEHAVIOR = "purchase"
 PRETRAIN_ENTRIES = frozenset({".recgym-run", "config.json", "tensorboard", "weights.pt", "encoder.json", "results.json"})
 _TEMPORARY_PRETRAIN_ENTRY = re.compile(
     r"\.(config\.json|results\.json|weights\.pt|encoder\.json|\.recgym-run)\..*\.tmp"
@@ -80,8 +86,14 @@ class PretrainConfig:
     :param data_dir: local data directory.
     :param embedding_dim: embedding size (``init="scratch"``).
     :param init: ``"scratch"`` or ``"pmf"`` (tables from the scenario's training-users PMF, users folded in).
-    :param exclude_seen: next item: drop already-rated items from the ranking (default False, as RecBole).
+    :param exclude_seen: next item and cloze: drop already-rated items from the ranking (default False, as RecBole).
     :param split_seed: seed of the train/test user split (as the environment's ``split_seed``).
+    :param behaviors: ``"liked"`` (default) or ``"ratings"``: the log's ratings read as skip / click /
+        purchase (:func:`~recgym.experiments.behavior_log.rating_behavior_log`).
+    :param behavior_log: a log written by ``recgym log-behavior`` (recorded on ``dataset``): train on it
+        instead of the dataset's ratings (its users should be the training users, its default).
+    :param target_behavior: test on each user's last interaction of this behaviour (``skip``, ``click``,
+        ``purchase``): the cloze task always (default purchase), next item when given.
     """
 
     encoder: str
@@ -98,6 +110,9 @@ class PretrainConfig:
     init: str = "scratch"
     exclude_seen: bool = False
     split_seed: int = 0
+    behaviors: str = "liked"
+    behavior_log: str | None = None
+    target_behavior: str | None = None
 
     def __post_init__(self) -> None:
         import state_encoders
@@ -111,6 +126,16 @@ class PretrainConfig:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        if self.behaviors not in BEHAVIOR_SOURCES:
+            raise ValueError(f"unknown behaviours {self.behaviors!r}; choose one of {', '.join(BEHAVIOR_SOURCES)}")
+        if self.behavior_log is not None and self.behaviors != "liked":
+            raise ValueError("--behavior-log brings its own behaviours: leave --behaviors at liked")
+        if self.target_behavior is not None:
+            from state_encoders.mbstr import behavior_code
+
+            behavior_code(self.target_behavior)  # a clear error for an unknown name
+            if self.task == "ctr":
+                raise ValueError("--target-behavior applies to the next-item and cloze tasks, not to ctr")
         for name in ("history_length", "embedding_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -125,6 +150,20 @@ class PretrainConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The task's arguments: exclusion of seen items, target behaviour, cloze windows of length N."""
+        from state_encoders.mbstr import behavior_code
+
+        if self.task == "ctr":
+            return {}
+        kwargs: dict[str, Any] = {"exclude_seen": self.exclude_seen}
+        if self.task == "cloze":
+            kwargs["target_behavior"] = behavior_code(self.target_behavior or DEFAULT_TARGET_BEHAVIOR)
+            kwargs["stride"] = self.history_length  # windows of length N tile each sequence
+        elif self.target_behavior is not None:
+            kwargs["target_behavior"] = behavior_code(self.target_behavior)
+        return kwargs
 
 
 def check_start(run: PretrainRunDir, overwrite: bool) -> None:
@@ -153,8 +192,8 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False, p
     torch.set_num_threads(1)
     tic = time.perf_counter()
     scenario = make_scenario(config.dataset, data_dir=config.data_dir, split_seed=config.split_seed)
-    log = scenario.training_log()
-    task = make_task(config.task, **({"exclude_seen": config.exclude_seen} if config.task == "next-item" else {}))
+    log = _training_log(config, scenario)
+    task = make_task(config.task, **config.task_kwargs())
     encoder_kwargs = _encoder_kwargs(config, scenario)
 
     if run.root.exists() and overwrite:
@@ -163,13 +202,18 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False, p
     write_json(run.config, config.to_json())
     trained = pretrain_encoder(log, config.encoder, task, config.history_length, encoder_kwargs,
                                config.trainer(progress), tensorboard_dir=run.tensorboard / "run_1")
-    note = ("pretrained on the training users' ratings only; test figures are on their held-out "
-            + ("last items (chronological leave-one-out, full ranking over all items, seen items "
-               f"{'excluded' if config.exclude_seen else 'not excluded, as RecBole'})" if config.task == "next-item"
+    target = config.task_kwargs().get("target_behavior")
+    held_out = "last items" if target is None else f"last {Behavior(target).name.lower()} interactions"
+    source = ("a behaviour log recorded on" if config.behavior_log else "")
+    note = (f"pretrained on {source or 'the'} training users' {'ratings' if not source else 'episodes'} only; "
+            "test figures are on their held-out "
+            + (f"{held_out} (chronological leave-one-out, full ranking over all items, seen items "
+               f"{'excluded' if config.exclude_seen else 'not excluded, as RecBole'})" if config.task != "ctr"
                else "newest 10% of interactions (time-ordered 80/10/10)"))
     save_pretrained(trained.encoder, encoder_kwargs, run.root, extra={
         "task": config.task, "dataset": config.dataset, "split_seed": config.split_seed,
-        "history_length": config.history_length, "note": note,
+        "history_length": config.history_length, "behaviors": config.behaviors,
+        "behavior_log": config.behavior_log, "target_behavior": target, "note": note,
     })
     result = trained.result
     results = {
@@ -194,6 +238,22 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False, p
     return results
 
 
+def _training_log(config: PretrainConfig, scenario: Any) -> Any:
+    """The training users' ratings, read as behaviours if asked, or a recorded behaviour log."""
+    from recgym.experiments.behavior_log import load_behavior_log, rating_behavior_log
+
+    if config.behavior_log is not None:
+        log = load_behavior_log(config.behavior_log, scenario.log)
+        users = np.unique(log.interactions["user"].to_numpy())
+        leaked = np.intersect1d(users, scenario.test_users)
+        if leaked.size:
+            raise ValueError(f"{config.behavior_log} holds {leaked.size} test users of split {config.split_seed}: "
+                             "record it with --users train and the same --split-seed")
+        return log
+    log = scenario.training_log()
+    return rating_behavior_log(log) if config.behaviors == "ratings" else log
+
+
 def _encoder_kwargs(config: PretrainConfig, scenario: Any) -> dict[str, Any]:
     """The encoder's constructor arguments: an embedding size, or the scenario's PMF tables (learned further).
 
@@ -209,7 +269,19 @@ def _encoder_kwargs(config: PretrainConfig, scenario: Any) -> dict[str, Any]:
         kwargs = pmf_encoder_kwargs(scenario, freeze=False)
     else:
         kwargs = {"embedding_dim": config.embedding_dim}
-    return {**kwargs, **content_kwargs(state_encoders.encoder_class(config.encoder), scenario.log)}
+    return {**kwargs, **content_kwargs(state_encoders.encoder_class(config.encoder), scenario.log),
+            **_target_kwargs(config)}
+
+
+def _target_kwargs(config: PretrainConfig) -> dict[str, Any]:
+    """``{"target_behavior": code}`` for an encoder whose state predicts a behaviour (MB-STR), else ``{}``."""
+    import inspect
+
+    import state_encoders
+
+    parameters = inspect.signature(state_encoders.encoder_class(config.encoder).__init__).parameters
+    target = config.task_kwargs().get("target_behavior")
+    return {"target_behavior": target} if target is not None and "target_behavior" in parameters else {}
 
 
 def _finite(value: Any) -> Any:
@@ -237,7 +309,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--encoder", required=True, help="state encoder name")
     p.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
-    p.add_argument("--task", default="next-item", help=f"supervised task: {' or '.join(TASKS)} (default next-item)")
+    p.add_argument("--task", default="next-item", help=f"supervised task: {', '.join(TASKS)} (default next-item)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"most epochs (default {DEFAULT_EPOCHS})")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -255,8 +327,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="scratch: learn the tables from random; pmf: start from the scenario's PMF factors "
                    "(fitted on the training users; user terms folded in)")
     p.add_argument("--exclude-seen", action="store_true",
-                   help="next-item: drop already-rated items from the ranking (RecBole does not)")
+                   help="next-item and cloze: drop already-rated items from the ranking (RecBole does not)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/test user split (as the environment's)")
+    p.add_argument("--behaviors", default="liked",
+                   help="history_behavior of the windows: liked (CLICK if rating >= 4, else SKIP; default) or "
+                   "ratings (1-3 stars skip, 4 click, 5 purchase)")
+    p.add_argument("--behavior-log", help="train on a log written by `recgym log-behavior` (recorded on --dataset)")
+    p.add_argument("--target-behavior",
+                   help="test on each user's last skip, click or purchase (cloze: default purchase)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run folder written by recgym pretrain (refused for any other folder)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -268,7 +346,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         encoder=args.encoder, dataset=args.dataset, task=args.task, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, patience=args.patience, history_length=args.history_length, seed=args.seed,
         data_dir=args.data_dir, embedding_dim=args.embedding_dim, init=args.init, exclude_seen=args.exclude_seen,
-        split_seed=args.split_seed,
+        split_seed=args.split_seed, behaviors=args.behaviors, behavior_log=args.behavior_log,
+        target_behavior=args.target_behavior,
     )
     results = pretrain(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     figures = ", ".join(f"{k} {v:.4f}" for k, v in results["test"].items() if v is not None)

@@ -2,7 +2,8 @@
 
 * :mod:`recgym.pretrain.windows`: users' chronological sequences cut into
   observations in exactly the environment's format, and the splits;
-* :mod:`recgym.pretrain.tasks`: each task's split, head, loss and metrics;
+* :mod:`recgym.pretrain.tasks`: each task's split, head, loss and metrics (next item,
+  cloze, click-through);
 * :mod:`recgym.pretrain.trainer`: the training loop (Adam, early stopping).
 
 ``recgym pretrain`` (:mod:`recgym.experiments.pretrain`) runs it on a
@@ -14,6 +15,8 @@ from recgym.pretrain.tasks import (
     TASKS,
     ClickThroughHead,
     ClickThroughTask,
+    ClozeTask,
+    ItemScoreHead,
     NextItemHead,
     NextItemTask,
     click_metrics,
@@ -21,12 +24,21 @@ from recgym.pretrain.tasks import (
     ranking_metrics,
 )
 from recgym.pretrain.trainer import Pretrained, TrainerConfig, TrainResult, fit, pretrain_encoder
-from recgym.pretrain.windows import UserSequences, WindowBuilder, leave_one_out, time_ordered_split
+from recgym.pretrain.windows import (
+    UserSequences,
+    WindowBuilder,
+    leave_one_out,
+    time_ordered_split,
+    training_cuts,
+    window_ends,
+)
 
 __all__ = [
     "TASKS",
     "ClickThroughHead",
     "ClickThroughTask",
+    "ClozeTask",
+    "ItemScoreHead",
     "NextItemHead",
     "NextItemTask",
     "Pretrained",
@@ -41,4 +53,6 @@ __all__ = [
     "pretrain_encoder",
     "ranking_metrics",
     "time_ordered_split",
+    "training_cuts",
+    "window_ends",
 ]

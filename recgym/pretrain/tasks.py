@@ -11,6 +11,12 @@ Two tasks, as RecBole trains its user-behaviour models:
   ranking for sequential models (it masks the history only for general
   recommenders), so figures compare with RecBole's; ``exclude_seen=True``
   removes them from the ranking (the target itself is never removed).
+* :class:`ClozeTask`: cloze-style masked item prediction (BERT4Rec, MB-STR):
+  items at random positions of training windows are replaced by ``[MASK]``
+  and predicted through the encoder's own head (``masked_item_states``:
+  MB-STR's behaviour-aware head); tested like next item, on the last
+  interaction of a target behaviour (MB-STR's protocol). :class:`NextItemTask`
+  with ``target_behavior`` tests on the same targets.
 * :class:`ClickThroughTask`: predict whether the user likes an item
   (``scale.is_liked``: rating >= 4, Jester > 0) from the window before it and
   the item. 80/10/10 split in time order; a target-aware head (the state, or
@@ -33,7 +39,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from recgym.evaluation.metrics import hit_rate_at_k, ndcg_at_k
-from recgym.pretrain.windows import UserSequences, WindowBuilder, leave_one_out, time_ordered_split
+from recgym.pretrain.windows import (
+    UserSequences,
+    WindowBuilder,
+    leave_one_out,
+    time_ordered_split,
+    training_cuts,
+    window_ends,
+)
+from simulators.base import Behavior
 from simulators.pmf import roc_auc
 from state_encoders.base import StateEncoder
 
@@ -45,6 +59,11 @@ TOP_K = 10
 CTR_HIDDEN = (128, 64)
 #: probabilities are clipped to [eps, 1 - eps] in LogLoss (sklearn's default)
 LOGLOSS_EPS = 1e-15
+#: share of the window's items the cloze task masks (MB-STR's official mask probability)
+CLOZE_MASK_PROB = 0.2
+#: interactions between the ends of two cloze training windows (the environment's default N, 5:
+#: windows of that length tile each sequence; ``recgym pretrain`` passes its ``--history-length``)
+CLOZE_STRIDE = 5
 
 
 class Task(Protocol):
@@ -91,38 +110,175 @@ class NextItemTask:
     :param exclude_seen: drop the items the user rated before the target from the ranking
         (default False, as RecBole's full ranking of sequential models).
     :param k: cut-off of HR, NDCG and MRR.
+    :param target_behavior: test and validate on each user's last two interactions of this
+        behaviour (a :class:`~simulators.base.Behavior` code; training still predicts every
+        interaction before them); None (default): on the last two interactions.
+    :param window_stride: None (default): one training example per interaction, the window
+        before it (RecBole's prefix augmentation). An integer: training windows end every
+        ``window_stride`` interactions (:func:`~recgym.pretrain.windows.window_ends`) and every
+        position of a window predicts the item after it, as the SASRec and GRU4Rec papers
+        train (sequential encoders only: they keep one output per position); ``N - 1`` makes
+        consecutive windows share one item, so each interaction but a user's first is a label
+        once per epoch, at a fraction of the cost.
     """
 
     exclude_seen: bool = False
     k: int = TOP_K
+    target_behavior: int | None = None
+    window_stride: int | None = None
 
     name: ClassVar[str] = "next-item"
     monitor: ClassVar[str] = f"NDCG@{TOP_K}"
     monitor_mode: ClassVar[str] = "max"
 
     def split(self, sequences: UserSequences) -> dict[str, np.ndarray]:
-        return leave_one_out(sequences)
+        split = leave_one_out(sequences, target_behavior=self.target_behavior)
+        if self.window_stride is not None:
+            if self.target_behavior is None:  # the training part ends before the validation item
+                cuts = sequences.starts + np.maximum(sequences.lengths - 2, 0)
+            else:
+                cuts = training_cuts(sequences, self.target_behavior)
+            split["train"] = window_ends(sequences, cuts, self.window_stride)
+        return split
 
     def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module:
+        if self.window_stride is not None and not callable(getattr(encoder, "sequence_states", None)):
+            raise ValueError(
+                f"next-item training on every position (window_stride) needs a sequential encoder with one output "
+                f"per position (sequence_states: gru4rec, sasrec, ...); {encoder.name!r} has none: leave "
+                "window_stride at None"
+            )
         return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim))
 
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
+        if self.window_stride is not None:
+            return self._every_position_loss(encoder, head, windows, targets)
         logits = head(encoder, windows.tensors(targets))
         labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long)
         return F.cross_entropy(logits, labels)
 
-    @torch.no_grad()
+    def _every_position_loss(self, encoder: Any, head: nn.Module, windows: WindowBuilder,
+                             targets: np.ndarray) -> torch.Tensor:
+        observations = windows.tensors(targets, inclusive=True)  # the windows that end with each target
+        states, mask = encoder.sequence_states(observations)  # [B, N, h], valid slots first
+        ids = encoder.history(observations).ids  # [B, N] in the same order
+        has_next = mask[:, 1:]  # [B, N - 1]: position t is followed by item t + 1
+        logits = head.projection(states[:, :-1][has_next]) @ encoder.item_embedding_table().T  # [M, n_items]
+        return F.cross_entropy(logits, ids[:, 1:][has_next])
+
     def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
                  batch_size: int) -> dict[str, float]:
-        ranks = []
-        for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))):
-            if chunk.size == 0:
-                continue
-            scores = head(encoder, windows.tensors(chunk))  # [B, n_items]
-            if self.exclude_seen:
-                scores = scores.masked_fill(torch.as_tensor(seen_before(windows.sequences, chunk)), float("-inf"))
-            ranks.append(target_ranks(scores, torch.as_tensor(windows.sequences.items[chunk])).numpy())
-        return ranking_metrics(np.concatenate(ranks) if ranks else np.zeros(0, np.int64), self.k)
+        return next_item_metrics(encoder, head, windows, targets, batch_size, self.exclude_seen, self.k)
+
+
+@torch.no_grad()
+def next_item_metrics(encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
+                      batch_size: int, exclude_seen: bool = False, k: int = TOP_K) -> dict[str, float]:
+    """HR, NDCG and MRR at ``k`` of each target item's rank among all items, scored by ``head``."""
+    ranks = []
+    for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))):
+        if chunk.size == 0:
+            continue
+        scores = head(encoder, windows.tensors(chunk))  # [B, n_items]
+        if exclude_seen:
+            scores = scores.masked_fill(torch.as_tensor(seen_before(windows.sequences, chunk)), float("-inf"))
+        ranks.append(target_ranks(scores, torch.as_tensor(windows.sequences.items[chunk])).numpy())
+    return ranking_metrics(np.concatenate(ranks) if ranks else np.zeros(0, np.int64), k)
+
+
+# -- cloze ------------------------------------------------------------------------------------
+
+
+class ItemScoreHead(nn.Module):
+    """Scores ``s . e_j`` of every item ``j``: the state against the encoder's item table, no parameters.
+
+    MB-STR's state is already its prediction ``y`` for the target behaviour (its own head's
+    output), scored by dot product with the item embeddings as the paper does.
+    """
+
+    def forward(self, encoder: StateEncoder, observations: TensorDict) -> torch.Tensor:
+        return encoder(observations) @ encoder.item_embedding_table().T  # [B, n_items]
+
+
+@dataclass
+class ClozeTask:
+    """Cloze-style masked item prediction (MB-STR Sec. 3.4; BERT4Rec), tested on a target behaviour.
+
+    Training: windows of each user's training part (the interactions before
+    the validation target, every ``stride`` interactions, each window the
+    ``N`` interactions up to its end); every valid item is replaced by
+    ``[MASK]`` with probability ``mask_prob`` (keeping its behaviour) and
+    predicted by softmax cross-entropy over all items from
+    ``encoder.masked_item_states`` (the encoder's behaviour-aware head) against
+    its item table. A batch in which no item was drawn masks each window's
+    newest item instead, so every step has a loss.
+
+    Testing: the user's last interaction of ``target_behavior`` (validation:
+    the second-last) is ranked among all items by ``state . e_j`` (the state
+    predicts the target behaviour at a ``[MASK]`` after the history), as
+    :class:`NextItemTask` with the same ``target_behavior``.
+
+    :param target_behavior: the behaviour tested (a :class:`~simulators.base.Behavior` code;
+        default purchase); the encoder's own ``target_behavior`` must agree.
+    :param mask_prob: probability that an item is masked (official 0.2).
+    :param stride: interactions between the ends of two training windows.
+    :param exclude_seen: drop the items the user interacted with before the target from the ranking.
+    :param k: cut-off of HR, NDCG and MRR.
+    """
+
+    target_behavior: int = int(Behavior.PURCHASE)
+    mask_prob: float = CLOZE_MASK_PROB
+    stride: int = CLOZE_STRIDE
+    exclude_seen: bool = False
+    k: int = TOP_K
+
+    name: ClassVar[str] = "cloze"
+    monitor: ClassVar[str] = f"NDCG@{TOP_K}"
+    monitor_mode: ClassVar[str] = "max"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mask_prob <= 1.0:
+            raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob!r}")
+        if self.target_behavior not in (int(Behavior.SKIP), int(Behavior.CLICK), int(Behavior.PURCHASE)):
+            raise ValueError(f"target_behavior must be a Behavior code (1 skip, 2 click, 3 purchase), "
+                             f"got {self.target_behavior!r}")
+
+    def split(self, sequences: UserSequences) -> dict[str, np.ndarray]:
+        held_out = leave_one_out(sequences, target_behavior=self.target_behavior)
+        ends = window_ends(sequences, training_cuts(sequences, self.target_behavior), self.stride)
+        return {"train": ends, "valid": held_out["valid"], "test": held_out["test"]}
+
+    def make_head(self, encoder: StateEncoder, windows: WindowBuilder) -> nn.Module:
+        if not callable(getattr(encoder, "masked_item_states", None)):
+            raise ValueError(
+                f"task 'cloze' needs an encoder that predicts masked items (masked_item_states, as mbstr); "
+                f"{encoder.name or type(encoder).__name__!r} has none: use the next-item task for it"
+            )
+        if getattr(encoder, "n_behaviors", 1) > 1 and getattr(encoder, "target_behavior", None) != self.target_behavior:
+            raise ValueError(
+                f"the cloze task tests behaviour {self.target_behavior} but the encoder's state predicts "
+                f"behaviour {encoder.target_behavior}: build it with target_behavior={self.target_behavior}"
+            )
+        if self.stride > windows.layout.history_length:
+            raise ValueError(
+                f"cloze stride {self.stride} is longer than the windows (history_length "
+                f"{windows.layout.history_length}): some interactions would be in no window; use stride <= N"
+            )
+        return ItemScoreHead()
+
+    def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
+        observations = windows.tensors(targets, inclusive=True)
+        valid = observations["history_mask"] > 0.5  # [B, N], right-aligned: slot N-1 is each window's end
+        masked = (torch.rand(valid.shape) < self.mask_prob) & valid
+        if not bool(masked.any()):
+            masked[:, -1] = True
+        states = encoder.masked_item_states(observations, masked)  # [M, d]
+        logits = states @ encoder.item_embedding_table().T  # [M, n_items]
+        return F.cross_entropy(logits, observations["history_items"][masked].long())
+
+    def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
+                 batch_size: int) -> dict[str, float]:
+        return next_item_metrics(encoder, head, windows, targets, batch_size, self.exclude_seen, self.k)
 
 
 def seen_before(sequences: UserSequences, targets: np.ndarray) -> np.ndarray:
@@ -255,11 +411,12 @@ def click_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"AUC": roc_auc(logits, labels), "LogLoss": float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))}
 
 
-TASKS: dict[str, Any] = {NextItemTask.name: NextItemTask, ClickThroughTask.name: ClickThroughTask}
+TASKS: dict[str, Any] = {NextItemTask.name: NextItemTask, ClozeTask.name: ClozeTask,
+                         ClickThroughTask.name: ClickThroughTask}
 
 
 def make_task(name: str, **kwargs: Any) -> Task:
-    """The task called ``name`` (``"next-item"`` or ``"ctr"``)."""
+    """The task called ``name`` (``"next-item"``, ``"cloze"`` or ``"ctr"``)."""
     try:
         return TASKS[name](**kwargs)
     except KeyError:

@@ -10,7 +10,8 @@ builds its observations (:mod:`recgym.envs.spaces`), so any registered
   first, right-aligned and padded with the id ``n_items``; feedback is the
   normalised rating (``scale.to_reward``, in [-1, 1]) and behaviour ``CLICK``
   for a liked item (``scale.is_liked``), ``SKIP`` otherwise, as the PMF and
-  replay simulators answer;
+  replay simulators answer; a multi-behaviour log's own codes (its
+  :data:`~recgym.data.rating_log.BEHAVIOR_COLUMN`: skip, click, purchase) where it has them;
 * ``history_time``: the interaction's position relative to the target,
   ``-N .. -1`` (newest ``-1``), 0 at padding: the convention of the
   environment's logged start items (:mod:`recgym.envs.episode_starts`), whose
@@ -30,12 +31,13 @@ observation of that user (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from recgym.data.rating_log import RatingLog
+from recgym.data.rating_log import BEHAVIOR_COLUMN, RatingLog
 from recgym.envs.config import EpisodeConfig
 from recgym.envs.spaces import ObservationLayout
 from simulators.base import Behavior
@@ -54,7 +56,10 @@ class UserSequences:
     :param items: ``(M,)`` item ids.
     :param ratings: ``(M,)`` ratings on the log's scale.
     :param feedback: ``(M,)`` float32 normalised ratings in [-1, 1].
-    :param liked: ``(M,)`` bool, ``scale.is_liked`` (rating >= 4 on 1..5 stars, > 0 on Jester).
+    :param liked: ``(M,)`` bool, ``scale.is_liked`` (rating >= 4 on 1..5 stars, > 0 on Jester); in a
+        multi-behaviour log, every behaviour but SKIP (the environment's positive queue).
+    :param behaviors: ``(M,)`` int8 :class:`~simulators.base.Behavior` codes: the log's behaviour
+        column, else CLICK where liked and SKIP elsewhere (what the rating simulators answer).
     :param timestamps: ``(M,)`` float64 Unix seconds (0 where the log has none).
     :param users: ``(M,)`` user of each interaction.
     :param starts: ``(n_users,)`` first global index of each user (its own length may be 0).
@@ -66,6 +71,7 @@ class UserSequences:
     ratings: np.ndarray
     feedback: np.ndarray
     liked: np.ndarray
+    behaviors: np.ndarray
     timestamps: np.ndarray
     users: np.ndarray
     starts: np.ndarray
@@ -81,11 +87,18 @@ class UserSequences:
         lengths = np.bincount(users, minlength=log.n_users).astype(np.int64)
         starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         feedback = np.clip(np.asarray(log.scale.to_reward(ratings)), -1.0, 1.0).astype(np.float32)
+        if BEHAVIOR_COLUMN in df.columns:
+            behaviors = _behavior_codes(df[BEHAVIOR_COLUMN], log.name)
+            liked = behaviors != int(Behavior.SKIP)
+        else:
+            liked = np.asarray(log.scale.is_liked(ratings), dtype=bool)
+            behaviors = np.where(liked, int(Behavior.CLICK), int(Behavior.SKIP)).astype(np.int8)
         return cls(
             items=df["item"].to_numpy(np.int64),
             ratings=ratings,
             feedback=feedback,
-            liked=np.asarray(log.scale.is_liked(ratings), dtype=bool),
+            liked=liked,
+            behaviors=behaviors,
             timestamps=df["timestamp"].fillna(0).to_numpy(np.float64),
             users=users,
             starts=starts,
@@ -130,17 +143,22 @@ class WindowBuilder:
         """The environment's observation space for this layout."""
         return self.layout.space()
 
-    def observations(self, targets: np.ndarray) -> dict[str, np.ndarray]:
-        """``(B, ...)`` numpy observations before each target (global indices into the sequences)."""
+    def observations(self, targets: np.ndarray, inclusive: bool = False) -> dict[str, np.ndarray]:
+        """``(B, ...)`` numpy observations before each target (global indices into the sequences).
+
+        :param inclusive: the windows end *with* each target instead (its last ``N``
+            interactions up to and including it: the cloze task's training windows).
+        """
         seq, n, c, pad = self.sequences, self.layout.history_length, self.layout.consumed_length, self.layout.pad_item
         targets = np.asarray(targets, dtype=np.int64).reshape(-1)
         start = seq.starts[seq.users[targets]]  # [B]
-        hist, valid = _last(targets, start, n)  # [B, N] global indices, validity
+        ends = targets + 1 if inclusive else targets  # each window holds the interactions before `ends`
+        hist, valid = _last(ends, start, n)  # [B, N] global indices, validity
         hist_items = np.where(valid, seq.items[hist], pad)
-        positive = self._queue(self._liked_at, targets, start, n)
-        negative = self._queue(self._disliked_at, targets, start, n)
-        consumed_at, consumed_valid = _last(targets, start, c)
-        behavior = np.where(seq.liked[hist], int(Behavior.CLICK), int(Behavior.SKIP))
+        positive = self._queue(self._liked_at, ends, start, n)
+        negative = self._queue(self._disliked_at, ends, start, n)
+        consumed_at, consumed_valid = _last(ends, start, c)
+        behavior = seq.behaviors[hist]
         time = np.arange(n, dtype=np.float32) - n  # -N .. -1
         return {
             "user": seq.users[targets][:, None].copy(),
@@ -156,9 +174,10 @@ class WindowBuilder:
             "consumed": np.where(consumed_valid, seq.items[consumed_at], pad),
         }
 
-    def tensors(self, targets: np.ndarray, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    def tensors(self, targets: np.ndarray, device: torch.device | str = "cpu",
+                inclusive: bool = False) -> dict[str, torch.Tensor]:
         """:meth:`observations` as float32 tensors: what stable-baselines3 hands an encoder (``Box`` -> float)."""
-        return {k: torch.as_tensor(v, device=device).float() for k, v in self.observations(targets).items()}
+        return {k: torch.as_tensor(v, device=device).float() for k, v in self.observations(targets, inclusive).items()}
 
     def _queue(self, where: np.ndarray, targets: np.ndarray, start: np.ndarray, n: int) -> np.ndarray:
         """The last ``n`` items among the interactions ``where`` (sorted global indices) before each target."""
@@ -182,7 +201,8 @@ def _last(targets: np.ndarray, start: np.ndarray, n: int) -> tuple[np.ndarray, n
 # -- splits ---------------------------------------------------------------------------------
 
 
-def leave_one_out(sequences: UserSequences, min_history: int = MIN_HISTORY) -> dict[str, np.ndarray]:
+def leave_one_out(sequences: UserSequences, min_history: int = MIN_HISTORY,
+                  target_behavior: int | None = None) -> dict[str, np.ndarray]:
     """Chronological leave-one-out: each user's last item tests, the second-last validates, the rest train.
 
     RecBole's ``split: {LS: valid_and_test}, order: TO``. Every training
@@ -191,16 +211,84 @@ def leave_one_out(sequences: UserSequences, min_history: int = MIN_HISTORY) -> d
     earlier interaction (the test history includes the validation item).
     A user too short for a part contributes nothing to it.
 
+    With ``target_behavior`` (a :class:`~simulators.base.Behavior` code, e.g.
+    PURCHASE) the test and validation targets are the user's last and
+    second-last interactions *of that behaviour* (MB-STR's protocol); the
+    training targets are every interaction, of any behaviour, before the
+    validation target (:func:`training_cuts`), and the test and validation
+    histories hold every behaviour.
+
     :returns: ``{"train", "valid", "test"}`` -> sorted global indices of the targets.
     """
     pos = sequences.positions()
-    length = sequences.lengths[sequences.users]
     eligible = pos >= int(min_history)
+    if target_behavior is None:
+        length = sequences.lengths[sequences.users]
+        return {
+            "train": np.flatnonzero(eligible & (pos <= length - 3)),
+            "valid": np.flatnonzero(eligible & (pos == length - 2)),
+            "test": np.flatnonzero(eligible & (pos == length - 1)),
+        }
+    from_end = _from_end(sequences, target_behavior)
+    cut = training_cuts(sequences, target_behavior)
     return {
-        "train": np.flatnonzero(eligible & (pos <= length - 3)),
-        "valid": np.flatnonzero(eligible & (pos == length - 2)),
-        "test": np.flatnonzero(eligible & (pos == length - 1)),
+        "train": np.flatnonzero(eligible & (np.arange(len(sequences)) < cut[sequences.users])),
+        "valid": np.flatnonzero(eligible & (from_end == 1)),
+        "test": np.flatnonzero(eligible & (from_end == 0)),
     }
+
+
+def _from_end(sequences: UserSequences, behavior: int) -> np.ndarray:
+    """``(M,)`` how many later interactions of ``behavior`` its user has (-1 where not of that behaviour)."""
+    is_target = np.flatnonzero(sequences.behaviors == int(behavior))  # sorted global indices
+    users = sequences.users[is_target]
+    count = np.bincount(users, minlength=sequences.n_users)  # per user
+    first = np.searchsorted(users, np.arange(sequences.n_users))  # first entry of each user in is_target
+    out = np.full(len(sequences), -1, dtype=np.int64)
+    out[is_target] = count[users] - 1 - (np.arange(is_target.size) - first[users])
+    return out
+
+
+def training_cuts(sequences: UserSequences, target_behavior: int) -> np.ndarray:
+    """``(n_users,)`` the global index where each user's training part ends (exclusive).
+
+    The user's second-last ``target_behavior`` interaction (the validation
+    target); with only one, the last (the test target); with none, the end of
+    the user's sequence (nothing of the user is held out).
+    """
+    from_end = _from_end(sequences, target_behavior)
+    cut = sequences.starts + sequences.lengths  # no target: everything trains
+    for rank in (0, 1):  # the second-last overrides the last where it exists
+        at = np.flatnonzero(from_end == rank)
+        cut[sequences.users[at]] = at
+    return cut
+
+
+def window_ends(sequences: UserSequences, cuts: np.ndarray, stride: int) -> np.ndarray:
+    """Global indices ``g`` at which training windows end (inclusive), every ``stride`` interactions.
+
+    For each user, counting back from the last interaction before ``cuts[u]``:
+    ``cuts[u] - 1``, ``cuts[u] - 1 - stride``, ... down to the user's first
+    interaction. With ``stride`` equal to the window length ``N`` the windows
+    tile the training part without overlap (the oldest may be shorter).
+    """
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    back = (cuts[sequences.users] - 1) - np.arange(len(sequences))  # [M] distance below the last training item
+    return np.flatnonzero((back >= 0) & (back % int(stride) == 0))
+
+
+def _behavior_codes(column: Any, name: str) -> np.ndarray:
+    """A log's behaviour column as int8 codes, refusing anything but SKIP, CLICK and PURCHASE."""
+    values = np.asarray(column)
+    allowed = (int(Behavior.SKIP), int(Behavior.CLICK), int(Behavior.PURCHASE))
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        raise ValueError(
+            f"log {name!r}: its {BEHAVIOR_COLUMN!r} column holds {values[bad][:5].tolist()}; behaviour codes are "
+            f"{allowed} (simulators.base.Behavior: skip, click, purchase); fix the column or drop it"
+        )
+    return values.astype(np.int8)
 
 
 def time_ordered_split(
