@@ -109,7 +109,7 @@ class NextItemTask:
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         logits = head(encoder, windows.tensors(targets))
         labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long)
-        return F.cross_entropy(logits, labels)
+        return with_auxiliary_loss(encoder, F.cross_entropy(logits, labels))
 
     @torch.no_grad()
     def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
@@ -123,6 +123,12 @@ class NextItemTask:
                 scores = scores.masked_fill(torch.as_tensor(seen_before(windows.sequences, chunk)), float("-inf"))
             ranks.append(target_ranks(scores, torch.as_tensor(windows.sequences.items[chunk])).numpy())
         return ranking_metrics(np.concatenate(ranks) if ranks else np.zeros(0, np.int64), self.k)
+
+
+def with_auxiliary_loss(encoder: StateEncoder, loss: torch.Tensor) -> torch.Tensor:
+    """``loss`` plus the encoder's own training term of this batch, if it has one (HPMN's regulariser)."""
+    extra = encoder.pop_auxiliary_loss()
+    return loss if extra is None else loss + extra
 
 
 def seen_before(sequences: UserSequences, targets: np.ndarray) -> np.ndarray:
@@ -233,7 +239,8 @@ class ClickThroughTask:
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         seq = windows.sequences
         logits = head(encoder, windows.tensors(targets), torch.as_tensor(seq.items[targets]))
-        return F.binary_cross_entropy_with_logits(logits, torch.as_tensor(seq.liked[targets], dtype=logits.dtype))
+        labels = torch.as_tensor(seq.liked[targets], dtype=logits.dtype)
+        return with_auxiliary_loss(encoder, F.binary_cross_entropy_with_logits(logits, labels))
 
     @torch.no_grad()
     def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
