@@ -167,7 +167,7 @@ class HPMNEncoder(StateEncoder):
                 outputs = inputs.new_zeros(inputs.size(0), 0, self.hidden_size)
                 slots.append(inputs.new_zeros(inputs.size(0), self.hidden_size))
                 continue
-            outputs, _ = gru(inputs)  # [B, N_j, H]; causal, so the slots after `count` never reach the slot
+            outputs = _run_valid(gru, inputs, count)  # [B, <= N_j, H]; causal: a row's slots after `count` never reach it
             slots.append(gather_last_valid(outputs, count))  # [B, H]  m^j_L, 0 if never updated
         return torch.stack(slots, dim=1)  # [B, J, H]
 
@@ -243,6 +243,18 @@ def covariance_regulariser(memory: torch.Tensor) -> torch.Tensor:
     off = cov - torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
     # the floor keeps the gradient finite where C is diagonal (one slot, an empty memory): d sqrt(x)/dx at 0
     return off.pow(2).sum(dim=(1, 2)).clamp_min(torch.finfo(memory.dtype).tiny).sqrt()
+
+
+def _run_valid(gru: nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``gru`` over ``inputs`` ``[B, T, ·]`` up to the longest row's ``lengths`` -> ``[B, T', H]``, ``T' = max(lengths)``.
+
+    The GRU is causal, so a row's states up to its own length ignore the steps after it; the
+    steps after the batch's longest row are not run at all (a packed sequence would skip every
+    padded step, but its backward pass is several times slower on a CPU).
+    """
+    longest = int(lengths.max()) if lengths.numel() else 0
+    outputs, _ = gru(inputs[:, : max(longest, 1)])
+    return outputs
 
 
 def _attention_mlp(width: int, hidden: Sequence[int]) -> nn.Sequential:
