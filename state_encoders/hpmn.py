@@ -47,7 +47,7 @@ from gymnasium import spaces
 from torch import nn
 
 from simulators.base import N_BEHAVIORS, Behavior
-from state_encoders.base import StateEncoder, TensorDict, gather_last_valid, valid_order
+from state_encoders.base import EMBEDDING_INIT_STD, StateEncoder, TensorDict, gather_last_valid, valid_order
 from state_encoders.registry import register
 
 #: GRU hidden size H (official code, every dataset: 32).
@@ -131,7 +131,7 @@ class HPMNEncoder(StateEncoder):
         self.use_behavior = bool(use_behavior)
         self.behavior_embedding = nn.Embedding(N_BEHAVIORS, d, padding_idx=int(Behavior.PAD)) if use_behavior else None
         if self.behavior_embedding is not None:
-            nn.init.normal_(self.behavior_embedding.weight, std=0.1)
+            nn.init.normal_(self.behavior_embedding.weight, std=EMBEDDING_INIT_STD)
             with torch.no_grad():
                 self.behavior_embedding.weight[int(Behavior.PAD)].zero_()
         self.layers = nn.ModuleList(

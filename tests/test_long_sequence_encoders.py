@@ -382,3 +382,18 @@ def test_long_sequence_encoder_drives_agents_on_a_behavior_environment(behaviour
     obs, _ = env.reset(seed=1)
     actions, _ = model.predict(obs, deterministic=True)
     assert np.all(np.isfinite(actions))
+
+
+@pytest.mark.parametrize("name", ["hpmn", "ubr"])
+def test_dqn_target_head_scores_each_candidate_as_the_query(behaviour_world, name):
+    env = RecommendationVectorEnv(2, scenario=behaviour_world, history_length=12, max_steps=10)
+    model = agents.make("dqn", env, encoder=name, seed=0, encoder_kwargs=_long_encoder_kwargs(behaviour_world, name),
+                        policy_kwargs={"q_head": "target"}, learning_starts=16, batch_size=8, train_freq=1,
+                        gradient_steps=1)
+    obs = model.policy.obs_to_tensor(env.reset(seed=0)[0])[0]
+    with torch.no_grad():
+        every = model.q_net.q_values(obs)  # [B, n_items]: one read per candidate
+        some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 2))
+    assert every.shape == (2, behaviour_world.log.n_items)
+    torch.testing.assert_close(every[:, [5, 9]], some)
+    model.learn(48)
