@@ -9,7 +9,8 @@ A small driver. Each experiment is a module next to this file that exposes
 
 * ``run(seeds: int, out_dir: Path, force: bool) -> None``: trains its rows for seeds
   ``0 .. seeds-1`` and caches one JSON per row and seed under ``out_dir``
-  (``docs/results/ubm_long_multi/``), skipping cached runs unless ``force``;
+  (``docs/results/ubm_long_multi/``, names prefixed with the subcommand: ``long-hpmn-seed0.json``,
+  ``multi-...``), skipping cached runs unless ``force``;
 * ``report_section(out_dir: Path) -> str``: its markdown section (data, settings, one row
   per model with mean ± std over seeds and run time, each model against its ablation);
 * optionally ``has_results(out_dir: Path) -> bool``: False makes the report say that the
