@@ -2,12 +2,12 @@
 
 K. Ren, J. Qin, Y. Fang, W. Zhang, L. Zheng, W. Bian, G. Zhou, J. Xu, Y. Yu,
 X. Zhu, K. Gai. *Lifelong Sequential Modeling with Personalized Memorization
-for User Response Prediction*. SIGIR 2019 (arXiv:1905.00758), Sec. 4: the
-hierarchical periodic memory writing, the attentional memory reading and
-the memory covariance regularisation. The equation numbers of the paper are
-not quoted here (the stored copies we could read do not show them); the
-equations below follow the paper's text and the official code
-(github.com/alimamarankgroup/HPMN, ``code/hpmn.py``).
+for User Response Prediction*. SIGIR 2019 (arXiv:1905.00758), the method's
+three parts: the hierarchical periodic memory writing, the attentional
+memory reading and the memory covariance regularisation. Section and
+equation numbers are not quoted (the stored copies we could read do not
+show them); the equations below follow the paper's description and the
+official code (github.com/alimamarankgroup/HPMN, ``code/hpmn.py``).
 
 **Writing.** A behaviour is embedded as ``x_i = e_item(i) + e_type(b_i)``
 (the item and its response type, ``history_behavior``). Layer ``j`` of the

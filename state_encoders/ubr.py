@@ -1,11 +1,12 @@
 """UBR4CTR state encoder (Qin et al., SIGIR 2020).
 
 J. Qin, W. Zhang, X. Wu, J. Jin, Y. Fang, Y. Yu. *User Behavior Retrieval
-for Click-Through Rate Prediction*. SIGIR 2020 (arXiv:2005.14171), Sec. 3:
-the behaviour retrieval module and the prediction module. The paper's
-equation numbers are not quoted here (the stored copies we could read do
-not show them); the equations follow the paper's text and the official code
-(github.com/qinjr/UBR4CTR, ``code/rec.py`` ``RecAtt``, ``code/elastic_client.py``).
+for Click-Through Rate Prediction*. SIGIR 2020 (arXiv:2005.14171), the
+framework's two modules: user behaviour retrieval and prediction. Section
+and equation numbers are not quoted (the stored copies we could read do not
+show them); the equations follow the paper's description and the official
+code (github.com/qinjr/UBR4CTR, ``code/rec.py`` ``RecAtt``,
+``code/elastic_client.py``).
 
 **Retrieval.** The target item ``A`` is turned into a query of features: its
 item id, its content features (``item_features``: the genres, and title
