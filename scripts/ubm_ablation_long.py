@@ -54,6 +54,7 @@ TASK = "ctr"
 EPOCHS = 5
 PATIENCE = 2
 BATCH_SIZE = 512
+EVAL_BATCH_SIZE = 2048
 LEARNING_RATE = 1e-3
 PREFIX = "long"
 
@@ -121,19 +122,66 @@ def run_row(name: str, seed: int, log: Any) -> dict[str, Any]:
     tic = time.perf_counter()
     trained = pretrain_encoder(log, row.encoder, make_task(TASK), row.history_length, kwargs, config)
     r = trained.result
+    diagnostics = analyse(trained, row)
     counts = np.bincount(log.interactions["user"].to_numpy(), minlength=log.n_users)
     return {
         "row": name, "encoder": row.encoder, "history_length": row.history_length, "kwargs": row.kwargs,
         "label": row.label, "ablation_of": row.ablation_of, "seed": seed, "settings": settings(),
-        "code_commit": _git_commit(), "status": "done",
+        "status": "done",
         "data": {"users": int((counts > 0).sum()), "interactions": len(log), "items": int(log.n_items),
                  "longest_user": int(counts.max()), "targets": {k: int(v.size) for k, v in trained.split.items()}},
         "parameters": int(sum(p.numel() for p in trained.encoder.parameters())),
         "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
         "seconds_per_epoch": r.seconds_per_epoch, "train_seconds": r.train_seconds,
         "total_seconds": time.perf_counter() - tic, "test": r.test, "valid": r.valid,
-        "valid_curve": [h["AUC"] for h in r.history],
+        "valid_curve": [h["AUC"] for h in r.history], **diagnostics,
     }
+
+
+def analyse(trained: Any, row: Row) -> dict[str, Any]:
+    """What explains a row's figure, on its test targets (the trained encoder, evaluation mode).
+
+    * ``test_by_history``: AUC and LogLoss on the test targets with more than ``SHORT_HISTORY``
+      earlier ratings (where N = 256 and N = 50 windows differ) and with at least ``LONG_HISTORY``
+      (full long windows);
+    * HPMN: ``read_weights``, the mean weight of each memory slot in the first and the last hop,
+      with the target as query;
+    * UBR: ``retrieval``, the mean overlap of what was retrieved and the share of it older than the
+      last ``k`` behaviours (what the last-k window cannot see).
+    """
+    import numpy as np
+    import torch
+
+    from recgym.pretrain import make_task
+
+    task, encoder, head, windows = make_task(TASK), trained.encoder.eval(), trained.head.eval(), trained.windows
+    test = trained.split["test"]
+    earlier = windows.sequences.positions()[test]  # ratings of the target's user before it
+    out: dict[str, Any] = {"test_by_history": {}}
+    for label, keep in ((f"> {SHORT_HISTORY}", earlier > SHORT_HISTORY), (f">= {LONG_HISTORY}", earlier >= LONG_HISTORY)):
+        out["test_by_history"][label] = {"targets": int(keep.sum()),
+                                         **task.evaluate(encoder, head, windows, test[keep], EVAL_BATCH_SIZE)}
+    weights, overlaps, beyond, found = [], [], 0, 0
+    with torch.no_grad():
+        for chunk in np.array_split(test, max(1, -(-test.size // EVAL_BATCH_SIZE))):
+            obs = windows.tensors(chunk)
+            items = torch.as_tensor(windows.sequences.items[chunk]).view(-1, 1)  # [B, 1] the targets
+            if row.encoder == "hpmn":
+                weights.append(encoder.read_weights(obs, items)[:, 0])  # [B, K, J]
+            elif row.encoder == "ubr":
+                hit = encoder.retrieve(obs, items)  # slots [B, 1, k]
+                n = obs["history_items"].shape[1]
+                age = (n - 1 - hit.positions)[hit.mask]  # behaviours between it and the target (windows are oldest first)
+                beyond += int((age >= encoder.k).sum())
+                found += int(hit.mask.sum())
+                overlaps.append(hit.overlap[hit.mask])
+    if weights:
+        mean = torch.cat(weights).mean(dim=0)  # [K, J]
+        out["read_weights"] = {"first_hop": mean[0].tolist(), "last_hop": mean[-1].tolist()}
+    if found:
+        out["retrieval"] = {"mean_overlap": float(torch.cat(overlaps).mean()),
+                            "share_older_than_last_k": beyond / found}
+    return out
 
 
 def cache_path(out_dir: Path, name: str, seed: int) -> Path:
@@ -142,6 +190,7 @@ def cache_path(out_dir: Path, name: str, seed: int) -> Path:
 
 def run(seeds: int, out_dir: Path, force: bool) -> None:
     """Train every row for seeds ``0 .. seeds-1``; cached runs with the same settings are kept."""
+    commit = _git_commit()  # the code that runs: read now, edits made during the run do not count
     log = None
     for seed in range(seeds):
         for name in ROWS:
@@ -153,7 +202,7 @@ def run(seeds: int, out_dir: Path, force: bool) -> None:
             if log is None:
                 log = long_user_log()
             print(f"{name} seed {seed} ...", flush=True)
-            record = run_row(name, seed, log)
+            record = {**run_row(name, seed, log), "code_commit": commit}
             _write_json(out, record)
             print(f"  AUC {record['test']['AUC']:.4f} in {record['epochs']} epochs (best {record['best_epoch']}), "
                   f"{record['total_seconds']:.0f} s", flush=True)
@@ -228,8 +277,45 @@ def report_section(out_dir: Path) -> str:
             "beats on average" if _mean(diffs) > 0 else "falls short of")
         lines.append(f"* `{row.ablation_of}` {verdict} `{name}` ({row.label}): ΔAUC {_mean_std(diffs, signed=True)}"
                      f" over {len(diffs)} seed{'s' if len(diffs) != 1 else ''}, ahead in {wins}.")
-    lines.append("")
+    lines += ["", *diagnostics_section(runs)]
     return "\n".join(lines)
+
+
+def diagnostics_section(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Where the figures come from: AUC by history length, HPMN's read weights, what UBR retrieved."""
+    done = {name: rs for name, rs in runs.items() if rs and "test_by_history" in rs[0]}
+    if not done:
+        return []
+    labels = list(next(iter(done.values()))[0]["test_by_history"])
+    counts = next(iter(done.values()))[0]["test_by_history"]
+    lines = [
+        "Test AUC by how many earlier ratings the target's user has (a window of N = 50 and one of N = 256"
+        f" differ only above 50; N = 256 is full from 256 on):",
+        "",
+        "| row | " + " | ".join(f"{label} earlier ({counts[label]['targets']:,} targets)" for label in labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for name, rs in done.items():
+        lines.append(f"| {name} | " + " | ".join(_mean_std([r["test_by_history"][label]["AUC"] for r in rs])
+                                                  for label in labels) + " |")
+    hpmn = {name: rs for name, rs in done.items() if "read_weights" in rs[0]}
+    if hpmn:
+        lines += ["", "HPMN's mean read weight of each memory slot (layer 1 first: periods 1, 2, 4, 8) on the test"
+                  " targets, target as query, first and last hop:", "",
+                  "| row | first hop | last hop |", "|---|---|---|"]
+        for name, rs in hpmn.items():
+            first = [_mean([r["read_weights"]["first_hop"][j] for r in rs]) for j in range(len(rs[0]["read_weights"]["first_hop"]))]
+            last = [_mean([r["read_weights"]["last_hop"][j] for r in rs]) for j in range(len(rs[0]["read_weights"]["last_hop"]))]
+            lines.append(f"| {name} | {', '.join(f'{w:.2f}' for w in first)} | {', '.join(f'{w:.2f}' for w in last)} |")
+    ubr = {name: rs for name, rs in done.items() if "retrieval" in rs[0]}
+    if ubr:
+        lines += ["", f"What UBR retrieved for the test targets (k = {RETRIEVED}):", "",
+                  "| row | mean overlap of a retrieved behaviour | share older than the last k |", "|---|---|---|"]
+        for name, rs in ubr.items():
+            lines.append(f"| {name} | {_mean([r['retrieval']['mean_overlap'] for r in rs]):.2f}"
+                         f" | {_mean([r['retrieval']['share_older_than_last_k'] for r in rs]):.2f} |")
+    lines.append("")
+    return lines
 
 
 def _mean(values: list[float]) -> float:

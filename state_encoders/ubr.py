@@ -62,7 +62,8 @@ class Retrieved(NamedTuple):
 
     :param positions: ``[B, M, k]`` slots of the observation's history, most relevant first.
     :param mask: ``[B, M, k]`` bool, False where the history had fewer than ``k`` valid behaviours.
-    :param overlap: ``[B, M, k]`` the feature overlap ``o_j`` of each retrieved behaviour (0 where masked).
+    :param overlap: ``[B, M, k]`` the feature overlap ``o_j`` of each retrieved behaviour (0 where masked),
+        whichever rule retrieved it.
     """
 
     positions: torch.Tensor
@@ -160,12 +161,11 @@ class UBREncoder(StateEncoder):
                   targets: torch.Tensor) -> Retrieved:
         n = ids.size(1)
         rank = self._recency_rank(time, mask).unsqueeze(1).to(torch.float32)  # [B, 1, N]
-        if self.retrieval == "overlap":
-            overlap = self._overlap(ids, mask, time, targets)  # [B, M, N]
-        else:
-            overlap = torch.zeros(targets.shape + (n,), device=ids.device)  # [B, M, N]: recency alone decides
-        # overlap first, recency breaks ties: both are integers, so the sum orders exactly
-        key = (overlap * n + rank).masked_fill(~mask.unsqueeze(1), float("-inf"))  # [B, M, N]
+        overlap = self._overlap(ids, mask, time, targets)  # [B, M, N]
+        # "recent" (the last-k ablation): recency alone decides; the overlap is still reported
+        score = overlap if self.retrieval == "overlap" else torch.zeros_like(overlap)
+        # the score first, recency breaks ties: both are integers, so the sum orders exactly
+        key = (score * n + rank).masked_fill(~mask.unsqueeze(1), float("-inf"))  # [B, M, N]
         top = key.topk(self.k, dim=-1)  # [B, M, k]
         valid = torch.isfinite(top.values)
         return Retrieved(top.indices, valid, overlap.gather(2, top.indices) * valid)
