@@ -282,6 +282,7 @@ def test_ubr_retrieves_exactly_the_k_most_overlapping_behaviours():
     # retrieval="recent" ignores the target: the last k
     recent = ubr(retrieval="recent").retrieve(obs, torch.tensor([[3]]))
     assert [items[s - 8] for s in recent.positions[0, 0].tolist()] == [9, 4, 1]
+    assert recent.overlap[0, 0].tolist() == [1, 3, 1]  # what they share with the target, reported all the same
 
 
 def test_ubr_never_retrieves_padding_and_marks_missing_behaviours():
