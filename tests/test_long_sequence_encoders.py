@@ -398,3 +398,27 @@ def test_dqn_target_head_scores_each_candidate_as_the_query(behaviour_world, nam
     assert every.shape == (2, behaviour_world.log.n_items)
     torch.testing.assert_close(every[:, [5, 9]], some)
     model.learn(48)
+
+
+@pytest.mark.parametrize("name", ["hpmn", "ubr"])
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "fine-tuned"])
+def test_pretrained_long_sequence_encoder_loads_into_dqn_frozen_or_fine_tuned(behaviour_world, tmp_path, name,
+                                                                             freeze):
+    """Click-through pretraining (each paper's task) on the training users, then DQN on the Behavior env."""
+    from recgym.pretrain import ClickThroughTask, TrainerConfig, pretrain_encoder
+    from state_encoders.weights import save_pretrained
+
+    kwargs = {"embedding_dim": 6, **_long_encoder_kwargs(behaviour_world, name)}
+    trained = pretrain_encoder(behaviour_world.training_log(), name, ClickThroughTask(), history_length=12,
+                               encoder_kwargs=kwargs, config=TrainerConfig(epochs=1, batch_size=256, progress=False))
+    save_pretrained(trained.encoder, kwargs, tmp_path)
+    env = RecommendationVectorEnv(4, scenario=behaviour_world, history_length=12, max_steps=10)
+    model = agents.make("dqn", env, encoder=name, seed=0, learning_starts=16, batch_size=8,
+                        encoder_kwargs={"weights": str(tmp_path), "freeze": freeze})
+    before = {k: v.detach().clone() for k, v in model.q_net.features_extractor.state_dict().items()}
+    for key, value in trained.encoder.state_dict().items():
+        torch.testing.assert_close(before[key], value, msg=key)  # starts from the pretrained weights
+    model.learn(64)
+    after = model.q_net.features_extractor.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert (changed == []) if freeze else changed
