@@ -128,7 +128,7 @@ def run_row(name: str, seed: int, log: Any) -> dict[str, Any]:
         kwargs["item_features"] = log.item_genres().astype(np.float32)  # the genres: the overlap's features
     config = TrainerConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LEARNING_RATE, patience=PATIENCE, seed=seed,
                            progress=False)
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     trained = pretrain_encoder(log, row.encoder, make_task(TASK), row.history_length, kwargs, config)
     r = trained.result
     diagnostics = analyse(trained, row)
@@ -142,7 +142,8 @@ def run_row(name: str, seed: int, log: Any) -> dict[str, Any]:
         "parameters": int(sum(p.numel() for p in trained.encoder.parameters())),
         "epochs": r.epochs, "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
         "seconds_per_epoch": r.seconds_per_epoch, "train_seconds": r.train_seconds,
-        "total_seconds": time.perf_counter() - tic, "test": r.test, "valid": r.valid,
+        "total_seconds": time.perf_counter() - tic, "cpu_seconds": time.process_time() - cpu,
+        "test": r.test, "valid": r.valid,
         "valid_curve": [h["AUC"] for h in r.history], **diagnostics,
     }
 
@@ -220,6 +221,7 @@ def run(seeds: int, out_dir: Path, force: bool) -> None:
     commit = _git_commit()  # the code that runs: read now, edits made during the run do not count
     log = long_user_log()
     _write_json(Path(out_dir) / f"{PREFIX}-data.json", data_facts(log))
+    tic, cpu, load, trained = time.perf_counter(), time.process_time(), os.getloadavg()[0], 0
     for seed in range(seeds):
         for name in ROWS:
             out = cache_path(out_dir, name, seed)
@@ -230,8 +232,14 @@ def run(seeds: int, out_dir: Path, force: bool) -> None:
             print(f"{name} seed {seed} ...", flush=True)
             record = {**run_row(name, seed, log), "code_commit": commit}
             _write_json(out, record)
+            trained += 1
             print(f"  AUC {record['test']['AUC']:.4f} in {record['epochs']} epochs (best {record['best_epoch']}), "
                   f"{record['total_seconds']:.0f} s", flush=True)
+    if trained == seeds * len(ROWS):  # a complete run: how long all of it took, and on how busy a machine
+        _write_json(Path(out_dir) / f"{PREFIX}-run.json", {
+            "seeds": seeds, "runs": trained, "wall_seconds": time.perf_counter() - tic,
+            "cpu_seconds": time.process_time() - cpu, "cores": os.cpu_count(),
+            "load_average_start": load, "load_average_end": os.getloadavg()[0], "code_commit": commit})
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -270,24 +278,32 @@ def report_section(out_dir: Path) -> str:
         f" {used['lr']:g}, batch {used['batch_size']}, at most {used['epochs']} epochs, early stopping after"
         f" {used['patience']} epochs without a better validation AUC. Seeds:"
         f" {', '.join(str(s) for s in sorted({r['seed'] for rs in runs.values() for r in rs}))}."
-        " Mean ± sample std over the seeds; seconds are wall-clock on one"
-        " thread of the shared 2-core machine this ran on (training epochs only for s/epoch; total includes"
-        " building the windows and evaluating).",
+        " Mean ± sample std over the seeds. Seconds are wall-clock on one thread of the shared machine this"
+        " ran on (training epochs only for s/epoch; total includes building the windows and evaluating); CPU s"
+        " is the process's CPU time for the same run, what one idle core would need.",
         "",
-        "| row | N | seeds | epochs (best) | test AUC | test LogLoss | parameters (with the item table) | s/epoch | total s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| row | N | seeds | epochs (best) | test AUC | test LogLoss | parameters (with the item table) | s/epoch | total s | CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in ROWS.items():
         rs = runs[name]
         if not rs:
-            lines.append(f"| {name}: {row.label} | {row.history_length} | 0 | not run yet | - | - | - | - | - |")
+            lines.append(f"| {name}: {row.label} | {row.history_length} | 0 | not run yet | - | - | - | - | - | - |")
             continue
+        cpu = f"{_mean([r['cpu_seconds'] for r in rs]):.0f}" if all("cpu_seconds" in r for r in rs) else "-"
         lines.append(
             f"| {name}: {row.label} | {row.history_length} | {len(rs)} | {_mean([r['epochs'] for r in rs]):.1f}"
             f" ({_mean([r['best_epoch'] for r in rs]):.1f}) | {_mean_std([r['test']['AUC'] for r in rs])}"
             f" | {_mean_std([r['test']['LogLoss'] for r in rs])} | {rs[0]['parameters']:,}"
-            f" | {_mean([r['seconds_per_epoch'] for r in rs]):.1f} | {_mean([r['total_seconds'] for r in rs]):.0f} |"
+            f" | {_mean([r['seconds_per_epoch'] for r in rs]):.1f} | {_mean([r['total_seconds'] for r in rs]):.0f}"
+            f" | {cpu} |"
         )
+    summary = _read_json(Path(out_dir) / f"{PREFIX}-run.json")
+    if summary:
+        lines += ["", f"The last complete run ({summary['runs']} trainings, {summary['seeds']} seeds, one thread) took"
+                  f" {summary['wall_seconds'] / 60:.1f} minutes wall-clock and {summary['cpu_seconds'] / 60:.1f}"
+                  f" CPU-minutes on a {summary['cores']}-core machine shared with other jobs (load average"
+                  f" {summary['load_average_start']:.1f} at the start, {summary['load_average_end']:.1f} at the end)."]
     lines += ["", "Each model against its ablation (test AUC, paired by seed: model minus ablation; the same"
               " difference on the test targets whose user has more than 50, and at least 256, earlier ratings):", ""]
     for name, row in ROWS.items():
