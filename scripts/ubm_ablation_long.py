@@ -26,7 +26,8 @@ Settings: the papers' sizes (embedding 16, HPMN hidden 32), Adam lr 1e-3, batch
 without a better validation AUC (sized so that 3 seeds of all five rows take well under
 30 minutes on one CPU core). One JSON per row and seed is cached as
 ``long-<row>-seed<k>.json`` in the output folder; a cached run is not repeated unless
-``force``, or its settings changed.
+``force``, or its settings changed. ``long-data.json`` holds facts about the data (how bursty
+the ratings are) and ``long-run.json`` the wall-clock and CPU time of the last complete run.
 """
 
 from __future__ import annotations
