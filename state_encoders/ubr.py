@@ -53,6 +53,8 @@ Retrieval = Literal["overlap", "recent"]
 DEFAULT_K = 20
 #: width of a time bucket in environment steps: the behaviours this recent share the target's bucket (our choice).
 DEFAULT_TIME_BUCKET = 10.0
+#: the shared-feature counts of every item pair are tabulated up to this many items (+ padding): 32 MB of int16.
+MAX_SHARED_TABLE = 4096
 #: candidates retrieved per chunk in :meth:`UBREncoder.target_state` (bounds the ``[B, M, N]`` overlaps).
 TARGET_CHUNK = 256
 
@@ -129,7 +131,12 @@ class UBREncoder(StateEncoder):
         # presence flags for the overlap, the values for the content projection; padding row 0
         table = feature_table(item_features, self.n_items)
         self.register_buffer("item_features", table, persistent=False)
-        self.register_buffer("feature_present", (table > 0).to(torch.float32), persistent=False)
+        present = (table > 0).to(torch.float32)  # [n_items + 1, F]
+        self.register_buffer("feature_present", present, persistent=False)
+        # |F(i) ∩ F(j)| for every pair of items, when the catalogue is small enough to tabulate (int16:
+        # 32 MB at most): a gather instead of a [B, N, F] product per batch (F is 519 with title words)
+        shared = (present @ present.T).to(torch.int16) if present.shape[0] <= MAX_SHARED_TABLE else None
+        self.register_buffer("shared_features", shared, persistent=False)
         self.content = nn.Linear(table.shape[1], d, bias=False)  # W_c
         self.behavior_embedding = nn.Embedding(N_BEHAVIORS, d, padding_idx=int(Behavior.PAD)) if use_behavior else None
         if self.behavior_embedding is not None:
@@ -152,7 +159,11 @@ class UBREncoder(StateEncoder):
                  targets: torch.Tensor) -> torch.Tensor:
         """``o`` ``[B, M, N]``: features shared by each behaviour ``[B, N]`` and each target ``[B, M]``."""
         same_item = (ids.unsqueeze(1) == targets.unsqueeze(2)).to(torch.float32)  # [B, M, N]
-        shared = self.feature_present[targets] @ self.feature_present[ids].transpose(1, 2)  # [B, M, N]
+        if self.shared_features is not None:
+            pairs = self.shared_features[targets.unsqueeze(2), ids.unsqueeze(1)]  # [B, M, N]
+            shared = pairs.to(torch.float32)
+        else:
+            shared = self.feature_present[targets] @ self.feature_present[ids].transpose(1, 2)  # [B, M, N]
         now = time.masked_fill(~mask, float("-inf")).max(dim=1, keepdim=True).values + 1.0  # [B, 1]
         recent = ((now - time) <= self.time_bucket).to(torch.float32).unsqueeze(1)  # [B, 1, N]
         return same_item + shared + recent
@@ -178,7 +189,8 @@ class UBREncoder(StateEncoder):
     # -- prediction ---------------------------------------------------------------------------
     def _record(self, ids: torch.Tensor) -> torch.Tensor:
         """``e_item(i) + x_i W_c`` ``[..., d]`` of item ids ``[...]`` (0 for the padding id)."""
-        return self.embed_items(ids) + self.content(self.item_features[ids.long()])
+        # project the table once, then gather: a [..., F] gather per behaviour would dominate the cost
+        return self.embed_items(ids) + self.content(self.item_features)[ids.long()]
 
     def _behaviours(self, observations: TensorDict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask = self._item_sequence(observations, "history")  # [B, N], [B, N]

@@ -422,3 +422,16 @@ def test_pretrained_long_sequence_encoder_loads_into_dqn_frozen_or_fine_tuned(be
     after = model.q_net.features_extractor.state_dict()
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert (changed == []) if freeze else changed
+
+
+def test_ubr_tabulated_overlaps_match_the_product_for_large_catalogues(monkeypatch):
+    obs = as_sb3_tensors(observations(batch=6, fill="full"), SPACE)
+    items = torch.randint(0, LONG.n_items, (6, 4))
+    tabulated = ubr()
+    monkeypatch.setattr(ubr_module, "MAX_SHARED_TABLE", 0)  # a catalogue too large to tabulate
+    computed = ubr()
+    assert tabulated.shared_features is not None and computed.shared_features is None
+    with torch.no_grad():
+        for a, b in zip(tabulated.retrieve(obs, items), computed.retrieve(obs, items)):
+            torch.testing.assert_close(a, b)
+        torch.testing.assert_close(tabulated.target_state(obs, items), computed.target_state(obs, items))
