@@ -2,7 +2,8 @@
 
 >>> import state_encoders
 >>> state_encoders.available()
-['caser', 'deers', 'din', 'drr-att', 'drr-ave', 'drr-p', 'drr-u', 'fdsa', 'gru4rec', 'mbstr', 'mean', 'prnn', 'sasrec', 'tisasrec']
+['caser', 'deers', 'din', 'drr-att', 'drr-ave', 'drr-p', 'drr-u', 'fdsa', 'gru4rec', 'hpmn', 'mbstr', 'mean',
+ 'prnn', 'sasrec', 'tisasrec', 'ubr']
 >>> encoder = state_encoders.make("drr-ave", env.observation_space, embedding_dim=50)  # doctest: +SKIP
 
 Every encoder is a stable-baselines3 features extractor; see ``docs/encoders.md``.
@@ -36,6 +37,8 @@ from state_encoders.fdsa import FDSAEncoder
 from state_encoders.tisasrec import TiSASRecEncoder
 from state_encoders.prnn import ParallelRNNEncoder
 from state_encoders.mbstr import MBSTREncoder
+from state_encoders.hpmn import HPMNEncoder
+from state_encoders.ubr import UBREncoder
 from state_encoders.features import item_content_features
 from state_encoders.sequential import SequentialEncoder
 
@@ -50,6 +53,7 @@ __all__ = [
     "DRRUEncoder",
     "FDSAEncoder",
     "GRU4RecEncoder",
+    "HPMNEncoder",
     "MBSTREncoder",
     "MeanEncoder",
     "ParallelRNNEncoder",
@@ -58,6 +62,7 @@ __all__ = [
     "PretrainedWeightsError",
     "StateEncoder",
     "TiSASRecEncoder",
+    "UBREncoder",
     "align_valid",
     "available",
     "encoder_class",

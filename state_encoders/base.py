@@ -283,6 +283,14 @@ class StateEncoder(BaseFeaturesExtractor):
         """Encode a batch of observations into states ``[B, features_dim]``."""
         raise NotImplementedError
 
+    def pop_auxiliary_loss(self) -> torch.Tensor | None:
+        """An extra training loss from the latest forward pass in training mode, then forgotten (None: none).
+
+        Supervised pretraining adds it to the task's loss (HPMN's memory covariance
+        regulariser); most encoders have none.
+        """
+        return None
+
     # -- public helpers for agents -----------------------------------------------------
     def item_embedding_table(self) -> torch.Tensor:
         """Item embedding weights ``[n_items, d]`` (row ``i`` = item ``i``; padding row excluded).

@@ -32,7 +32,8 @@ ENCODERS = state_encoders.available()
 ITEM_PREFIXES = ("history", "positive", "negative")
 #: content features for the encoders that need them (fdsa, prnn): 6 random 0/1 columns, some items without any.
 ITEM_FEATURES = (np.random.default_rng(99).random((LAYOUT.n_items, 6)) < 0.3).astype(np.float32)
-MODEL_KWARGS = {"fdsa": {"item_features": ITEM_FEATURES}, "prnn": {"item_features": ITEM_FEATURES}}
+MODEL_KWARGS = {"fdsa": {"item_features": ITEM_FEATURES}, "prnn": {"item_features": ITEM_FEATURES},
+                "ubr": {"item_features": ITEM_FEATURES}}
 
 
 def model_kwargs(name: str) -> dict:
@@ -111,14 +112,15 @@ def corrupt_padding(obs: dict[str, np.ndarray], rng: np.random.Generator) -> dic
 
 
 def test_registry_lists_every_encoder():
-    assert ENCODERS == ["caser", "deers", "din", "drr-att", "drr-ave", "drr-p", "drr-u", "fdsa", "gru4rec", "mbstr",
-                        "mean", "prnn", "sasrec", "tisasrec"]
+    assert ENCODERS == ["caser", "deers", "din", "drr-att", "drr-ave", "drr-p", "drr-u", "fdsa", "gru4rec", "hpmn",
+                        "mbstr", "mean", "prnn", "sasrec", "tisasrec", "ubr"]
     expected = {
         "mean": MeanEncoder, "drr-p": DRRPEncoder, "drr-u": DRRUEncoder, "drr-ave": DRRAveEncoder,
         "drr-att": DRRAttentionEncoder, "deers": DEERSEncoder, "gru4rec": state_encoders.GRU4RecEncoder,
         "caser": state_encoders.CaserEncoder, "sasrec": state_encoders.SASRecEncoder, "din": state_encoders.DINEncoder,
         "fdsa": state_encoders.FDSAEncoder, "tisasrec": state_encoders.TiSASRecEncoder,
         "prnn": state_encoders.ParallelRNNEncoder, "mbstr": state_encoders.MBSTREncoder,
+        "hpmn": state_encoders.HPMNEncoder, "ubr": state_encoders.UBREncoder,
     }
     assert set(expected) == set(ENCODERS)
     for name, cls in expected.items():

@@ -155,7 +155,7 @@ class NextItemTask:
             return self._every_position_loss(encoder, head, windows, targets)
         logits = head(encoder, windows.tensors(targets))
         labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long)
-        return F.cross_entropy(logits, labels)
+        return with_auxiliary_loss(encoder, F.cross_entropy(logits, labels))
 
     def _every_position_loss(self, encoder: Any, head: nn.Module, windows: WindowBuilder,
                              targets: np.ndarray) -> torch.Tensor:
@@ -281,6 +281,12 @@ class ClozeTask:
         return next_item_metrics(encoder, head, windows, targets, batch_size, self.exclude_seen, self.k)
 
 
+def with_auxiliary_loss(encoder: StateEncoder, loss: torch.Tensor) -> torch.Tensor:
+    """``loss`` plus the encoder's own training term of this batch, if it has one (HPMN's regulariser)."""
+    extra = encoder.pop_auxiliary_loss()
+    return loss if extra is None else loss + extra
+
+
 def seen_before(sequences: UserSequences, targets: np.ndarray) -> np.ndarray:
     """``(B, n_items)`` bool: items the target's user rated before it (the target item itself excluded)."""
     mask = np.zeros((targets.size, sequences.n_items), dtype=bool)
@@ -389,7 +395,8 @@ class ClickThroughTask:
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         seq = windows.sequences
         logits = head(encoder, windows.tensors(targets), torch.as_tensor(seq.items[targets]))
-        return F.binary_cross_entropy_with_logits(logits, torch.as_tensor(seq.liked[targets], dtype=logits.dtype))
+        labels = torch.as_tensor(seq.liked[targets], dtype=logits.dtype)
+        return with_auxiliary_loss(encoder, F.binary_cross_entropy_with_logits(logits, labels))
 
     @torch.no_grad()
     def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
