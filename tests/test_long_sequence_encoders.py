@@ -34,12 +34,7 @@ SPACE = LONG.space()
 DIM, HIDDEN = 6, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def hpmn(seed: int = 0, **kwargs) -> state_encoders.HPMNEncoder:
