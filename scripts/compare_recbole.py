@@ -67,6 +67,12 @@ RECBOLE_SETUP = (
 HISTORY_LENGTH = 50  # RecBole's MAX_ITEM_LIST_LENGTH
 EMBEDDING_DIM = 64
 BATCH_SIZE = 2048  # RecBole's train_batch_size
+#: our sequential encoders train as their papers do: every position of a window predicts the next
+#: item (``NextItemTask(window_stride=N - 1)``: consecutive windows share one item, so every
+#: interaction is a label once per epoch, as under RecBole's prefix augmentation), with
+#: ``BATCH_SIZE // N`` windows a batch, i.e. about as many labels per gradient step as RecBole's
+#: 2,048 prefixes. RecBole recomputes the whole window for each prefix; this reads it once.
+EVERY_POSITION = {"gru4rec", "sasrec", "tisasrec", "fdsa", "prnn"}
 LEARNING_RATE = 1e-3  # RecBole's learning_rate
 CONVERGED_EPOCHS = 200  # the cap of the runs "to convergence" (early stopping decides)
 PATIENCE = 5  # ours "to convergence": stop after 5 epochs without a better validation figure (RecBole's stopping_step is 10; 5 fits 3 seeds of every model into an afternoon on 2 cores)
@@ -307,6 +313,16 @@ def our_encoder_kwargs(name: str, log: Any) -> dict[str, Any]:
     return kwargs
 
 
+def our_task_and_batch(name: str) -> tuple[Any, int]:
+    """Our task object and batch size (windows) for encoder ``name`` (see ``EVERY_POSITION``)."""
+    from recgym.pretrain import make_task
+
+    task = RECBOLE_MODELS[OURS[name]][0]
+    if name in EVERY_POSITION:
+        return make_task(task, window_stride=HISTORY_LENGTH - 1), BATCH_SIZE // HISTORY_LENGTH
+    return make_task(task), BATCH_SIZE
+
+
 def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out: Path | None,
              max_epochs: int = CONVERGED_EPOCHS, patience: int = PATIENCE) -> dict[str, Any]:
     """Train recgym encoder ``name`` on ML-100K (all users, as RecBole) under the shared protocol.
@@ -327,9 +343,10 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
     log = load("ml-100k")
     tic = time.perf_counter()
     converging = converged_out is not None
+    task_object, batch_size = our_task_and_batch(name)
     trained = pretrain_encoder(
-        log, name, make_task(task), HISTORY_LENGTH, our_encoder_kwargs(name, log),
-        TrainerConfig(epochs=max_epochs if converging else budget, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
+        log, name, task_object, HISTORY_LENGTH, our_encoder_kwargs(name, log),
+        TrainerConfig(epochs=max_epochs if converging else budget, batch_size=batch_size, lr=LEARNING_RATE,
                       patience=patience if converging else None, seed=seed, progress=False, snapshot_epoch=budget),
     )
     r = trained.result
@@ -339,8 +356,9 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
         "task": task, "dataset": "ml-100k", "seed": seed, "status": "done",
         "n_users": int(log.n_users), "n_items": int(log.n_items), "n_interactions": len(log),
         "targets": {k: int(v.size) for k, v in trained.split.items()},
-        "seconds_per_epoch": r.seconds_per_epoch,
-        "valid_curve": [h[make_task(task).monitor] for h in r.history],
+        "seconds_per_epoch": r.seconds_per_epoch, "batch_size": batch_size,
+        "training": "every position" if name in EVERY_POSITION else "one prefix per label",
+        "valid_curve": [h[task_object.monitor] for h in r.history],
     }
     snap = r.snapshot or {}
     at_budget = {**common, "epoch_budget": budget, "patience": None, "epochs": snap["epochs"],
@@ -364,11 +382,10 @@ def ours_speed(name: str, batches: int) -> dict[str, Any]:
 
     import state_encoders
     from recgym.data import load
-    from recgym.pretrain import make_task
     from recgym.pretrain.windows import UserSequences, WindowBuilder
 
     torch.set_num_threads(1)
-    task = make_task(RECBOLE_MODELS[OURS[name]][0])
+    task, batch_size = our_task_and_batch(name)
     log = load("ml-100k")
     sequences = UserSequences.from_log(log)
     windows = WindowBuilder(sequences, n_users=log.n_users, history_length=HISTORY_LENGTH)
@@ -378,13 +395,13 @@ def ours_speed(name: str, batches: int) -> dict[str, Any]:
     head = task.make_head(encoder, windows)
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=LEARNING_RATE)
     order = np.random.default_rng(0).permutation(split["train"])
-    n_batches = -(-order.size // BATCH_SIZE)
+    n_batches = -(-order.size // batch_size)
     encoder.train()
     head.train()
     seconds = []
     for b in range(min(batches + 1, n_batches)):  # the loop of recgym.pretrain.trainer.fit
         tic = time.perf_counter()
-        loss = task.loss(encoder, head, windows, order[b * BATCH_SIZE : (b + 1) * BATCH_SIZE])
+        loss = task.loss(encoder, head, windows, order[b * batch_size : (b + 1) * batch_size])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
