@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--address", help="with --backend ray: address of an existing Ray cluster (default: a local "
                    "instance)")
     p.add_argument("--check", action="store_true", help="validate the grid and list its cells; train nothing")
-    p.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from the finished cells")
+    p.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from the finished cells (the grid: --config, else "
+                   "OUT/grid.json)")
     p.add_argument("--no-display", action="store_true", help="no live display (finished cells are still listed)")
     p.set_defaults(func=run_compare)
 
@@ -54,7 +55,14 @@ def run_compare(args: argparse.Namespace) -> int:
     from recgym.experiments.compare.report import write_report
     from recgym.experiments.compare.runner import import_ray, load_records, run_grid
 
-    grid = load_grid(args.config, overrides(args))
+    given = {k: v for k, v in overrides(args).items() if v is not None}
+    if args.report_only and args.config is None and not given and (args.out / "grid.json").is_file():
+        from recgym.experiments.compare.grid import make_grid
+        from recgym.experiments.compare.runner import saved_grid
+
+        grid = make_grid(saved_grid(args.out))  # the grid the folder was last run with
+    else:
+        grid = load_grid(args.config, given)
     cells = grid.cells()
     if args.check:
         skipped = [c for c in cells if c.skip_reason]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from recgym.experiments.compare.grid import CHEATING_BASELINES, GridConfig, env_
 
 CSV_COLUMNS = ("env", "agent", "encoder", "baseline", "seed", "status", "protocol", "metric", "value", "steps",
                "gradient_updates", "train_seconds", "run", "note")
+#: the grid's runs (start, wall time, workers, backend, cells run), appended by each `recgym compare` run
+HISTORY_FILE = "history.json"
 #: online figure the learning curves plot (what `recgym train` records at each evaluation)
 CURVE_METRIC = "avg_reward_per_step"
 
@@ -166,7 +170,12 @@ def _budget(grid: GridConfig, records: list[dict[str, Any]]) -> list[str]:
 
 
 def summary_markdown(grid: GridConfig, records: list[dict[str, Any]], plots: dict[str, list[Path]],
-                     run_seconds: float | None = None, workers: int | None = None, backend: str = "local") -> str:
+                     history: list[dict[str, Any]] | None = None) -> str:
+    """The summary: settings and budget, per environment the table and the paired differences, plots, and
+    the skipped and failed cells.
+
+    :param history: the runs of the grid (``history.json``: start, seconds, workers, backend, cells run).
+    """
     table = collect(grid, records)
     status = defaultdict(int)
     for r in records:
@@ -183,7 +192,7 @@ def summary_markdown(grid: GridConfig, records: list[dict[str, Any]], plots: dic
         f"- Environments: {', '.join(f'`{e}`' for e in grid.envs)}. Agents: {', '.join(f'`{a}`' for a in grid.agents)}. "
         f"Seeds: {', '.join(map(str, grid.seeds))} (seed s seeds the agent, the evaluation and "
         + ("the 80/20 user split" if grid.split_seed == "seed" else f"nothing else; one user split, split_seed {grid.split_seed}")
-        + "). Baselines: " + ", ".join(f"`{b}`" for b in grid.baselines) + ".",
+        + "). Baselines: " + (", ".join(f"`{b}`" for b in grid.baselines) or "none") + ".",
         f"- Each cell is a `recgym train` run of {grid.steps:,} environment steps ({grid.n_envs} training users in "
         f"parallel), evaluated online on the held-out test users every {grid.eval_every:,} steps "
         f"({grid.eval_episodes} episodes) and at the end (one episode per test user), then offline (DRR's re-ranking "
@@ -193,10 +202,14 @@ def summary_markdown(grid: GridConfig, records: list[dict[str, Any]], plots: dic
         f"- Cells: {status['done']} done, {status['failed']} failed, {status['skipped']} skipped"
         f" (of {len(grid.cells())}).",
     ]
-    if run_seconds is not None:
-        lines.append(f"- Wall time of the last `recgym compare` run: {run_seconds / 60:.1f} min with "
-                     f"{workers if workers else 'all'} worker(s), backend `{backend}`; the cells' own times add up to "
-                     f"{cell_seconds / 60:.1f} min.")
+    for run in history or []:
+        lines.append(f"- A `recgym compare` run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(run['start']))}: "
+                     f"{run['ran']} cells in {run['seconds'] / 60:.1f} min of wall time with "
+                     f"{run['workers'] or 'all CPUs as'} worker(s), backend `{run['backend']}`"
+                     + ("" if run.get("finished", True) else ", interrupted")
+                     + (f", load average {run['load_average']:.1f} at its start" if run.get("load_average") else "")
+                     + f" ({run['reused']} cells finished before).")
+    lines.append(f"- The finished cells' own times add up to {cell_seconds / 60:.1f} min.")
     lines += [
         "",
         "Each figure is mean ± std over seeds, then the 95% Student-t interval of the mean in brackets. The best "
@@ -291,8 +304,16 @@ def write_plots(grid: GridConfig, records: list[dict[str, Any]], folder: Path) -
     return made
 
 
-def write_report(grid: GridConfig, out: str | Path, records: list[dict[str, Any]], run_seconds: float | None = None,
-                 workers: int | None = None, backend: str = "local") -> dict[str, Path]:
+def read_history(out: Path) -> list[dict[str, Any]]:
+    """The runs of the grid recorded in ``history.json`` (empty when there is none or it is unreadable)."""
+    try:
+        history = json.loads((out / HISTORY_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
+
+
+def write_report(grid: GridConfig, out: str | Path, records: list[dict[str, Any]]) -> dict[str, Path]:
     """Write ``results.csv``, ``plots/`` and ``summary.md`` into ``out`` (each file atomically).
 
     :returns: the paths written (``csv``, ``summary``).
@@ -301,6 +322,6 @@ def write_report(grid: GridConfig, out: str | Path, records: list[dict[str, Any]
     csv_path, summary_path = out / "results.csv", out / "summary.md"
     atomic_write(csv_path, lambda tmp: tmp.write_text(results_csv(grid, records)))
     plots = write_plots(grid, records, out / "plots")
-    text = summary_markdown(grid, records, plots, run_seconds, workers, backend)
+    text = summary_markdown(grid, records, plots, read_history(out))
     atomic_write(summary_path, lambda tmp: tmp.write_text(text + "\n"))
     return {"csv": csv_path, "summary": summary_path}

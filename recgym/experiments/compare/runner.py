@@ -29,6 +29,7 @@ from recgym.experiments.compare.cells import (
     skipped_record,
 )
 from recgym.experiments.compare.grid import Cell, GridConfig, env_slug
+from recgym.experiments.compare.report import HISTORY_FILE, read_history, write_report
 from recgym.experiments.run_dir import read_json, write_json
 
 BACKENDS = ("local", "ray")
@@ -348,7 +349,9 @@ def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend
     cells = grid.cells()
     check_finished_cells(out, cells) if out.is_dir() else None
     prepare_output(out, grid)
-    tic = time.perf_counter()
+    tic, started = time.perf_counter(), time.time()
+    # the machine's load when the run starts: wall times on a shared machine mean little without it
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     records: dict[str, dict[str, Any]] = {}
     outcome = GridOutcome(records=[])
@@ -365,11 +368,21 @@ def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend
             continue
         tasks.append(CellTask(cell, str(out), grid.protocols))
 
+    # this run's entry in history.json, brought up to date as cells end: a killed run keeps its time so far
+    previous_runs = read_history(out)
+    run_entry = {"start": started, "seconds": 0.0, "workers": workers, "backend": backend, "ran": 0,
+                 "reused": len(outcome.reused), "load_average": load, "finished": False}
+
+    def log_run(finished: bool = False) -> None:
+        run_entry.update(seconds=time.perf_counter() - tic, ran=len(outcome.ran), finished=finished)
+        write_json(out / HISTORY_FILE, [*previous_runs, run_entry])
+
     def on_record(task: CellTask, record: dict[str, Any]) -> None:
         # written here too: a Ray task on another node wrote its record on that node's disk
         write_json(task.record_path, record)
         records[task.cell.key] = record
         outcome.ran.append(task.cell.key)
+        log_run()
         live.finished(task.cell, record)
 
     skipped = sum(r["status"] == "skipped" for r in records.values())
@@ -382,11 +395,10 @@ def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend
             _run_local_pool(tasks, int(workers), live, on_record, out / "logs")
     outcome.records = [records[c.key] for c in cells if c.key in records]
     outcome.seconds = time.perf_counter() - tic
+    if tasks:
+        log_run(finished=True)
     if report:
-        from recgym.experiments.compare.report import write_report
-
-        write_report(grid, out, outcome.records, run_seconds=outcome.seconds,
-                     workers=workers, backend=backend)
+        write_report(grid, out, outcome.records)
     return outcome
 
 
