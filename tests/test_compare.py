@@ -214,3 +214,15 @@ def test_paired_difference_removes_the_seed_effect():
     assert n == 3 and mean == pytest.approx(0.1, abs=1e-9) and low > 0  # significant paired...
     _, unpaired_half = student_t_interval(better)
     assert unpaired_half > mean  # ...though the seeds' spread alone would hide it
+
+
+def test_live_display_counts_cells_and_lists_each_finished_one(tmp_path):
+    import io
+
+    stream = io.StringIO()  # not a terminal: status lines, no redrawing
+    grid = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0]))
+    run_grid(grid, tmp_path / "grid", stream=stream)
+    text = stream.getvalue()
+    assert "recgym compare: 3 cells (0 finished before, 1 skipped)" in text
+    assert "done    dqn / mean on Synthetic-PMF-v0 seed 0:" in text and "done    random on" in text
+    assert text.rstrip().splitlines()[-1].startswith("[2/3 done, 0 running, 0 failed, 1 skipped, 0 waiting;")

@@ -23,7 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from recgym.experiments.compare.grid import Cell
 from recgym.experiments.config import TrainConfig
@@ -130,8 +130,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in ("policy", "scenario")}
 
 
-def execute_cell(task: CellTask, write_record: bool = True, on_progress: Callable[[int], None] | None = None
-                 ) -> dict[str, Any]:
+def execute_cell(task: CellTask, write_record: bool = True) -> dict[str, Any]:
     """Train one cell into its run folder, evaluate it, and return (and write) its record.
 
     Any error is caught and recorded (``status: failed``, the error and its traceback), so
@@ -139,7 +138,6 @@ def execute_cell(task: CellTask, write_record: bool = True, on_progress: Callabl
 
     :param task: the cell and where the grid writes.
     :param write_record: write ``cells/<key>.json`` here (False when the caller writes it).
-    :param on_progress: called with the steps trained so far (besides the progress file).
     """
     from recgym.experiments.evaluate import evaluate_run
     from recgym.experiments.train import train
@@ -147,17 +145,11 @@ def execute_cell(task: CellTask, write_record: bool = True, on_progress: Callabl
     cell = task.cell
     record = base_record(cell)
     tic = time.perf_counter()
-    writer = ProgressWriter(task.progress_path, cell.config.steps)
-
-    def report(steps: int) -> None:
-        writer(steps)
-        if on_progress is not None:
-            on_progress(steps)
-
     try:
+        writer = ProgressWriter(task.progress_path, cell.config.steps)
         run = RunDir(task.run_dir)
         mode, config = start_mode(run, cell.config)
-        results = train(config, run.root, progress=False, report=report, **mode)
+        results = train(config, run.root, progress=False, report=writer, **mode)
         figures: dict[str, Any] = {"online": results["online"]}
         if "offline" in task.protocols:
             try:
@@ -176,7 +168,10 @@ def execute_cell(task: CellTask, write_record: bool = True, on_progress: Callabl
                       traceback=traceback.format_exc()[-TRACEBACK_CHARS:])
     record["seconds"] = time.perf_counter() - tic
     record["finished"] = time.time()
-    if write_record:
-        write_json(task.record_path, record)
-    task.progress_path.unlink(missing_ok=True)
+    try:
+        if write_record:
+            write_json(task.record_path, record)
+        task.progress_path.unlink(missing_ok=True)
+    except OSError as err:  # the caller writes the record it is returned (a Ray node may not share the folder)
+        record.setdefault("note", f"record not written by the worker: {err}")
     return record

@@ -209,9 +209,6 @@ def describe(cell: Cell) -> str:
 # -- backends ---------------------------------------------------------------------------------------------
 
 
-Submit = Callable[[CellTask], Any]
-
-
 def _worker_init(log_dir: str) -> None:
     """Send a worker process's output to its own log file, so the live display stays readable."""
     path = Path(log_dir) / f"worker-{os.getpid()}.log"
@@ -246,7 +243,14 @@ def _run_local_pool(tasks: list[CellTask], workers: int, display: GridDisplay,
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
                         task = in_flight.pop(future)
-                        on_record(task, future.result())
+                        try:
+                            record = future.result()
+                        except BrokenProcessPool:
+                            in_flight[future] = task  # recorded below with the other cells of the dead pool
+                            raise
+                        except Exception as err:  # the record could not come back (the cell's own errors do)
+                            record = _crashed_record(task, f"{type(err).__name__}: {err}")
+                        on_record(task, record)
             except BrokenProcessPool as err:
                 # a worker died (killed, out of memory): its cells are recorded as failed and a fresh pool
                 # takes the rest
@@ -347,7 +351,8 @@ def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend
         import_ray()  # before anything is written
     out = Path(out).resolve()
     cells = grid.cells()
-    check_finished_cells(out, cells) if out.is_dir() else None
+    if out.is_dir():
+        check_finished_cells(out, cells)
     prepare_output(out, grid)
     tic, started = time.perf_counter(), time.time()
     # the machine's load when the run starts: wall times on a shared machine mean little without it
