@@ -120,7 +120,8 @@ def plot_metric_bars(
 ) -> list[Path]:
     """Bars with error bars: one panel per group (an environment), one bar per label.
 
-    :param groups: panel title -> (label -> (mean, half-width of the 95% interval)).
+    :param groups: panel title -> (label -> (mean, half-width of the 95% interval)); labels
+        ``agent / encoder`` are coloured by agent, other labels (baselines) grey.
     :param stem: output path without suffix (PNG and SVG are written).
     """
     n = max(1, len(groups))
@@ -131,7 +132,10 @@ def plot_metric_bars(
         means = np.array([bars[k][0] for k in labels], dtype=float)
         errors = np.array([bars[k][1] for k in labels], dtype=float)
         x = np.arange(len(labels))
-        ax.bar(x, means, yerr=np.nan_to_num(errors), capsize=3, color="tab:blue", alpha=0.8)
+        # one colour per agent ("agent / encoder"); single-name bars (the baselines) in grey
+        agents = list(dict.fromkeys(k.split(" / ")[0] for k in labels if " / " in k))
+        colors = [f"C{agents.index(k.split(' / ')[0]) % 10}" if " / " in k else "grey" for k in labels]
+        ax.bar(x, means, yerr=np.nan_to_num(errors), capsize=3, color=colors, alpha=0.8)
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
         ax.set_title(name)
         ax.grid(axis="y", alpha=0.3)
