@@ -67,14 +67,43 @@ def test_cells_cover_the_grid_with_their_own_run_folders():
     assert make_grid(tiny_grid(split_seed=0)).cells()[-1].config.env_kwargs["split_seed"] == 0
 
 
-def test_incompatible_encoder_is_skipped_with_the_reason(tmp_path):
-    grid = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[]))
+def pretrained_mean(folder: Path, split_seed: int) -> Path:
+    """A weights folder as `recgym pretrain` writes it (untrained: only its description matters here)."""
+    import gymnasium as gym
+
+    import state_encoders
+    from state_encoders.weights import save_pretrained
+
+    env = gym.make("recgym/Synthetic-PMF-v0", **SMALL_ENV)
+    encoder = state_encoders.make("mean", env.observation_space, embedding_dim=8)
+    save_pretrained(encoder, {"embedding_dim": 8}, folder,
+                    extra={"dataset": "synthetic", "split_seed": split_seed, "history_length": 5})
+    return folder
+
+
+def test_pretrained_encoder_runs_on_its_own_split_and_is_skipped_on_others(tmp_path):
+    weights = pretrained_mean(tmp_path / "pre-mean", split_seed=0)
+    grid = make_grid(tiny_grid(encoders=["mean", {"weights": str(weights)}], baselines=[]))
     outcome = run_grid(grid, tmp_path / "grid", display=False)
-    by_encoder = {r["encoder"]: r for r in outcome.records}
-    assert by_encoder["mean"]["status"] == "done"
-    assert by_encoder["fdsa"]["status"] == "skipped" and "item content features" in by_encoder["fdsa"]["reason"]
+    status = {(r["encoder"], r["seed"]): r for r in outcome.records}
+    assert status[("pre-mean", 0)]["status"] == "done"  # named by its weights folder
+    assert status[("pre-mean", 0)]["config"]["encoder_weights"] == str(weights)
+    skipped = status[("pre-mean", 1)]
+    assert skipped["status"] == "skipped" and "split_seed 0" in skipped["reason"]
     summary = (tmp_path / "grid" / "summary.md").read_text()
-    assert "## Skipped cells" in summary and "`fdsa` on `recgym/Synthetic-PMF-v0`" in summary
+    assert "## Skipped cells" in summary and "`pre-mean` on `recgym/Synthetic-PMF-v0`: weights" in summary
+
+
+def test_content_encoder_is_skipped_on_a_log_without_item_content(monkeypatch, synthetic_log):
+    import dataclasses
+
+    from recgym.experiments.compare import grid as grid_module
+
+    bare = dataclasses.replace(synthetic_log, item_features=None)
+    monkeypatch.setattr(grid_module, "environment_log", lambda env, kwargs: bare)
+    cells = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[])).cells()
+    reasons = {c.encoder: c.skip_reason for c in cells}
+    assert reasons["mean"] is None and "needs item content features" in reasons["fdsa"]
 
 
 # -- running, failing, resuming -----------------------------------------------------------------------------
@@ -171,10 +200,9 @@ def test_cli_compare_from_flags(tmp_path, capsys):
             "--out", str(tmp_path / "x"), "--check"]
     assert cli_main(args) == 2
     assert "unknown encoder 'nope'" in capsys.readouterr().err
-    args[3] = "fdsa"
+    args[3] = "sasrec"
     assert cli_main(args) == 0
-    out = capsys.readouterr().out
-    assert "grid OK: 6 cells (5 to run, 1 skipped)" in out and "item content features" in out
+    assert "grid OK: 6 cells (6 to run, 0 skipped)" in capsys.readouterr().out  # 2 encoders + 4 baselines
     assert not (tmp_path / "x").exists()  # --check writes nothing
 
 
@@ -220,9 +248,9 @@ def test_live_display_counts_cells_and_lists_each_finished_one(tmp_path):
     import io
 
     stream = io.StringIO()  # not a terminal: status lines, no redrawing
-    grid = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0]))
+    grid = make_grid(tiny_grid(encoders=["mean"], seeds=[0]))
     run_grid(grid, tmp_path / "grid", stream=stream)
     text = stream.getvalue()
-    assert "recgym compare: 3 cells (0 finished before, 1 skipped)" in text
+    assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
     assert "done    dqn / mean on Synthetic-PMF-v0 seed 0:" in text and "done    random on" in text
-    assert text.rstrip().splitlines()[-1].startswith("[2/3 done, 0 running, 0 failed, 1 skipped, 0 waiting;")
+    assert text.rstrip().splitlines()[-1].startswith("[2/2 done, 0 running, 0 failed, 0 skipped, 0 waiting;")

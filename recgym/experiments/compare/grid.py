@@ -18,7 +18,9 @@ the grid into :class:`Cell` s, each a normal ``recgym train`` run
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,9 +161,9 @@ class GridConfig:
                     out.append(Cell(env, name, None, seed, self.train_config(env, name, None, seed), baseline=True))
                 for agent in self.agents:
                     for choice in self.encoders:
-                        reason = incompatibility(choice, env, self.cell_split_seed(seed), self.env_kwargs)
-                        out.append(Cell(env, agent, choice.label, seed, self.train_config(env, agent, choice, seed),
-                                        skip_reason=reason))
+                        config = self.train_config(env, agent, choice, seed)
+                        reason = incompatibility(choice, env, config.env_kwargs)
+                        out.append(Cell(env, agent, choice.label, seed, config, skip_reason=reason))
         return out
 
     def cell_split_seed(self, seed: int) -> int:
@@ -201,36 +203,66 @@ class GridConfig:
 # -- compatibility of an encoder with an environment -----------------------------------------------
 
 
-def _needs_content_features(encoder: str) -> bool:
+def _takes_content_features(encoder: str) -> bool:
     import state_encoders
 
-    parameter = inspect.signature(state_encoders.encoder_class(encoder).__init__).parameters.get("item_features")
-    return parameter is not None and parameter.default is inspect.Parameter.empty
+    return "item_features" in inspect.signature(state_encoders.encoder_class(encoder).__init__).parameters
 
 
-def incompatibility(choice: EncoderChoice, env: str, split_seed: int, env_kwargs: Mapping[str, Any]) -> str | None:
+@functools.lru_cache(maxsize=8)
+def _dataset_log(dataset: str, data_dir: str | None, path: str | None, dataset_kwargs: str) -> Any:
+    """The environment's rating log (the loaders' own caches make this cheap after the first time)."""
+    from recgym.data import load
+
+    return load(dataset, data_dir=data_dir, path=path, progress=False, **json.loads(dataset_kwargs))
+
+
+def environment_log(env: str, env_kwargs: Mapping[str, Any]) -> Any:
+    """The rating log ``env`` with ``env_kwargs`` plays (None when it cannot be loaded here)."""
+    import gymnasium as gym
+
+    kwargs = {**gym.spec(env).kwargs, **env_kwargs}
+    try:
+        return _dataset_log(kwargs["dataset"], kwargs.get("data_dir"), kwargs.get("path"),
+                            json.dumps(kwargs.get("dataset_kwargs") or {}, sort_keys=True))
+    except Exception:  # a missing dataset is the cell's own error to report, not a reason to skip it
+        return None
+
+
+def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, Any]) -> str | None:
     """Why ``choice`` cannot run on ``env`` (None when it can); such a cell is reported as skipped.
 
-    * a content-aware encoder (FDSA, p-RNN) needs ``item_features``, which a training run does
-      not supply: only its pretrained weights carry them;
+    * a content-aware encoder (FDSA, p-RNN) needs item content (genres or texts), which some
+      datasets do not have;
     * pretrained weights must come from the environment's dataset, history length and user split
       (weights pretrained on another split have seen this split's test users).
+
+    :param choice: the encoder.
+    :param env: the environment id.
+    :param env_kwargs: the cell's environment settings (``split_seed`` included).
     """
     import gymnasium as gym
 
     from recgym.envs.config import DEFAULT_HISTORY_LENGTH
 
     if choice.weights is None:
-        if _needs_content_features(choice.encoder):
-            return (f"encoder {choice.encoder!r} needs item content features (item_features), which a training run "
-                    f"does not supply: pretrain it (`recgym pretrain --encoder {choice.encoder}`) and list its weights "
-                    "folder instead")
+        if _takes_content_features(choice.encoder):
+            import state_encoders
+            from state_encoders.features import content_kwargs
+
+            log = environment_log(env, env_kwargs)
+            if log is not None:
+                try:
+                    content_kwargs(state_encoders.encoder_class(choice.encoder), log)
+                except ValueError as err:
+                    return f"encoder {choice.encoder!r} needs item content features: {err}"
         return None
     from state_encoders.weights import read_description
 
     saved = read_description(choice.weights)
     dataset = env_kwargs.get("dataset", gym.spec(env).kwargs.get("dataset"))
     history = env_kwargs.get("history_length", DEFAULT_HISTORY_LENGTH)
+    split_seed = env_kwargs.get("split_seed", 0)
     problems = []
     if saved.get("dataset") is not None and saved["dataset"] != dataset:
         problems.append(f"pretrained on {saved['dataset']!r}, the environment's dataset is {dataset!r}")
