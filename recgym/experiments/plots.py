@@ -152,24 +152,34 @@ def plot_heatmap(
     stem: str | Path,
     title: str = "",
     label: str = "",
+    per_column: bool = False,
 ) -> list[Path]:
     """A heat map with the value in each square (NaN squares left blank), e.g. encoder x environment.
 
     :param values: ``(len(rows), len(columns))``.
     :param stem: output path without suffix (PNG and SVG are written).
+    :param per_column: colour each column on its own scale (0 its lowest value, 1 its highest), for
+        columns whose figures are not comparable (rewards of different environments); the squares
+        still show the values.
     """
     values = np.asarray(values, dtype=float)
+    shade = values
+    if per_column:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+            shade = np.where(high > low, (values - low) / (high - low), 0.5)
+        label = "within each column: 0 = lowest, 1 = highest"
     fig, ax = plt.subplots(figsize=(1.6 * len(columns) + 3, 0.45 * len(rows) + 1.8), dpi=120)
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+    image = ax.imshow(np.ma.masked_invalid(shade), cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    finite = values[np.isfinite(values)]
+    finite = shade[np.isfinite(shade)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
                 ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                        color="black" if values[i, j] > middle else "white")
+                        color="black" if shade[i, j] > middle else "white")
     fig.colorbar(image, ax=ax, label=label)
     ax.set_title(title)
     fig.tight_layout()

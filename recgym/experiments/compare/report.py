@@ -300,7 +300,9 @@ def write_plots(grid: GridConfig, records: list[dict[str, Any]], folder: Path) -
     if np.isfinite(values).any():
         made[""].append(rel(plot_heatmap(values, rows, [env_slug(e) for e in grid.envs],
                                          folder / f"heatmap_{slug(grid.main_metric)}",
-                                         title=f"{grid.main_metric} (mean over seeds)", label=grid.main_metric)))
+                                         title=f"{grid.main_metric} (mean over seeds)", label=grid.main_metric,
+                                         # environments' rewards are on different scales: colour each its own
+                                         per_column=len(grid.envs) > 1)))
     return made
 
 
