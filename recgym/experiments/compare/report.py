@@ -126,6 +126,16 @@ def environment_table(grid: GridConfig, env: str, table: dict) -> list[str]:
             cells.append(text)
         name = agent if baseline else f"{agent} / {encoder}"
         lines.append(f"| {name}{' (baseline)' if baseline else ''} | " + " | ".join(cells) + " |")
+    # the baselines may hold the bold figures: name the best encoder of each agent too
+    for agent in grid.agents:
+        best_rows = []
+        for j, metric in enumerate(grid.metrics):
+            scored = [(v[j], e) for (a, e), v in means.items() if a == agent and e is not None and not math.isnan(v[j])]
+            if scored:
+                value, encoder = max(scored)
+                best_rows.append(f"{metric} `{encoder}` ({value:.4f})")
+        if best_rows:
+            lines += ["", f"Best encoder with `{agent}`: " + "; ".join(best_rows) + "."]
     return lines
 
 
