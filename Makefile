@@ -9,6 +9,10 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 RUN_DIR     ?= runs/demo
 DEMO_STEPS  ?= 20000
 PYTEST_ARGS ?=
+# optional extras installed with recgym (CI adds ray: `make test EXTRAS=dev,ray`, so the Ray test runs)
+EXTRAS      ?= dev
+comma       := ,
+STAMP       := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 # the staged real data beside the checkout, when there is one (CI and developers)
 ifeq ($(RECGYM_DATA_DIR),)
@@ -19,13 +23,13 @@ endif
 
 .PHONY: setup demo test test-slow bench clean
 
-setup: $(VENV)/.installed
+setup: $(STAMP)
 
-$(VENV)/.installed: pyproject.toml
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --retries 0 --timeout 20 "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) \
 		|| $(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
 # Train DRR (actor-critic with the DRR-ave state) on MovieLens-100K with the PMF user

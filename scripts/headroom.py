@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import agents
 import recgym  # noqa: F401  (registers the ids)
 from recgym.envs.config import EpisodeConfig
+from recgym.evaluation.intervals import student_t_interval
 from recgym.evaluation.online import evaluation_env, run_episodes
 from recgym.scenario import make_scenario
 
@@ -40,17 +40,8 @@ ENVS = [f"recgym/{d}-Behavior-{v}" for d in ("ML100K", "Jester4", "Synthetic") f
 POLICIES = ["planner", "oracle-greedy", "greedy-pmf", "popularity", "random"]
 #: steps per episode at most (EasyRL4Rec's long-term modes, SARDINE's episode length)
 MAX_STEPS = 100
-#: Student-t 0.975 quantiles by degrees of freedom (no scipy in the environment)
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def interval(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t interval (0 for a single value)."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size < 2:
-        return float(x.mean()), 0.0
-    t = T_975.get(x.size - 1, 1.96)
-    return float(x.mean()), float(t * x.std(ddof=1) / math.sqrt(x.size))
+#: mean and half-width of the 95% Student-t interval over seeds (shared with `recgym compare`)
+interval = student_t_interval
 
 
 def fmt(values: list[float], digits: int = 2) -> str:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -38,11 +38,15 @@ class RunCallback(BaseCallback):
     :param setup: the run's scenario and episode configuration (for the evaluation env).
     :param curve: learning-curve points so far (continued on resume).
     :param progress: show a progress bar.
+    :param report: called with the steps trained so far after each environment step (``recgym compare``'s
+        live display); it should return at once.
     """
 
-    def __init__(self, run: RunDir, config: TrainConfig, setup: RunSetup, curve: list[dict], progress: bool) -> None:
+    def __init__(self, run: RunDir, config: TrainConfig, setup: RunSetup, curve: list[dict], progress: bool,
+                 report: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.run, self.config, self.setup, self.curve = run, config, setup, curve
+        self.report = report
         self.eval_env = evaluation_env(setup.scenario, setup.config, "test", min(EVAL_ENVS, config.eval_episodes))
         self.show_progress = progress
         self._returns: np.ndarray | None = None
@@ -81,6 +85,8 @@ class RunCallback(BaseCallback):
                 self._returns[i] = 0.0
             self._recent = self._recent[-200:]
         steps = self.model.num_timesteps
+        if self.report is not None:
+            self.report(steps)
         if self.bar is not None:
             self.bar.update(steps - self.bar.n)
             if self._recent:
@@ -241,7 +247,8 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
         )
 
 
-def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
+def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False, progress: bool = True,
+          report: Callable[[int], None] | None = None) -> dict:
     """Train ``config.agent`` on ``config.env`` and write the run folder ``out``.
 
     :param config: validated run configuration.
@@ -249,6 +256,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     :param resume: continue from the newest checkpoint in ``out`` (same config, ``steps`` at least those done).
     :param overwrite: replace a run folder recgym created (only recgym's own entries are removed).
     :param progress: show a progress bar.
+    :param report: called with the steps trained so far as training goes (see :class:`RunCallback`).
     :returns: the results written to ``out/results.json``; ``steps`` is the steps trained in all.
     """
     run = RunDir(out)
@@ -277,7 +285,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     overhead = 0.0
     if isinstance(model, BaseAlgorithm):
         model.tensorboard_log = str(run.tensorboard)
-        callback = RunCallback(run, config, setup, curve, progress)
+        callback = RunCallback(run, config, setup, curve, progress, report)
         if remaining:
             model.learn(remaining, callback=callback, reset_num_timesteps=not resume, tb_log_name="run")
         if not curve or curve[-1]["step"] != model.num_timesteps:

@@ -1,0 +1,57 @@
+"""95% intervals over a few independent runs (seeds): Student-t, and the paired difference of two policies.
+
+Intervals over test users within one run are bootstrap intervals
+(:func:`recgym.evaluation.offline.bootstrap_interval`); over seeds, with three
+to ten values, the Student-t interval is the standard one. There is no scipy
+in the environment, so the two-sided 0.975 quantiles are tabulated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Student-t 0.975 quantiles by degrees of freedom (standard tables); 1.96 (normal) beyond 30
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
+         29: 2.045, 30: 2.042}
+
+
+def t_quantile_975(dof: int) -> float:
+    """The 0.975 quantile of Student's t with ``dof`` degrees of freedom."""
+    if dof < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {dof}")
+    return T_975.get(dof, 1.96)
+
+
+def student_t_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval of the mean (half-width 0 for a single value).
+
+    NaN values are left out.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size < 2:
+        return float(x.mean()), 0.0
+    return float(x.mean()), float(t_quantile_975(x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
+def paired_difference(values: Sequence[float], reference: Sequence[float]) -> tuple[float, float, float, int]:
+    """Mean of ``values - reference`` over pairs (same seed), its 95% t interval, and the pairs used.
+
+    Pairs with a NaN on either side are left out. The difference is significant at 5% (a paired
+    t-test) exactly when the interval excludes 0.
+
+    :returns: ``(mean, low, high, n_pairs)``; low = high = mean for one pair.
+    """
+    a, b = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same length, got {a.size} and {b.size}")
+    diff = (a - b)[~(np.isnan(a) | np.isnan(b))]
+    mean, half = student_t_interval(diff)
+    return mean, mean - half, mean + half, int(diff.size)

@@ -1,0 +1,454 @@
+"""The comparison grid: encoders x environments x agents x seeds, validated before anything trains.
+
+A grid file (YAML or TOML) names what to compare::
+
+    encoders: [mean, drr-ave, sasrec, {weights: runs/pre-sasrec}]   # a name, or a `recgym pretrain` folder
+    envs: [recgym/ML100K-PMF-v0, recgym/ML100K-Behavior-v1]
+    agents: [dqn, drr]
+    seeds: [0, 1, 2]
+    reference: mean
+    steps: 20000
+
+:func:`load_grid` reads it and :func:`make_grid` checks it, listing every bad
+name (encoder, environment, agent, baseline, metric) in one error, so a typo is
+found before the first of many cells trains. :meth:`GridConfig.cells` expands
+the grid into :class:`Cell` s, each a normal ``recgym train`` run
+(:class:`~recgym.experiments.config.TrainConfig`) with its own run folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from recgym.experiments.config import ConfigError, TrainConfig, load_config_file, make_config
+
+#: policies scored beside the agents on every environment and seed (docs/agents.md)
+DEFAULT_BASELINES = ("random", "popularity", "greedy-pmf", "oracle-greedy")
+#: baselines that read the live simulator: shown for reference, never the best of a column
+CHEATING_BASELINES = frozenset({"oracle-greedy", "planner"})
+PROTOCOLS = ("online", "offline")
+#: figures of the tables, ``protocol/metric``; the first is the main metric (heat map)
+DEFAULT_METRICS = ("online/avg_reward_per_step", "offline/precision@10", "offline/ndcg@10")
+#: what the online protocol reports (recgym.evaluation.online.OnlineResult.summary)
+ONLINE_METRICS = ("avg_reward_per_step", "avg_reward_per_episode", "avg_episode_length", "left_fraction",
+                  "distinct_first_items")
+#: what the offline protocol reports (recgym.evaluation.offline.evaluate_offline), k in its DEFAULT_KS
+OFFLINE_METRIC = re.compile(r"(precision|ndcg|ndcg_list|map)@(5|10|20)")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """One encoder of the grid: a registered name, or pretrained weights named by their folder.
+
+    :param label: the name shown in tables and run folders (the encoder's name, or the weights folder's).
+    :param encoder: the registered encoder name.
+    :param weights: a folder written by ``recgym pretrain`` (None: the encoder starts from the PMF tables).
+    :param freeze: with ``weights``: keep the pretrained encoder fixed (True) or fine-tune it.
+    """
+
+    label: str
+    encoder: str
+    weights: str | None = None
+    freeze: bool = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid: an agent (or a baseline) with an encoder on an environment with a seed.
+
+    :param env: the environment id.
+    :param agent: the agent or baseline name.
+    :param encoder: the encoder's label (None for a baseline).
+    :param seed: the run's seed.
+    :param config: the run's validated training configuration.
+    :param baseline: True for a baseline policy (no encoder; fitted from the log or not trained).
+    :param skip_reason: why the encoder cannot run on this environment (the cell is reported, not run).
+    """
+
+    env: str
+    agent: str
+    encoder: str | None
+    seed: int
+    config: TrainConfig = field(repr=False, compare=False)
+    baseline: bool = False
+    skip_reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier, unique in the grid: ``ML100K-PMF-v0__dqn__mean__seed-0``."""
+        return "__".join([env_slug(self.env), self.agent, self.encoder or "baseline", f"seed-{self.seed}"])
+
+    @property
+    def run_path(self) -> Path:
+        """The run folder, relative to the grid's output folder."""
+        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder or ""]
+        return Path("runs", env_slug(self.env), *middle, f"seed-{self.seed}")
+
+    @property
+    def label(self) -> str:
+        """``agent / encoder`` (or the baseline's name), as the tables show it."""
+        return self.agent if self.baseline else f"{self.agent} / {self.encoder}"
+
+
+def env_slug(env_id: str) -> str:
+    """The id without its namespace (``recgym/ML100K-PMF-v0`` -> ``ML100K-PMF-v0``), for folder names."""
+    return env_id.split("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A validated comparison grid (build it with :func:`make_grid` or :func:`load_grid`).
+
+    :param encoders: the encoders compared.
+    :param envs: registered recgym environment ids.
+    :param agents: learning agents (``dqn``, ``drr``, ``ddpg``, ``deers``).
+    :param seeds: seeds; seed ``s`` seeds the agent, the evaluation and (by default) the user split.
+    :param reference: the encoder label every other encoder is compared with (paired over seeds).
+    :param baselines: policies scored beside the agents on each environment and seed.
+    :param protocols: ``online`` (always: ``recgym train`` ends with it) and ``offline`` (DRR's re-ranking).
+    :param metrics: ``protocol/metric`` figures of the tables; the first is the main metric.
+    :param steps: environment steps per cell.
+    :param n_envs: users simulated in parallel per cell.
+    :param eval_every: steps between the learning curve's test evaluations.
+    :param eval_episodes: test episodes per learning-curve point.
+    :param checkpoint_every: steps between checkpoints (what a killed grid loses per running cell).
+    :param split_seed: ``"seed"``: each seed has its own 80/20 user split; an integer: one split for all.
+    :param env_kwargs: environment settings of every cell (``max_steps``, ``history_length``, ...).
+    :param agent_kwargs: per agent, its settings (``{"dqn": {"learning_rate": 1e-3}}``).
+    :param data_dir: local data directory (default: ``RECGYM_DATA_DIR``, then the cache).
+    :param title: a title for the summary.
+    """
+
+    encoders: tuple[EncoderChoice, ...]
+    envs: tuple[str, ...]
+    agents: tuple[str, ...]
+    seeds: tuple[int, ...]
+    reference: str
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
+    protocols: tuple[str, ...] = PROTOCOLS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    steps: int = 20_000
+    n_envs: int = 16
+    eval_every: int = 2_000
+    eval_episodes: int = 256
+    checkpoint_every: int = 5_000
+    split_seed: int | str = "seed"
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    agent_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    data_dir: str | None = None
+    title: str = "Encoder comparison"
+
+    @property
+    def main_metric(self) -> str:
+        return self.metrics[0]
+
+    def encoder(self, label: str) -> EncoderChoice:
+        return next(e for e in self.encoders if e.label == label)
+
+    def cells(self) -> list[Cell]:
+        """Every cell, seed by seed (a partial grid has whole seeds), baselines first within a seed."""
+        out: list[Cell] = []
+        for seed in self.seeds:
+            for env in self.envs:
+                for name in self.baselines:
+                    out.append(Cell(env, name, None, seed, self.train_config(env, name, None, seed), baseline=True))
+                for agent in self.agents:
+                    for choice in self.encoders:
+                        config = self.train_config(env, agent, choice, seed)
+                        reason = incompatibility(choice, env, config.env_kwargs)
+                        out.append(Cell(env, agent, choice.label, seed, config, skip_reason=reason))
+        return out
+
+    def cell_split_seed(self, seed: int) -> int:
+        return seed if self.split_seed == "seed" else int(self.split_seed)
+
+    def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int) -> TrainConfig:
+        """The ``recgym train`` configuration of one cell."""
+        env_kwargs = {**self.env_kwargs, "split_seed": self.cell_split_seed(seed)}
+        if self.data_dir is not None:
+            env_kwargs["data_dir"] = self.data_dir
+        values: dict[str, Any] = dict(
+            env=env, agent=agent, steps=self.steps, seed=seed, n_envs=self.n_envs, eval_every=self.eval_every,
+            eval_episodes=self.eval_episodes, checkpoint_every=self.checkpoint_every, env_kwargs=env_kwargs,
+            agent_kwargs=dict(self.agent_kwargs.get(agent, {})),
+        )
+        if choice is not None:
+            values["encoder"] = choice.encoder
+            if choice.weights is not None:
+                values.update(encoder_weights=choice.weights, freeze_encoder=choice.freeze)
+        return make_config(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The grid as plain JSON (what ``grid.json`` in the output folder holds)."""
+        return {
+            "title": self.title,
+            "encoders": [{"label": e.label, "encoder": e.encoder, "weights": e.weights, "freeze": e.freeze}
+                         for e in self.encoders],
+            "envs": list(self.envs), "agents": list(self.agents), "seeds": list(self.seeds),
+            "reference": self.reference, "baselines": list(self.baselines), "protocols": list(self.protocols),
+            "metrics": list(self.metrics), "steps": self.steps, "n_envs": self.n_envs, "eval_every": self.eval_every,
+            "eval_episodes": self.eval_episodes, "checkpoint_every": self.checkpoint_every,
+            "split_seed": self.split_seed, "env_kwargs": dict(self.env_kwargs),
+            "agent_kwargs": {k: dict(v) for k, v in self.agent_kwargs.items()}, "data_dir": self.data_dir,
+        }
+
+
+# -- compatibility of an encoder with an environment -----------------------------------------------
+
+
+def _takes_content_features(encoder: str) -> bool:
+    import state_encoders
+
+    return "item_features" in inspect.signature(state_encoders.encoder_class(encoder).__init__).parameters
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_log(dataset: str, data_dir: str | None, path: str | None, dataset_kwargs: str) -> Any:
+    """The environment's rating log (the loaders' own caches make this cheap after the first time)."""
+    from recgym.data import load
+
+    return load(dataset, data_dir=data_dir, path=path, progress=False, **json.loads(dataset_kwargs))
+
+
+def environment_log(env: str, env_kwargs: Mapping[str, Any]) -> Any:
+    """The rating log ``env`` with ``env_kwargs`` plays (None when it cannot be loaded here)."""
+    import gymnasium as gym
+
+    kwargs = {**gym.spec(env).kwargs, **env_kwargs}
+    try:
+        return _dataset_log(kwargs["dataset"], kwargs.get("data_dir"), kwargs.get("path"),
+                            json.dumps(kwargs.get("dataset_kwargs") or {}, sort_keys=True))
+    except Exception:  # a missing dataset is the cell's own error to report, not a reason to skip it
+        return None
+
+
+def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """Why ``choice`` cannot run on ``env`` (None when it can); such a cell is reported as skipped.
+
+    * a content-aware encoder (FDSA, p-RNN) needs item content (genres or texts), which some
+      datasets do not have;
+    * pretrained weights must come from the environment's dataset, history length and user split
+      (weights pretrained on another split have seen this split's test users).
+
+    :param choice: the encoder.
+    :param env: the environment id.
+    :param env_kwargs: the cell's environment settings (``split_seed`` included).
+    """
+    import gymnasium as gym
+
+    from recgym.envs.config import DEFAULT_HISTORY_LENGTH
+
+    if choice.weights is None:
+        if _takes_content_features(choice.encoder):
+            import state_encoders
+            from state_encoders.features import content_kwargs
+
+            log = environment_log(env, env_kwargs)
+            if log is not None:
+                try:
+                    content_kwargs(state_encoders.encoder_class(choice.encoder), log)
+                except ValueError as err:
+                    return f"encoder {choice.encoder!r} needs item content features: {err}"
+        return None
+    from state_encoders.weights import read_description
+
+    saved = read_description(choice.weights)
+    dataset = env_kwargs.get("dataset", gym.spec(env).kwargs.get("dataset"))
+    history = env_kwargs.get("history_length", DEFAULT_HISTORY_LENGTH)
+    split_seed = env_kwargs.get("split_seed", 0)
+    problems = []
+    if saved.get("dataset") is not None and saved["dataset"] != dataset:
+        problems.append(f"pretrained on {saved['dataset']!r}, the environment's dataset is {dataset!r}")
+    if saved.get("history_length") is not None and saved["history_length"] != history:
+        problems.append(f"pretrained with history length {saved['history_length']}, the environment's is {history}")
+    if saved.get("split_seed") is not None and saved["split_seed"] != split_seed:
+        problems.append(f"pretrained on the training users of split_seed {saved['split_seed']}, this cell's split is "
+                        f"{split_seed} (its test users would have been seen): set split_seed: {saved['split_seed']} "
+                        "in the grid")
+    return f"weights {choice.weights}: " + "; ".join(problems) if problems else None
+
+
+# -- building and checking a grid -------------------------------------------------------------------
+
+
+def _as_list(values: dict[str, Any], key: str, problems: list[str], default: Any = None) -> list[Any]:
+    value = values.get(key, default)
+    if value is None:
+        problems.append(f"{key}: missing (give a list)")
+        return []
+    if isinstance(value, (str, int, dict)):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        problems.append(f"{key}: must be a non-empty list, got {value!r}")
+        return []
+    return list(value)
+
+
+def _encoder_choice(entry: Any, problems: list[str]) -> EncoderChoice | None:
+    import state_encoders
+    from state_encoders.weights import PretrainedWeightsError, read_description
+
+    if isinstance(entry, str):
+        if entry not in state_encoders.available():
+            problems.append(f"unknown encoder {entry!r}")
+            return None
+        return EncoderChoice(entry, entry)
+    if not isinstance(entry, dict) or "weights" not in entry and "encoder" not in entry:
+        problems.append(f"encoder entry {entry!r}: give a registered name or a mapping with `weights: DIR` "
+                        "(a `recgym pretrain` folder), optionally `encoder`, `label`, `freeze`")
+        return None
+    unknown = sorted(set(entry) - {"weights", "encoder", "label", "freeze"})
+    if unknown:
+        problems.append(f"encoder entry {entry!r}: unknown keys {unknown}")
+        return None
+    weights, name = entry.get("weights"), entry.get("encoder")
+    if weights is not None:
+        try:
+            saved = read_description(weights)["encoder"]
+        except PretrainedWeightsError as err:
+            problems.append(f"encoder weights {weights}: {err}")
+            return None
+        if name is not None and name != saved:
+            problems.append(f"encoder weights {weights} are for {saved!r}, not {name!r}")
+            return None
+        name = saved
+    if name not in state_encoders.available():
+        problems.append(f"unknown encoder {name!r}")
+        return None
+    freeze = entry.get("freeze", True)
+    if not isinstance(freeze, bool):
+        problems.append(f"encoder entry {entry!r}: freeze must be true or false")
+        return None
+    label = entry.get("label") or (Path(weights).resolve().name if weights is not None else name)
+    return EncoderChoice(str(label), name, None if weights is None else str(weights), freeze)
+
+
+def make_grid(values: Mapping[str, Any]) -> GridConfig:
+    """Validate a grid's settings and build a :class:`GridConfig`.
+
+    Every problem is collected and reported in one :class:`~recgym.experiments.config.ConfigError`:
+    unknown encoders, environments, agents, baselines and metrics are all listed at once, with the
+    valid choices.
+
+    :param values: the settings (a grid file's mapping); relative ``weights`` folders are relative to the
+        working directory, as ``recgym train --encoder-weights``.
+    """
+    import agents
+    import state_encoders
+    from recgym.envs.registration import env_ids
+    from recgym.experiments.environments import check_recgym_id
+
+    values = dict(values)
+    fields = set(GridConfig.__dataclass_fields__)
+    problems: list[str] = [f"unknown setting {k!r}" for k in sorted(set(values) - fields)]
+    names: dict[str, list[str]] = {"encoder": [], "environment": [], "agent": [], "baseline": []}
+
+    encoders: list[EncoderChoice] = []
+    for entry in _as_list(values, "encoders", problems):
+        before = len(problems)
+        choice = _encoder_choice(entry, problems)
+        if choice is None:
+            if len(problems) > before and problems[-1].startswith("unknown encoder"):
+                names["encoder"].append(problems.pop().split(" ", 2)[2])
+            continue
+        encoders.append(choice)
+    labels = [e.label for e in encoders]
+    duplicated = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicated:
+        problems.append(f"encoder labels {duplicated} appear twice: give each a distinct `label`")
+    problems += [f"encoder label {x!r} cannot name a folder (letters, digits, . _ + - only)"
+                 for x in labels if not _LABEL.fullmatch(x)]
+
+    envs = [str(e) for e in _as_list(values, "envs", problems)]
+    for env in envs:
+        try:
+            check_recgym_id(env)
+        except ValueError:
+            names["environment"].append(repr(env))
+    learning = [a for a in agents.available() if agents.spec(a).uses_encoder]
+    grid_agents = [str(a) for a in _as_list(values, "agents", problems)]
+    for agent in grid_agents:
+        if agent not in learning:
+            names["agent"].append(repr(agent) + (" (a baseline: list it under baselines)"
+                                                 if agent in agents.available() else ""))
+    baselines = [str(b) for b in values.get("baselines", DEFAULT_BASELINES) or []]
+    for name in baselines:
+        if name not in agents.available() or name in learning:
+            names["baseline"].append(repr(name))
+
+    seeds = _as_list(values, "seeds", problems, default=[0])
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        problems.append(f"seeds must be integers >= 0, got {seeds!r}")
+    elif len(set(seeds)) != len(seeds):
+        problems.append(f"seeds repeat: {seeds!r}")
+
+    protocols = tuple(values.get("protocols", PROTOCOLS))
+    if "online" not in protocols or any(p not in PROTOCOLS for p in protocols):
+        problems.append(f"protocols must include online and be among {list(PROTOCOLS)}, got {list(protocols)}")
+    metrics = tuple(values.get("metrics", DEFAULT_METRICS))
+    for metric in metrics:
+        protocol, _, name = str(metric).partition("/")
+        ok = (protocol == "online" and name in ONLINE_METRICS) or (protocol == "offline" and OFFLINE_METRIC.fullmatch(name))
+        if not ok or protocol not in protocols:
+            problems.append(f"unknown metric {metric!r}: use online/<{'|'.join(ONLINE_METRICS)}> or "
+                            "offline/<precision|ndcg|ndcg_list|map>@<5|10|20> (its protocol listed in protocols)")
+    if not metrics:
+        problems.append("metrics: give at least one")
+
+    reference = values.get("reference", labels[0] if labels else None)
+    if labels and reference not in labels:
+        problems.append(f"reference {reference!r} is not one of the grid's encoders {labels}")
+    split_seed = values.get("split_seed", "seed")
+    if split_seed != "seed" and (isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0):
+        problems.append(f"split_seed must be 'seed' or an integer >= 0, got {split_seed!r}")
+    agent_kwargs = values.get("agent_kwargs", {}) or {}
+    if not isinstance(agent_kwargs, dict) or any(not isinstance(v, dict) for v in agent_kwargs.values()):
+        problems.append("agent_kwargs must map each agent to its settings, e.g. {dqn: {learning_rate: 0.001}}")
+        agent_kwargs = {}
+    else:
+        problems += [f"agent_kwargs names {a!r}, which is not among the grid's agents or baselines"
+                     for a in agent_kwargs if a not in grid_agents + baselines]
+
+    choices = {"encoder": state_encoders.available(), "environment": env_ids(), "agent": learning,
+               "baseline": [a for a in agents.available() if a not in learning]}
+    # the unknown names first, by kind: what a typo in a long grid produces
+    problems = [f"unknown {kind}{'s' if len(bad) > 1 else ''} {', '.join(bad)} (choose from {', '.join(choices[kind])})"
+                for kind, bad in names.items() if bad] + problems
+    if problems:
+        raise ConfigError("invalid grid: " + "; ".join(problems))
+
+    settings = {k: values[k] for k in ("steps", "n_envs", "eval_every", "eval_episodes", "checkpoint_every",
+                                       "env_kwargs", "data_dir", "title") if k in values}
+    grid = GridConfig(encoders=tuple(encoders), envs=tuple(envs), agents=tuple(grid_agents),
+                      seeds=tuple(int(s) for s in seeds), reference=str(reference), baselines=tuple(baselines),
+                      protocols=protocols, metrics=metrics, split_seed=split_seed,
+                      agent_kwargs={k: dict(v) for k, v in agent_kwargs.items()}, **settings)
+    # each cell's run configuration, checked now (agent arguments, sizes); the seed changes nothing a check
+    # looks at, nor does the encoder beyond its name, so one cell per environment, agent and encoder is enough
+    cell_problems: list[str] = []
+    for env in grid.envs:
+        for agent, choices in [*[(a, grid.encoders) for a in grid.agents], *[(b, (None,)) for b in grid.baselines]]:
+            for choice in choices:
+                try:
+                    grid.train_config(env, agent, choice, grid.seeds[0])
+                except ConfigError as err:
+                    message = str(err).removeprefix("invalid run configuration: ")
+                    if message not in cell_problems:
+                        cell_problems.append(message)
+    if cell_problems:
+        raise ConfigError("invalid grid: " + "; ".join(cell_problems))
+    return grid
+
+
+def load_grid(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> GridConfig:
+    """Read a grid file (YAML or TOML), apply ``overrides`` (command-line settings), and validate it."""
+    values = load_config_file(path) if path is not None else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return make_grid(values)

@@ -1,0 +1,417 @@
+"""Run a grid's cells: in this process, on N local worker processes, or as Ray tasks; then write the report.
+
+Each backend keeps at most ``workers`` cells in flight, so "running" in the
+live display means running. A cell's record is written as soon as it ends;
+a rerun skips the cells whose record says ``done`` (see
+:mod:`recgym.experiments.compare.cells`).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from recgym.experiments.compare.cells import (
+    CellTask,
+    execute_cell,
+    progress_path,
+    read_record,
+    record_path,
+    skipped_record,
+)
+from recgym.experiments.compare.grid import Cell, GridConfig, env_slug
+from recgym.experiments.compare.report import HISTORY_FILE, read_history, write_report
+from recgym.experiments.run_dir import read_json, write_json
+
+BACKENDS = ("local", "ray")
+MARKER = ".recgym-compare"
+RAY_INSTALL_HINT = "--backend ray needs Ray, an optional extra: pip install 'recgym[ray]' (or pip install ray)"
+#: seconds between two redraws of the live display on a terminal, and between two status lines otherwise
+REDRAW_SECONDS, LOG_SECONDS = 1.0, 30.0
+#: object store of a local Ray instance: cells return small records, so Ray's default (30% of RAM) is not needed
+RAY_OBJECT_STORE_BYTES = 200 * 1024**2
+
+
+@dataclass
+class GridOutcome:
+    """What a run of the grid did.
+
+    :param records: every cell's record (done, failed or skipped), in grid order.
+    :param ran: keys of the cells run this time.
+    :param reused: keys of the cells finished before and skipped.
+    :param seconds: wall time of this run.
+    """
+
+    records: list[dict[str, Any]]
+    ran: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(r["status"] == status for r in self.records)
+
+
+# -- the output folder ------------------------------------------------------------------------------------
+
+
+def prepare_output(out: Path, grid: GridConfig) -> None:
+    """Create (or reopen) the grid's output folder; refuse one recgym compare did not create.
+
+    Nothing is ever deleted: a non-empty folder without the marker is refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise FileExistsError(f"--out {out} is not empty and was not created by recgym compare (no {MARKER} marker); "
+                              "choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / MARKER, {"written_by": "recgym compare",
+                              "note": "recgym compare reruns skip the cells whose cells/<key>.json says done"})
+    write_json(out / "grid.json", grid.to_json())
+
+
+def check_finished_cells(out: Path, cells: list[Cell]) -> None:
+    """Refuse a rerun whose settings differ from those a finished cell was trained with (all listed at once)."""
+    changed = []
+    for cell in cells:
+        record = read_record(out, cell)
+        if record is not None and record.get("status") == "done" and record.get("config") != cell.config.to_json():
+            saved, given = record.get("config") or {}, cell.config.to_json()
+            keys = sorted(k for k in set(saved) | set(given) if saved.get(k) != given.get(k))
+            changed.append(f"{cell.key} (differs in {keys})")
+    if changed:
+        shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ValueError(f"{out} holds cells finished with other settings: {shown}. Use another --out for the new "
+                         "settings (or move those records out of cells/ to run them again)")
+
+
+# -- the live display -------------------------------------------------------------------------------------
+
+
+class GridDisplay:
+    """Cells done / running / failed / skipped, and the running cells' steps, redrawn while the grid runs.
+
+    On a terminal the status block is redrawn in place every second; otherwise (a log
+    file, CI) a status line is printed every 30 seconds. Each finished or failed cell
+    gets one line either way.
+
+    :param cells: the cells to run this time.
+    :param out: the grid's output folder (the running cells' progress files).
+    :param done_before: cells finished by an earlier run.
+    :param skipped: cells skipped as incompatible.
+    :param stream: where to write (default stderr).
+    :param enabled: False: print nothing.
+    """
+
+    def __init__(self, cells: list[Cell], out: Path, done_before: int, skipped: int, stream: TextIO | None = None,
+                 enabled: bool = True) -> None:
+        self.out, self.stream, self.enabled = out, stream or sys.stderr, enabled
+        self.total = len(cells) + done_before + skipped
+        self.done, self.failed, self.skipped = done_before, 0, skipped
+        self.running: dict[str, Cell] = {}
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._lock = threading.Lock()
+        self._drawn = 0
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "GridDisplay":
+        if self.enabled:
+            self._write_line(f"recgym compare: {self.total} cells ({self.done} finished before, "
+                             f"{self.skipped} skipped); results in {self.out}")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self.enabled:
+            self._thread.join()
+            with self._lock:
+                self._clear()
+                print(self.status_line(), file=self.stream, flush=True)
+
+    def started(self, cell: Cell) -> None:
+        with self._lock:
+            self.running[cell.key] = cell
+
+    def finished(self, cell: Cell, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.running.pop(cell.key, None)
+            if record["status"] == "done":
+                self.done += 1
+                reward = record["figures"]["online"]["avg_reward_per_step"]
+                line = f"done    {describe(cell)}: {reward:.4f} reward/step ({record['seconds']:.0f} s)"
+            else:
+                self.failed += 1
+                line = f"FAILED  {describe(cell)}: {record.get('error', '?')}"
+            if self.enabled:
+                self._clear()
+                print(line, file=self.stream, flush=True)
+                if self.tty:
+                    self._draw()
+
+    def status_line(self) -> str:
+        waiting = self.total - self.done - self.failed - self.skipped - len(self.running)
+        minutes = (time.monotonic() - self._start) / 60
+        return (f"[{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed, "
+                f"{self.skipped} skipped, {waiting} waiting; {minutes:.1f} min]")
+
+    def progress_lines(self) -> list[str]:
+        lines = []
+        for cell in self.running.values():
+            try:
+                progress = json.loads(progress_path(self.out, cell).read_text())
+                steps = f"{progress['steps']:,}/{progress['total']:,} steps"
+            except (OSError, ValueError, KeyError):
+                steps = "starting"  # no progress file yet (or a remote node's, not visible here)
+            lines.append(f"  running {describe(cell)}: {steps}")
+        return lines
+
+    def _loop(self) -> None:
+        last_log = time.monotonic()
+        while not self._stop.wait(REDRAW_SECONDS):
+            with self._lock:
+                if self.tty:
+                    self._clear()
+                    self._draw()
+                elif time.monotonic() - last_log >= LOG_SECONDS:
+                    last_log = time.monotonic()
+                    print("\n".join([self.status_line(), *self.progress_lines()]), file=self.stream, flush=True)
+
+    def _draw(self) -> None:
+        lines = [self.status_line(), *self.progress_lines()]
+        print("\n".join(lines), file=self.stream, flush=True)
+        self._drawn = len(lines)
+
+    def _clear(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")  # up to the block's first line, erase to the end
+            self._drawn = 0
+
+    def _write_line(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+
+def describe(cell: Cell) -> str:
+    return f"{cell.label} on {env_slug(cell.env)} seed {cell.seed}"
+
+
+# -- backends ---------------------------------------------------------------------------------------------
+
+
+def _worker_init(log_dir: str) -> None:
+    """Send a worker process's output to its own log file, so the live display stays readable."""
+    path = Path(log_dir) / f"worker-{os.getpid()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "a", buffering=1)  # noqa: SIM115  (open for the worker's lifetime)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+
+
+def _run_serial(tasks: list[CellTask], display: GridDisplay, on_record: Callable[[CellTask, dict], None]) -> None:
+    for task in tasks:
+        display.started(task.cell)
+        on_record(task, execute_cell(task))
+
+
+def _run_local_pool(tasks: list[CellTask], workers: int, display: GridDisplay,
+                    on_record: Callable[[CellTask, dict], None], log_dir: Path) -> None:
+    # spawn, not fork: a forked copy of a process holding torch's thread pools can deadlock
+    context = multiprocessing.get_context("spawn")
+    queue = list(tasks)
+    while queue:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                 initargs=(str(log_dir),)) as pool:
+            in_flight: dict[Future, CellTask] = {}
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < workers:
+                        task = queue.pop(0)
+                        in_flight[pool.submit(execute_cell, task)] = task
+                        display.started(task.cell)
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        task = in_flight.pop(future)
+                        try:
+                            record = future.result()
+                        except BrokenProcessPool:
+                            in_flight[future] = task  # recorded below with the other cells of the dead pool
+                            raise
+                        except Exception as err:  # the record could not come back (the cell's own errors do)
+                            record = _crashed_record(task, f"{type(err).__name__}: {err}")
+                        on_record(task, record)
+            except BrokenProcessPool as err:
+                # a worker died (killed, out of memory): its cells are recorded as failed and a fresh pool
+                # takes the rest
+                for task in in_flight.values():
+                    on_record(task, _crashed_record(task, f"worker process died ({err})"))
+
+
+def _crashed_record(task: CellTask, error: str) -> dict[str, Any]:
+    from recgym.experiments.compare.cells import base_record
+
+    record = {**base_record(task.cell), "status": "failed", "error": error, "seconds": 0.0, "finished": time.time()}
+    task.progress_path.unlink(missing_ok=True)
+    return record
+
+
+def _ray_runtime_env() -> dict[str, Any]:
+    """Make the local Ray workers import this recgym (a source checkout is not always the installed one)."""
+    import recgym
+
+    root = str(Path(recgym.__file__).resolve().parents[1])
+    path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {"env_vars": {"PYTHONPATH": path}}
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(RAY_INSTALL_HINT) from None
+    return ray
+
+
+def _run_ray(tasks: list[CellTask], workers: int | None, address: str | None, display: GridDisplay,
+             on_record: Callable[[CellTask, dict], None]) -> None:
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address:
+            ray.init(address=address, **common)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count(), object_store_memory=RAY_OBJECT_STORE_BYTES,
+                     runtime_env=_ray_runtime_env(), **common)
+    try:
+        capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # one CPU per cell (agents use one torch thread); retried once if its node or worker dies
+        remote = ray.remote(num_cpus=1, max_retries=1)(execute_cell)
+        queue = list(tasks)
+        in_flight: dict[Any, CellTask] = {}
+        while queue or in_flight:
+            while queue and len(in_flight) < capacity:
+                task = queue.pop(0)
+                in_flight[remote.remote(task)] = task
+                display.started(task.cell)
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                task = in_flight.pop(ref)
+                try:
+                    record = ray.get(ref)
+                except Exception as err:  # the task's worker or node died (the cell's own errors are recorded)
+                    record = _crashed_record(task, f"Ray task failed: {type(err).__name__}: {err}")
+                on_record(task, record)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# -- the grid ---------------------------------------------------------------------------------------------
+
+
+def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend: str = "local",
+             address: str | None = None, display: bool = True, stream: TextIO | None = None,
+             report: bool = True) -> GridOutcome:
+    """Run every cell of ``grid`` not finished yet, then write ``results.csv``, ``summary.md`` and the plots.
+
+    :param grid: the validated grid.
+    :param out: the grid's output folder (created, or reopened to resume).
+    :param workers: cells run at once: 1 runs them one after another in this process; N > 1 on N worker
+        processes (``local``) or N Ray tasks at a time (``ray``; None: as many as the cluster has CPUs).
+    :param backend: ``local`` or ``ray``.
+    :param address: with ``ray``: an existing cluster's address (default: start a local instance).
+    :param display: show the live display.
+    :param stream: where the display writes (default stderr).
+    :param report: write the tables and plots at the end.
+    :returns: every cell's record and what this run did.
+    :raises ValueError: a bad backend or worker count, or finished cells whose settings changed.
+    :raises RuntimeError: ``ray`` without Ray installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"--workers must be a positive integer, got {workers!r}")
+    if workers is None and backend == "local":
+        workers = 1
+    if address is not None and backend != "ray":
+        raise ValueError("--address names a Ray cluster: use it with --backend ray")
+    if backend == "ray":
+        import_ray()  # before anything is written
+    out = Path(out).resolve()
+    cells = grid.cells()
+    if out.is_dir():
+        check_finished_cells(out, cells)
+    prepare_output(out, grid)
+    tic, started = time.perf_counter(), time.time()
+    # the machine's load when the run starts: wall times on a shared machine mean little without it
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+    records: dict[str, dict[str, Any]] = {}
+    outcome = GridOutcome(records=[])
+    tasks: list[CellTask] = []
+    for cell in cells:
+        if cell.skip_reason is not None:
+            records[cell.key] = skipped_record(cell)
+            write_json(record_path(out, cell), records[cell.key])
+            continue
+        previous = read_record(out, cell)
+        if previous is not None and previous.get("status") == "done":
+            records[cell.key] = previous
+            outcome.reused.append(cell.key)
+            continue
+        tasks.append(CellTask(cell, str(out), grid.protocols))
+
+    # this run's entry in history.json, brought up to date as cells end: a killed run keeps its time so far
+    previous_runs = read_history(out)
+    run_entry = {"start": started, "seconds": 0.0, "workers": workers, "backend": backend, "ran": 0,
+                 "reused": len(outcome.reused), "load_average": load, "finished": False}
+
+    def log_run(finished: bool = False) -> None:
+        run_entry.update(seconds=time.perf_counter() - tic, ran=len(outcome.ran), finished=finished)
+        write_json(out / HISTORY_FILE, [*previous_runs, run_entry])
+
+    def on_record(task: CellTask, record: dict[str, Any]) -> None:
+        # written here too: a Ray task on another node wrote its record on that node's disk
+        write_json(task.record_path, record)
+        records[task.cell.key] = record
+        outcome.ran.append(task.cell.key)
+        log_run()
+        live.finished(task.cell, record)
+
+    skipped = sum(r["status"] == "skipped" for r in records.values())
+    with GridDisplay([t.cell for t in tasks], out, len(outcome.reused), skipped, stream, display) as live:
+        if backend == "ray":
+            _run_ray(tasks, workers, address, live, on_record)
+        elif workers == 1:
+            _run_serial(tasks, live, on_record)
+        else:
+            _run_local_pool(tasks, int(workers), live, on_record, out / "logs")
+    outcome.records = [records[c.key] for c in cells if c.key in records]
+    outcome.seconds = time.perf_counter() - tic
+    if tasks:
+        log_run(finished=True)
+    if report:
+        write_report(grid, out, outcome.records)
+    return outcome
+
+
+def load_records(out: str | Path, grid: GridConfig) -> list[dict[str, Any]]:
+    """The records of a grid's output folder (the cells that have one), in grid order."""
+    return [r for r in (read_record(out, c) for c in grid.cells()) if r is not None]
+
+
+def saved_grid(out: str | Path) -> dict[str, Any]:
+    """The ``grid.json`` of an output folder."""
+    return read_json(Path(out) / "grid.json")

@@ -1,0 +1,256 @@
+"""`recgym compare`: grid validation, skipped and failing cells, resume after a kill, the report, Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from recgym.cli import main as cli_main
+from recgym.evaluation.intervals import paired_difference, student_t_interval
+from recgym.experiments.compare import load_grid, make_grid, run_grid
+from recgym.experiments.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_ENV = {"dataset_kwargs": {"n_users": 120, "n_items": 150, "density": 0.15, "seed": 0}, "max_steps": 10}
+
+
+def tiny_grid(**overrides):
+    """A grid of cells that each train in about a second."""
+    values = dict(encoders=["mean", "drr-ave"], envs=["recgym/Synthetic-PMF-v0"], agents=["dqn"], seeds=[0, 1],
+                  baselines=["random"], protocols=["online"], metrics=["online/avg_reward_per_step"], steps=200,
+                  n_envs=8, eval_every=100, eval_episodes=16, checkpoint_every=100, env_kwargs=SMALL_ENV,
+                  agent_kwargs={"dqn": {"learning_starts": 50, "buffer_size": 2_000}})
+    values.update(overrides)
+    return values
+
+
+# -- the grid ---------------------------------------------------------------------------------------------
+
+
+def test_grid_lists_every_bad_name_at_once():
+    with pytest.raises(ConfigError) as err:
+        make_grid(tiny_grid(encoders=["mean", "nosuch"], envs=["recgym/Nope-v0", "CartPole-v1"],
+                            agents=["dqn", "popularity", "zzz"], baselines=["random", "foo"],
+                            metrics=["online/avg_reward_per_step", "offline/prec@10"], reference="drr-ave"))
+    message = str(err.value)
+    for bad in ("'nosuch'", "'recgym/Nope-v0'", "'CartPole-v1'", "'popularity' (a baseline", "'zzz'", "'foo'",
+                "offline/prec@10", "reference 'drr-ave'"):
+        assert bad in message, bad
+
+
+def test_grid_checks_every_cells_run_settings_before_training():
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        make_grid(tiny_grid(agent_kwargs={"dqn": {"batch_size": 0}}))
+    with pytest.raises(ConfigError, match="agent_kwargs names 'drr'"):
+        make_grid(tiny_grid(agent_kwargs={"drr": {}}))
+
+
+def test_cells_cover_the_grid_with_their_own_run_folders():
+    grid = make_grid(tiny_grid(encoders=["mean", "drr-ave", "sasrec"], agents=["dqn", "drr"], seeds=[0, 1, 2]))
+    cells = grid.cells()
+    learning = [c for c in cells if not c.baseline]
+    assert len(learning) == 3 * 2 * 3 and len(cells) - len(learning) == 3  # one baseline per env and seed
+    assert len({c.run_path for c in cells}) == len(cells) and len({c.key for c in cells}) == len(cells)
+    cell = next(c for c in learning if (c.agent, c.encoder, c.seed) == ("drr", "sasrec", 2))
+    assert (cell.config.agent, cell.config.encoder, cell.config.seed) == ("drr", "sasrec", 2)
+    assert cell.config.env_kwargs["split_seed"] == 2  # seed s has its own user split by default
+    assert make_grid(tiny_grid(split_seed=0)).cells()[-1].config.env_kwargs["split_seed"] == 0
+
+
+def pretrained_mean(folder: Path, split_seed: int) -> Path:
+    """A weights folder as `recgym pretrain` writes it (untrained: only its description matters here)."""
+    import gymnasium as gym
+
+    import state_encoders
+    from state_encoders.weights import save_pretrained
+
+    env = gym.make("recgym/Synthetic-PMF-v0", **SMALL_ENV)
+    encoder = state_encoders.make("mean", env.observation_space, embedding_dim=8)
+    save_pretrained(encoder, {"embedding_dim": 8}, folder,
+                    extra={"dataset": "synthetic", "split_seed": split_seed, "history_length": 5})
+    return folder
+
+
+def test_pretrained_encoder_runs_on_its_own_split_and_is_skipped_on_others(tmp_path):
+    weights = pretrained_mean(tmp_path / "pre-mean", split_seed=0)
+    grid = make_grid(tiny_grid(encoders=["mean", {"weights": str(weights)}], baselines=[]))
+    outcome = run_grid(grid, tmp_path / "grid", display=False)
+    status = {(r["encoder"], r["seed"]): r for r in outcome.records}
+    assert status[("pre-mean", 0)]["status"] == "done"  # named by its weights folder
+    assert status[("pre-mean", 0)]["config"]["encoder_weights"] == str(weights)
+    skipped = status[("pre-mean", 1)]
+    assert skipped["status"] == "skipped" and "split_seed 0" in skipped["reason"]
+    summary = (tmp_path / "grid" / "summary.md").read_text()
+    assert "## Skipped cells" in summary and "`pre-mean` on `recgym/Synthetic-PMF-v0`: weights" in summary
+
+
+def test_content_encoder_is_skipped_on_a_log_without_item_content(monkeypatch, synthetic_log):
+    import dataclasses
+
+    from recgym.experiments.compare import grid as grid_module
+
+    bare = dataclasses.replace(synthetic_log, item_features=None)
+    monkeypatch.setattr(grid_module, "environment_log", lambda env, kwargs: bare)
+    cells = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[])).cells()
+    reasons = {c.encoder: c.skip_reason for c in cells}
+    assert reasons["mean"] is None and "needs item content features" in reasons["fdsa"]
+
+
+# -- running, failing, resuming -----------------------------------------------------------------------------
+
+
+def test_failing_cell_is_reported_and_the_rest_go_on(tmp_path):
+    out = tmp_path / "grid"
+    grid = make_grid(tiny_grid(seeds=[0], baselines=[]))
+    # a file of the user's where a cell's run folder goes: recgym refuses to overwrite it (and never deletes it)
+    blocked = out / "runs" / "Synthetic-PMF-v0" / "dqn" / "mean" / "seed-0"
+    blocked.mkdir(parents=True)
+    (blocked / "notes.txt").write_text("mine")
+    (out / ".recgym-compare").write_text("{}")
+    outcome = run_grid(grid, out, display=False)
+    status = {r["encoder"]: r for r in outcome.records}
+    assert status["mean"]["status"] == "failed" and "not a recgym run folder" in status["mean"]["error"]
+    assert status["drr-ave"]["status"] == "done"
+    assert (blocked / "notes.txt").read_text() == "mine"
+    assert "## Failed cells" in (out / "summary.md").read_text()
+
+
+def test_output_folder_of_someone_else_is_refused(tmp_path):
+    (tmp_path / "mine.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="not created by recgym compare"):
+        run_grid(make_grid(tiny_grid()), tmp_path, display=False)
+    assert (tmp_path / "mine.txt").exists()
+
+
+def test_killed_grid_reruns_only_the_missing_cells(tmp_path):
+    out = tmp_path / "grid"
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(tiny_grid(seeds=[0, 1, 2])))
+    cmd = [sys.executable, "-m", "recgym.cli", "compare", "--config", str(grid_file), "--out", str(out),
+           "--no-display"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cells = out / "cells"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            done = [p for p in cells.glob("*.json") if not p.name.endswith(".progress.json")] if cells.is_dir() else []
+            if len(done) >= 3:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the grid exited early: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            pytest.fail("no finished cell within the time limit")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # a hard kill, midway
+        proc.wait()
+    finished = {p.stem: p.stat().st_mtime_ns for p in cells.glob("*.json") if not p.name.endswith(".progress.json")}
+    grid = load_grid(grid_file)
+    assert 3 <= len(finished) < len(grid.cells())
+    outcome = run_grid(grid, out, display=False)
+    assert sorted(outcome.reused) == sorted(finished)
+    assert sorted(outcome.ran) == sorted(c.key for c in grid.cells() if c.key not in finished)
+    assert outcome.count("done") == len(grid.cells())
+    # the finished cells' records were not touched
+    assert {k: (cells / f"{k}.json").stat().st_mtime_ns for k in finished} == finished
+    again = run_grid(grid, out, display=False)
+    assert again.ran == [] and len(again.reused) == len(grid.cells())
+
+
+def test_rerun_with_other_settings_is_refused_before_training(tmp_path):
+    out = tmp_path / "grid"
+    run_grid(make_grid(tiny_grid(seeds=[0], encoders=["mean"], baselines=[])), out, display=False)
+    with pytest.raises(ValueError, match="finished with other settings.*steps"):
+        run_grid(make_grid(tiny_grid(seeds=[0], encoders=["mean"], baselines=[], steps=300)), out, display=False)
+
+
+def test_two_workers_and_the_report(tmp_path):
+    out = tmp_path / "grid"
+    grid = make_grid(tiny_grid(protocols=["online", "offline"], metrics=["online/avg_reward_per_step",
+                                                                          "offline/precision@10"]))
+    outcome = run_grid(grid, out, workers=2, display=False)
+    assert outcome.count("done") == len(grid.cells()) == 6
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    # one row per cell and metric, both protocols
+    assert {r["protocol"] for r in rows} == {"online", "offline"}
+    assert len({(r["agent"], r["encoder"], r["seed"]) for r in rows}) == 6
+    assert sum(r["metric"] == "avg_reward_per_step" for r in rows) == 6
+    summary = (out / "summary.md").read_text()
+    assert "| dqn / drr-ave |" in summary and "| random (baseline) |" in summary
+    assert "**" in summary and "Against the reference encoder `mean`" in summary
+    for stem in ("curves_Synthetic-PMF-v0", "bars_online_avg_reward_per_step", "bars_offline_precision10",
+                 "heatmap_online_avg_reward_per_step"):
+        for suffix in (".png", ".svg"):
+            assert (out / "plots" / f"{stem}{suffix}").stat().st_size > 1000, stem
+    assert list((out / "logs").glob("worker-*.log"))  # what the worker processes printed
+
+
+def test_cli_compare_from_flags(tmp_path, capsys):
+    args = ["compare", "--encoders", "mean", "nope", "--envs", "recgym/Synthetic-PMF-v0", "--agents", "dqn",
+            "--out", str(tmp_path / "x"), "--check"]
+    assert cli_main(args) == 2
+    assert "unknown encoder 'nope'" in capsys.readouterr().err
+    args[3] = "sasrec"
+    assert cli_main(args) == 0
+    assert "grid OK: 6 cells (6 to run, 0 skipped)" in capsys.readouterr().out  # 2 encoders + 4 baselines
+    assert not (tmp_path / "x").exists()  # --check writes nothing
+
+
+def test_ray_backend_without_ray_says_how_to_install(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    args = ["compare", "--encoders", "mean", "--envs", "recgym/Synthetic-PMF-v0", "--agents", "dqn",
+            "--out", str(tmp_path / "x"), "--backend", "ray"]
+    assert cli_main(args) == 2
+    assert "pip install 'recgym[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_two_cell_grid_on_a_local_ray_instance(tmp_path):
+    pytest.importorskip("ray")
+    grid = make_grid(tiny_grid(seeds=[0], baselines=[]))
+    outcome = run_grid(grid, tmp_path / "grid", workers=2, backend="ray", display=False)
+    assert outcome.count("done") == 2 and len(outcome.ran) == 2
+    for record in outcome.records:
+        assert (tmp_path / "grid" / record["run"] / "results.json").is_file()  # the same folder layout
+    assert (tmp_path / "grid" / "summary.md").is_file()
+
+
+# -- statistics ---------------------------------------------------------------------------------------------
+
+
+def test_student_t_interval_matches_hand_computed_value():
+    mean, half = student_t_interval([1.0, 2.0, 3.0])
+    # std (ddof 1) = 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3)
+    assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3))
+    assert student_t_interval([5.0]) == (5.0, 0.0)
+
+
+def test_paired_difference_removes_the_seed_effect():
+    reference = [0.1, 0.5, 0.9]  # seeds differ a lot
+    better = [0.2, 0.61, 0.99]  # but each is about 0.1 higher
+    mean, low, high, n = paired_difference(better, reference)
+    assert n == 3 and mean == pytest.approx(0.1, abs=1e-9) and low > 0  # significant paired...
+    _, unpaired_half = student_t_interval(better)
+    assert unpaired_half > mean  # ...though the seeds' spread alone would hide it
+
+
+def test_live_display_counts_cells_and_lists_each_finished_one(tmp_path):
+    import io
+
+    stream = io.StringIO()  # not a terminal: status lines, no redrawing
+    grid = make_grid(tiny_grid(encoders=["mean"], seeds=[0]))
+    run_grid(grid, tmp_path / "grid", stream=stream)
+    text = stream.getvalue()
+    assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
+    assert "done    dqn / mean on Synthetic-PMF-v0 seed 0:" in text and "done    random on" in text
+    assert text.rstrip().splitlines()[-1].startswith("[2/2 done, 0 running, 0 failed, 0 skipped, 0 waiting;")
