@@ -638,7 +638,7 @@ def _shortfalls() -> list[str]:
         ratio = sum(r["test"][key] for r in budget) / len(budget) / theirs["test"][key]
         if ratio >= 0.95:
             continue
-        line = (f"- `{name}`: {ratio:.2f} × RecBole's {reference} after {theirs['epochs']} epoch(s), the budget"
+        line = (f"- `{name}`: {ratio:.3f} × RecBole's {reference} after {theirs['epochs']} epoch(s), the budget"
                 f" RecBole's {RECBOLE_MAX_SECONDS // 60}-minute cap left.")
         if theirs.get("best_epoch") == theirs.get("epochs"):
             line += " RecBole's run was still improving"
