@@ -439,15 +439,10 @@ def speed_main(args: argparse.Namespace) -> None:
 
 
 def _git_commit() -> str:
-    """The checkout's commit (``+dirty`` with uncommitted changes): which code produced a cached figure."""
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
+    """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
+    from script_utils import git_commit
+
+    return git_commit(REPO)
 
 
 def _use_this_checkout() -> None:

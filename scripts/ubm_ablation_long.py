@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -406,15 +405,10 @@ def _mean_std(values: list[float], signed: bool = False) -> str:
 
 
 def _git_commit() -> str:
-    """The checkout's commit (``+dirty`` with uncommitted changes): which code produced a cached figure."""
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
+    """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
+    from script_utils import git_commit
+
+    return git_commit(REPO)
 
 
 def _write_json(path: Path, data: Any) -> None:
