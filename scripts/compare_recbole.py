@@ -440,6 +440,8 @@ def speed_main(args: argparse.Namespace) -> None:
 
 def _git_commit() -> str:
     """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
+    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
+        sys.path.insert(0, str(Path(__file__).parent))
     from script_utils import git_commit
 
     return git_commit(REPO)

@@ -406,6 +406,8 @@ def _mean_std(values: list[float], signed: bool = False) -> str:
 
 def _git_commit() -> str:
     """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
+    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
+        sys.path.insert(0, str(Path(__file__).parent))
     from script_utils import git_commit
 
     return git_commit(REPO)

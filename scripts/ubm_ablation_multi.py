@@ -296,6 +296,8 @@ def _verdicts(source: str, records: dict[tuple[str, str], list[dict[str, Any]]])
 
 def _git_commit() -> str:
     """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
+    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
+        sys.path.insert(0, str(Path(__file__).parent))
     from script_utils import git_commit
 
     return git_commit(REPO)
