@@ -22,7 +22,7 @@ import state_encoders
 from agents.registry import spec as agent_spec
 
 #: arguments the registry's builders of the learning agents take for themselves (agents/registry.py:_policy_kwargs)
-BUILDER_ARGUMENTS = ("encoder_kwargs", "freeze_embeddings", "normalize_embeddings", "policy_kwargs")
+BUILDER_ARGUMENTS = ("encoder_kwargs", "freeze_embeddings", "normalize_embeddings", "policy_kwargs", "replay_ratio")
 #: the same for the actor-critic agents (agents/registry.py:_drr_builder)
 ACTOR_CRITIC_ARGUMENTS = ("action_noise", "noise", "noise_sigma")
 #: exploration noises of the actor-critic agents (agents/drr.py:make_action_noise)
@@ -150,6 +150,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "per_eps": _positive_real,
     "max_grad_norm": _positive_real,
     "noise_sigma": _non_negative_real,
+    "replay_ratio": _positive_real,
     "action_penalty": _non_negative_real,
     "pairwise_alpha": _non_negative_real,
     "pairwise_clip": _optional_positive_real,

@@ -60,12 +60,15 @@ class AgentSpec:
         return self.default_encoder is not None
 
 
-def _update_schedule(env: Any, replay_ratio: float) -> dict[str, int]:
+def _update_schedule(env: Any, replay_ratio: float, kwargs: dict[str, Any]) -> dict[str, int]:
     """``train_freq`` and ``gradient_steps`` that keep ``replay_ratio`` gradient steps per transition.
 
     SB3 counts ``train_freq`` in ``env.step`` calls, each ``n_envs`` transitions:
     with many envs, several gradient steps per call; with few, one every few calls.
+    A ``replay_ratio`` in ``kwargs`` (popped) replaces the agent's default; an
+    explicit ``train_freq`` or ``gradient_steps`` there still wins over both.
     """
+    replay_ratio = float(kwargs.pop("replay_ratio", replay_ratio))
     per_call = int(getattr(env, "num_envs", 1)) * replay_ratio
     if per_call >= 1:
         return {"train_freq": 1, "gradient_steps": round(per_call)}
@@ -102,14 +105,16 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
 def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> MaskedDQN:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DQN_NET_ARCH), kwargs)
-    args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
+    schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
+    args = {**DQN_DEFAULTS, **schedule, **kwargs}
     return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
 
 
 def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> DEERS:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DEERS_NET_ARCH), kwargs)
-    args = {**DQN_DEFAULTS, **_update_schedule(sb3_env, DQN_REPLAY_RATIO), **kwargs}
+    schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
+    args = {**DQN_DEFAULTS, **schedule, **kwargs}
     return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
 
 
@@ -124,7 +129,8 @@ def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
         if noise is None:
             noise = make_action_noise(noise_type, scenario.action_item_vectors.shape[1], sigma=noise_sigma)
         kwargs.setdefault("prioritized_replay", prioritized_default)
-        args = {**DRR_DEFAULTS, **_update_schedule(sb3_env, DRR_REPLAY_RATIO), **kwargs}
+        schedule = _update_schedule(sb3_env, DRR_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
+        args = {**DRR_DEFAULTS, **schedule, **kwargs}
         return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device="cpu", **args)
 
     return build

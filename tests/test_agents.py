@@ -19,8 +19,10 @@ from agents.baselines import DisjointLinUCB
 from agents.categories import item_categories, kmeans
 from agents.common import action_mode_of, consumed_mask_numpy, random_available, random_unconsumed, scenario_of
 from agents.deers import CompetitorSampler, feedback_table
+from agents.arguments import validate_agent_kwargs
 from agents.per import PrioritizedDictReplayBuffer, SumTree, annealed_beta
 from recgym.data import make_synthetic_log
+from recgym.envs.config import EpisodeConfig
 from recgym.envs.recommendation import RecommendationEnv
 from recgym.envs.sb3 import SB3VecEnvAdapter
 from recgym.envs.vector import RecommendationVectorEnv
@@ -142,6 +144,20 @@ def test_learning_agents_train_on_a_single_env(world):
     model = agents.make("dqn", RecommendationEnv(scenario=world), seed=0, learning_starts=50)
     model.learn(128)  # one gradient step per 16 env steps with a single env
     assert model.num_timesteps == 128 and model.train_freq.frequency == 16 and model.gradient_steps == 1
+
+
+@pytest.mark.parametrize("name", ["dqn", "drr"])
+def test_replay_ratio_sets_the_update_schedule(world, name):
+    config = EpisodeConfig(action_mode=agents.spec(name).action_mode)
+    quarter = agents.make(name, RecommendationVectorEnv(8, world, config), seed=0, replay_ratio=0.25)
+    assert quarter.train_freq.frequency == 1 and quarter.gradient_steps == 2  # 2 updates per 8 transitions
+    single = agents.make(name, RecommendationEnv(scenario=world, config=config), seed=0, replay_ratio=0.25)
+    assert single.train_freq.frequency == 4 and single.gradient_steps == 1
+    explicit = agents.make(name, RecommendationVectorEnv(8, world, config), seed=0, replay_ratio=0.25,
+                           gradient_steps=5)
+    assert explicit.gradient_steps == 5  # an explicit schedule wins
+    with pytest.raises(ValueError, match="replay_ratio"):
+        validate_agent_kwargs(name, {"replay_ratio": 0}, agents.spec(name).default_encoder, {})
 
 
 # -- DQN masking -----------------------------------------------------------------------------

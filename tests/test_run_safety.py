@@ -295,9 +295,7 @@ def test_documented_agent_defaults_are_valid_arguments():
 
     for name in agents.available():
         spec = agents.spec(name)
-        # replay_ratio documents how train_freq and gradient_steps are chosen; it is not an argument
-        defaults = {k: v for k, v in spec.defaults.items() if k != "replay_ratio"}
-        validate_agent_kwargs(name, defaults, spec.default_encoder, {})
+        validate_agent_kwargs(name, dict(spec.defaults), spec.default_encoder, {})
 
 
 def test_cli_reports_bad_settings_in_one_line(tmp_path, capsys):
