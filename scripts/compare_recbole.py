@@ -50,6 +50,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported from a test, not run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_utils import git_commit, read_cached_json, write_json  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 RECBOLE_CACHE = RESULTS / "recbole"
@@ -197,7 +201,7 @@ def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool =
         record.update(epochs=len(epoch_seconds), seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
                       epoch_seconds=epoch_seconds, valid_curve=valid_curve,
                       elapsed_seconds=time.perf_counter() - start)
-        _write_json(out, record)
+        write_json(out, record)
         if time.perf_counter() - start > RECBOLE_MAX_SECONDS and len(epoch_seconds) < epochs:
             raise _BudgetReached
 
@@ -216,7 +220,7 @@ def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool =
         total_seconds=time.perf_counter() - start, train_seconds=sum(epoch_seconds),
         test={_metric_name(k): float(v) for k, v in dict(test).items()},
     )
-    _write_json(out, record)
+    write_json(out, record)
     return record
 
 
@@ -276,7 +280,7 @@ def recbole_main(args: argparse.Namespace) -> None:
             sys.exit(f"unknown RecBole model {model!r}; choose among {', '.join(RECBOLE_MODELS)}")
         out = RECBOLE_CACHE / f"{model}.json"
         if out.exists() and not args.force and not args.dry:
-            if _read_json(out).get("status") in ("done", "stopped at the time cap"):
+            if read_cached_json(out).get("status") in ("done", "stopped at the time cap"):
                 print(f"{model}: cached in {out.relative_to(REPO)}", flush=True)
                 continue
         epochs = args.epochs or RECBOLE_MODELS[model][1]
@@ -352,7 +356,7 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
     r = trained.result
     total = time.perf_counter() - tic
     common = {
-        "side": "recgym", "code_commit": _git_commit(), "encoder": name, "compared_with": OURS[name],
+        "side": "recgym", "code_commit": git_commit(REPO), "encoder": name, "compared_with": OURS[name],
         "task": task, "dataset": "ml-100k", "seed": seed, "status": "done",
         "n_users": int(log.n_users), "n_items": int(log.n_items), "n_interactions": len(log),
         "targets": {k: int(v.size) for k, v in trained.split.items()},
@@ -366,12 +370,12 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
                  "train_seconds": snap["train_seconds"],
                  "total_seconds": snap["train_seconds"] * total / max(r.train_seconds, 1e-9),
                  "test": snap["test"], "valid": snap["valid"]}
-    _write_json(budget_out, at_budget)
+    write_json(budget_out, at_budget)
     if converging:
-        _write_json(converged_out, {**common, "epoch_budget": max_epochs, "patience": patience, "epochs": r.epochs,
-                                    "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
-                                    "train_seconds": r.train_seconds, "total_seconds": total, "test": r.test,
-                                    "valid": r.valid})
+        write_json(converged_out, {**common, "epoch_budget": max_epochs, "patience": patience, "epochs": r.epochs,
+                                   "best_epoch": r.best_epoch, "stopped_early": r.stopped_early,
+                                   "train_seconds": r.train_seconds, "total_seconds": total, "test": r.test,
+                                   "valid": r.valid})
     return at_budget
 
 
@@ -418,7 +422,7 @@ def speed_main(args: argparse.Namespace) -> None:
     if not python.exists():
         sys.exit(f"RecBole's virtual environment is missing; create it with:\n  {RECBOLE_SETUP}")
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": "1"}
-    records = _read_json(SPEED_CACHE).get("pairs", {})
+    records = read_cached_json(SPEED_CACHE).get("pairs", {})
     for name in args.models or [n for n in OURS if n != "mean"]:
         reference = OURS[name]
         load = os.getloadavg()[0]
@@ -431,20 +435,12 @@ def speed_main(args: argparse.Namespace) -> None:
         theirs = json.loads(done.stdout.strip().splitlines()[-1])
         ours = ours_speed(name, args.batches)
         records[name] = {"recbole": theirs, "recgym": ours, "load_average_before": load,
-                         "load_average_after": os.getloadavg()[0], "code_commit": _git_commit()}
+                         "load_average_after": os.getloadavg()[0], "code_commit": git_commit(REPO)}
         print(f"{name} vs {reference}: {ours['seconds_per_epoch']:.0f} s/epoch against "
               f"{theirs['seconds_per_epoch']:.0f} ({theirs['seconds_per_epoch'] / ours['seconds_per_epoch']:.1f}x)",
               flush=True)
-        _write_json(SPEED_CACHE, {"batches": args.batches, "pairs": records})
+        write_json(SPEED_CACHE, {"batches": args.batches, "pairs": records})
 
-
-def _git_commit() -> str:
-    """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
-    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
-        sys.path.insert(0, str(Path(__file__).parent))
-    from script_utils import git_commit
-
-    return git_commit(REPO)
 
 
 def _use_this_checkout() -> None:
@@ -470,7 +466,7 @@ def ours_main(args: argparse.Namespace) -> None:
                 print(f"{name}: not in state_encoders yet; skipped", flush=True)
                 continue
             reference = OURS[name]
-            theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
+            theirs = read_cached_json(RECBOLE_CACHE / f"{reference}.json")
             if theirs.get("status") not in ("done", "stopped at the time cap"):
                 print(f"{name}: RecBole's {reference} has not finished, so its epoch budget is unknown; skipped",
                       flush=True)
@@ -480,8 +476,8 @@ def ours_main(args: argparse.Namespace) -> None:
                 budget_out = OURS_CACHE / f"{name}-budget-seed{seed}.json"
                 converged_out = OURS_CACHE / f"{name}-converged-seed{seed}.json"
                 wanted = budget_out if phase == "budget" else converged_out
-                cached = _read_json(wanted)
-                if not args.force and cached.get("status") == "done" and _read_json(budget_out).get(
+                cached = read_cached_json(wanted)
+                if not args.force and cached.get("status") == "done" and read_cached_json(budget_out).get(
                         "epoch_budget") == budget:
                     print(f"{name} {phase} seed {seed}: cached", flush=True)
                     continue
@@ -531,7 +527,7 @@ def report_main(args: argparse.Namespace) -> None:
     ]
     next_rows, ctr_rows = [], []
     for model, (task, budget, _) in RECBOLE_MODELS.items():
-        theirs = _read_json(RECBOLE_CACHE / f"{model}.json")
+        theirs = read_cached_json(RECBOLE_CACHE / f"{model}.json")
         ours = [name for name, ref in OURS.items() if ref == model]
         rows = next_rows if task == "next-item" else ctr_rows
         metrics = ["HR@10", "NDCG@10", "MRR@10"] if task == "next-item" else ["AUC", "LogLoss"]
@@ -551,7 +547,7 @@ def report_main(args: argparse.Namespace) -> None:
             rows.append([f"RecBole {model}", "not run yet", *["-"] * len(metrics), "-", "-", "-", "-"])
         for name in ours:
             for label in ("budget", "converged"):
-                records = [_read_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json"))]
+                records = [read_cached_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json"))]
                 records = [r for r in records if r.get("status") == "done"]
                 if not records:
                     continue
@@ -581,7 +577,7 @@ def report_main(args: argparse.Namespace) -> None:
                        "total s"], ctr_rows), ""]
     lines += ["## Where ours fall short of 0.95 × RecBole's at the budget", ""] + _shortfalls() + [""]
     lines += ["## TiSASRec against our SASRec", ""] + _tisasrec_vs_sasrec() + [""]
-    speed = _read_json(SPEED_CACHE)
+    speed = read_cached_json(SPEED_CACHE)
     if speed.get("pairs"):
         lines += ["## Training speed, timed back to back",
                   "",
@@ -627,8 +623,8 @@ def _shortfalls() -> list[str]:
     for name, reference in OURS.items():
         if name == "mean":
             continue
-        theirs = _read_json(RECBOLE_CACHE / f"{reference}.json")
-        budget = [r for r in map(_read_json, sorted(OURS_CACHE.glob(f"{name}-budget-seed*.json")))
+        theirs = read_cached_json(RECBOLE_CACHE / f"{reference}.json")
+        budget = [r for r in map(read_cached_json, sorted(OURS_CACHE.glob(f"{name}-budget-seed*.json")))
                   if r.get("status") == "done"]
         if "test" not in theirs or not budget:
             continue
@@ -642,7 +638,7 @@ def _shortfalls() -> list[str]:
             line += " RecBole's run was still improving"
             line += (", and so were all of ours." if all(r["best_epoch"] == r["epochs"] for r in budget)
                      else ".")
-        converged = [r for r in map(_read_json, sorted(OURS_CACHE.glob(f"{name}-converged-seed*.json")))
+        converged = [r for r in map(read_cached_json, sorted(OURS_CACHE.glob(f"{name}-converged-seed*.json")))
                      if r.get("status") == "done"]
         if converged:
             best = sum(r["test"][key] for r in converged) / len(converged)
@@ -666,7 +662,7 @@ def _tisasrec_vs_sasrec() -> list[str]:
     for label in ("budget", "converged"):
         figures = {}
         for name in ("tisasrec", "sasrec"):
-            records = [r for r in map(_read_json, sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json")))
+            records = [r for r in map(read_cached_json, sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json")))
                        if r.get("status") == "done"]
             if records:
                 figures[name] = (_mean_std([r["test"]["NDCG@10"] for r in records]), len(records))
@@ -684,7 +680,7 @@ def _update_encoder_table(path: Path = REPO / "docs" / "encoders.md") -> None:
     out = []
     for line in path.read_text().splitlines():
         name = line.split("`")[1] if line.startswith("| `") else None
-        records = [_read_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-budget-seed*.json"))] if name else []
+        records = [read_cached_json(p) for p in sorted(OURS_CACHE.glob(f"{name}-budget-seed*.json"))] if name else []
         records = [r for r in records if r.get("status") == "done"]
         if records:
             metric = "NDCG@10" if records[0]["task"] == "next-item" else "AUC"
@@ -714,18 +710,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 # -- small shared helpers ---------------------------------------------------------------------
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ the ratings are) and ``long-run.json`` the wall-clock and CPU time of the last c
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -40,6 +39,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported from a test, not run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_utils import git_commit, read_cached_json, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,25 +221,25 @@ def cache_path(out_dir: Path, name: str, seed: int) -> Path:
 
 def run(seeds: int, out_dir: Path, force: bool) -> None:
     """Train every row for seeds ``0 .. seeds-1``; cached runs with the same settings are kept."""
-    commit = _git_commit()  # the code that runs: read now, edits made during the run do not count
+    commit = git_commit(REPO)  # the code that runs: read now, edits made during the run do not count
     log = long_user_log()
-    _write_json(Path(out_dir) / f"{PREFIX}-data.json", data_facts(log))
+    write_json(Path(out_dir) / f"{PREFIX}-data.json", data_facts(log))
     tic, cpu, load, trained = time.perf_counter(), time.process_time(), os.getloadavg()[0], 0
     for seed in range(seeds):
         for name in ROWS:
             out = cache_path(out_dir, name, seed)
-            cached = _read_json(out)
+            cached = read_cached_json(out)
             if not force and cached.get("status") == "done" and cached.get("settings") == settings():
                 print(f"{name} seed {seed}: cached", flush=True)
                 continue
             print(f"{name} seed {seed} ...", flush=True)
             record = {**run_row(name, seed, log), "code_commit": commit}
-            _write_json(out, record)
+            write_json(out, record)
             trained += 1
             print(f"  AUC {record['test']['AUC']:.4f} in {record['epochs']} epochs (best {record['best_epoch']}), "
                   f"{record['total_seconds']:.0f} s", flush=True)
     if trained == seeds * len(ROWS):  # a complete run: how long all of it took, and on how busy a machine
-        _write_json(Path(out_dir) / f"{PREFIX}-run.json", {
+        write_json(Path(out_dir) / f"{PREFIX}-run.json", {
             "seeds": seeds, "runs": trained, "wall_seconds": time.perf_counter() - tic,
             "cpu_seconds": time.process_time() - cpu, "cores": os.cpu_count(),
             "load_average_start": load, "load_average_end": os.getloadavg()[0], "code_commit": commit})
@@ -249,7 +252,7 @@ def records(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """The cached runs of each row, by seed."""
     found: dict[str, list[dict[str, Any]]] = {}
     for name in ROWS:
-        runs = [_read_json(p) for p in sorted(Path(out_dir).glob(f"{PREFIX}-{name}-seed*.json"))]
+        runs = [read_cached_json(p) for p in sorted(Path(out_dir).glob(f"{PREFIX}-{name}-seed*.json"))]
         found[name] = sorted((r for r in runs if r.get("status") == "done"), key=lambda r: r["seed"])
     return found
 
@@ -298,7 +301,7 @@ def report_section(out_dir: Path) -> str:
             f" | {_mean([r['seconds_per_epoch'] for r in rs]):.1f} | {_mean([r['total_seconds'] for r in rs]):.0f}"
             f" | {cpu} |"
         )
-    summary = _read_json(Path(out_dir) / f"{PREFIX}-run.json")
+    summary = read_cached_json(Path(out_dir) / f"{PREFIX}-run.json")
     if summary:
         lines += ["", f"The last complete run ({summary['runs']} trainings, {summary['seeds']} seeds, one thread) took"
                   f" {summary['wall_seconds'] / 60:.1f} minutes wall-clock and {summary['cpu_seconds'] / 60:.1f}"
@@ -335,7 +338,7 @@ def report_section(out_dir: Path) -> str:
         lines += ["", f"{len(capped)} of {total} runs had their best validation AUC in their last epoch, at the cap of"
                   f" {capped[0]['settings']['epochs']}: they were still improving, so every figure is for a budget"
                   " of that many epochs, the same for a model and its ablation, not for convergence."]
-    facts = _read_json(Path(out_dir) / f"{PREFIX}-data.json")
+    facts = read_cached_json(Path(out_dir) / f"{PREFIX}-data.json")
     if facts:
         lines += ["", "What the order of these histories holds: ML-100K ratings come in bursts. Of a long user's"
                   f" consecutive ratings, {facts['share_same_second']:.0%} carry the same second and"
@@ -404,27 +407,7 @@ def _mean_std(values: list[float], signed: bool = False) -> str:
     return f"{mean:{fmt}} ± {std:.4f}"
 
 
-def _git_commit() -> str:
-    """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
-    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
-        sys.path.insert(0, str(Path(__file__).parent))
-    from script_utils import git_commit
 
-    return git_commit(REPO)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 if str(REPO) not in sys.path:  # import recgym from this checkout (a script's folder is what Python puts first)

@@ -44,6 +44,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported from a test, not run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_utils import git_commit  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "docs" / "results" / "ubm_long_multi"
 PREFIX = "multi-"
@@ -121,7 +125,7 @@ def run_one(source: str, model: str, seed: int) -> dict[str, Any]:
     r = trained.result
     return {
         "source": source, "model": model, "encoder": encoder, "encoder_kwargs": kwargs, "task": task.name,
-        "seed": seed, "code_commit": _git_commit(), "target_behavior": TARGET,
+        "seed": seed, "code_commit": git_commit(REPO), "target_behavior": TARGET,
         "history_length": HISTORY_LENGTH, "epochs": r.epochs, "epoch_budget": EPOCHS, "patience": PATIENCE,
         "stopped_early": r.stopped_early, "batch_size": BATCH_SIZE, "lr": LEARNING_RATE,
         "data": {"log": log.name, "users": int(log.interactions["user"].nunique()), "interactions": len(log),
@@ -293,14 +297,6 @@ def _verdicts(source: str, records: dict[tuple[str, str], list[dict[str, Any]]])
                    f"better on {won} of {paired} seeds (HR@10: {hr_won} of {paired}).")
     return out
 
-
-def _git_commit() -> str:
-    """The checkout's commit: :func:`script_utils.git_commit` of this repository."""
-    if str(Path(__file__).parent) not in sys.path:  # imported from elsewhere (a test), not run as a script
-        sys.path.insert(0, str(Path(__file__).parent))
-    from script_utils import git_commit
-
-    return git_commit(REPO)
 
 
 def main() -> None:
