@@ -47,6 +47,8 @@ from recgym.scenario import Scenario, make_scenario
 
 PUBLISHED_GPU = {"dqn": 54.0, "drr": 15.0, "ddpg": 15.0}  # EasyRL4Rec training logs, steps/s
 TARGET = {"dqn": 1000.0, "drr": 300.0, "ddpg": 300.0}
+#: where time-to-quality is measured (the issue's: ML-100K's PMF users, stateless, so greedy-pmf is the bar)
+QUALITY_ENV = "recgym/ML100K-PMF-v0"
 #: ML-100K's size: 943 users, 1682 items, ~100,000 ratings
 ML100K_SYNTHETIC = {"n_users": 943, "n_items": 1682, "density": 0.063, "seed": 0}
 
@@ -160,7 +162,7 @@ def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, 
     from recgym.experiments.train import train
 
     env_kwargs = {"data_dir": data_dir} if data_dir else {}
-    config = make_config(env="recgym/ML100K-PMF-v0", agent=agent, encoder="drr-ave", steps=max_steps, seed=seed,
+    config = make_config(env=QUALITY_ENV, agent=agent, encoder="drr-ave", steps=max_steps, seed=seed,
                          eval_every=eval_every, checkpoint_every=max_steps, env_kwargs=env_kwargs,
                          stop_at_reward=0.95 * greedy)
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,10 +216,13 @@ def main() -> None:
 def quality_main(args: argparse.Namespace) -> None:
     """Time-to-quality of each agent on ML100K-PMF-v0's test users."""
     from recgym.evaluation.online import evaluation_env, run_episodes
+    from recgym.experiments.environments import make_run_setup
 
-    scenario = make_scenario("ml-100k", "pmf", data_dir=args.data_dir)
-    env = evaluation_env(scenario, None, "test")
-    greedy = run_episodes(agents.make("greedy-pmf", env, scenario=scenario), env, seed=0).avg_reward_per_step
+    # the registered environment's episodes, as the agents' training and their evaluations use
+    setup = make_run_setup(QUALITY_ENV, {"data_dir": args.data_dir} if args.data_dir else {}, "discrete")
+    env = evaluation_env(setup.scenario, setup.config)
+    greedy = run_episodes(agents.make("greedy-pmf", env, scenario=setup.scenario), env,
+                          seed=0).avg_reward_per_step
     print(f"greedy-pmf on the test users: {greedy:.4f} reward/step; target 95% = {0.95 * greedy:.4f}; "
           f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}", flush=True)
     for name in args.agents:

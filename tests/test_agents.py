@@ -142,8 +142,8 @@ def test_agents_and_protocols_never_unwrap_environments():
 
 def test_learning_agents_train_on_a_single_env(world):
     model = agents.make("dqn", RecommendationEnv(scenario=world), seed=0, learning_starts=50)
-    model.learn(128)  # one gradient step per 16 env steps with a single env
-    assert model.num_timesteps == 128 and model.train_freq.frequency == 16 and model.gradient_steps == 1
+    model.learn(128)  # one gradient step per 4 env steps with a single env
+    assert model.num_timesteps == 128 and model.train_freq.frequency == 4 and model.gradient_steps == 1
 
 
 @pytest.mark.parametrize("name", ["dqn", "drr"])
