@@ -78,7 +78,7 @@ DQN_REPLAY_RATIO = 1 / 4
 DQN_NET_ARCH = [128]
 
 
-Q_HEADS = ("dot", "features", "linear", "target")
+Q_HEADS = ("dot", "features", "history", "linear", "prior", "target")
 
 
 class MaskedQNetwork(QNetwork):
@@ -101,6 +101,33 @@ class MaskedQNetwork(QNetwork):
       encoder's state with item ``a`` as its query, ``g`` an MLP to one value.
       Scoring the whole catalogue runs the encoder once per item, so it is
       much slower than the other heads on a CPU.
+    * ``"history"`` (a recgym head, not from a paper): the linear head plus a term in
+      the candidate's similarity to each of the N items the episode showed last,
+      ``Q(s, a) = MLP(s)_a + sum_c sum_n w_{c,n}(s) m_n cos_c(a, h_n)``, with ``h_n``
+      the n-th history item (``history_items``, skipped ones included), ``m_n`` its
+      mask, and channels ``c``: cosine of the encoder's (PMF) item embeddings and,
+      where the scenario has item topics (``item_features``: genre flags),
+      cosine of those. ``w(s)`` is a linear map of the state to ``C x N`` weights.
+      The simulated users tire of what resembles what they were just shown
+      (boredom and satiation per topic, docs/simulators.md); with this term a
+      value learned for "one more item like the last ones" applies to every
+      candidate at once, where the per-item outputs would have to learn it for
+      each item and each history separately. The candidate-to-history relevance
+      is the same idea as DIN's target attention (Zhou et al., KDD 2018), here
+      fixed cosines with learned weights.
+    * ``"prior"`` (a recgym head): the embedding model's rating, folded in from the
+      episode, as a feature of a small Q-function,
+      ``Q(s, a) = alpha(s) p_a(s) + beta(s) + c_a + (the "history" term)``, with
+      ``p_a(s)`` greedy-pmf's predicted rating of ``a`` in reward units for the user
+      folded in from the ratings the observation shows (the same ridge regression as
+      :func:`recgym.scenario.fold_in_users`, for every user, so training and test
+      users are represented alike), ``alpha, beta`` an MLP of the state (``alpha``
+      starts at 1, so the greedy ranking is where learning starts) and ``c_a`` a
+      per-item bias. RL's part is what the rating model does not know: how
+      much an item is worth beyond its rating (the history term, the biases). A
+      residual on a model-based prior, as in residual policy learning (Silver et
+      al., arXiv:1812.06298); ``prior_model`` holds the model's arrays (the agents
+      registry passes the scenario's embedding model).
     * ``"features"``: ``Q(s, a) = g(s)^T phi_a + c_a`` with fixed item descriptors
       ``phi_a = [e_a, x_a]``: the encoder's (PMF) item embedding and the item's
       content ``x_a`` (genres, words; ``item_features``). Values generalise across
@@ -134,6 +161,7 @@ class MaskedQNetwork(QNetwork):
         normalize_images: bool = True,
         q_head: str = "linear",
         item_features: np.ndarray | None = None,
+        prior_model: dict[str, Any] | None = None,
     ) -> None:
         if q_head not in Q_HEADS:
             raise ValueError(f"unknown q_head {q_head!r}; choose one of {list(Q_HEADS)}")
@@ -142,9 +170,22 @@ class MaskedQNetwork(QNetwork):
         )
         self.q_head = q_head
         self.item_features = item_features
-        if q_head == "features":
+        self.prior_model = prior_model
+        if q_head == "prior":
+            self._make_history_term(observation_space, features_extractor, features_dim, int(action_space.n),
+                                    item_features)
+            self._make_prior(prior_model, int(action_space.n))
+            self.q_net = nn.Sequential(*create_mlp(features_dim, 2, self.net_arch, activation_fn))  # alpha, beta
+            nn.init.zeros_(self.q_net[-1].weight)
+            with th.no_grad():
+                self.q_net[-1].bias.copy_(th.tensor([1.0, 0.0]))
+            self.item_bias = nn.Parameter(th.zeros(int(action_space.n)))  # c_a
+        elif q_head == "features":
             self._make_features_head(features_extractor, features_dim, int(action_space.n), item_features,
                                      activation_fn)
+        elif q_head == "history":
+            self._make_history_term(observation_space, features_extractor, features_dim, int(action_space.n),
+                                    item_features)
         elif q_head == "dot":
             if not hasattr(features_extractor, "item_embedding_table"):
                 raise ValueError("q_head='dot' needs a state encoder with item embeddings; use q_head='linear'")
@@ -179,11 +220,98 @@ class MaskedQNetwork(QNetwork):
         self.q_net = nn.Sequential(*create_mlp(features_dim, phi.shape[1], self.net_arch, activation_fn))  # g
         self.item_bias = nn.Parameter(th.zeros(n_items))  # c_a
 
+    def _make_history_term(self, observation_space: spaces.Space, features_extractor: BaseFeaturesExtractor,
+                           features_dim: int, n_items: int, item_features: np.ndarray | None) -> None:
+        if "history_items" not in observation_space.spaces:
+            raise ValueError("q_head='history' needs 'history_items' in the observation; use q_head='linear'")
+        channels = []
+        if hasattr(features_extractor, "item_embedding_table"):
+            channels.append(features_extractor.item_embedding_table().detach()[:n_items].float())
+        if item_features is not None:
+            topics = th.as_tensor(np.asarray(item_features, dtype=np.float32))
+            if topics.ndim != 2 or topics.shape[0] < n_items or not th.isfinite(topics).all():
+                raise ValueError(f"item_features must be a finite (n_items={n_items}, F) array, got shape "
+                                 f"{tuple(topics.shape)}")
+            channels.append(topics[:n_items])
+        if not channels:
+            raise ValueError("q_head='history' needs item embeddings (an encoder with item_embedding_table) or "
+                             "item_features to compare the candidates with the history")
+        width = max(c.shape[1] for c in channels)
+        table = th.zeros(len(channels), n_items + 1, width)  # row n_items: the padding id, similarity 0
+        for i, c in enumerate(channels):
+            table[i, :n_items, : c.shape[1]] = F.normalize(c, dim=1)  # rows of zeros stay zero
+        self.register_buffer("history_descriptors", table)  # [C, n_items + 1, W], unit rows
+        self.history_length = int(observation_space["history_items"].shape[0])
+        self.history_weights = nn.Linear(features_dim, len(channels) * self.history_length)  # w(s)
+        nn.init.zeros_(self.history_weights.weight)  # starts as the linear head
+        nn.init.zeros_(self.history_weights.bias)
+
+    def _make_prior(self, prior_model: dict[str, Any] | None, n_items: int) -> None:
+        needed = ("item_embeddings", "item_bias", "global_mean", "reg", "bias_reg", "midpoint", "half_range")
+        if prior_model is None or any(k not in prior_model for k in needed):
+            raise ValueError(f"q_head='prior' needs prior_model, a dict with {list(needed)} (agents.make passes the "
+                             "scenario's embedding model)")
+        factors = th.as_tensor(np.asarray(prior_model["item_embeddings"], dtype=np.float64))
+        if factors.ndim != 2 or factors.shape[0] < n_items:
+            raise ValueError(f"prior_model['item_embeddings'] must be (n_items={n_items}, d), got {tuple(factors.shape)}")
+        d = factors.shape[1]
+        # float64: the fold-in's small ridge systems, as recgym.scenario.fold_in_users solves them
+        self.register_buffer("prior_design", th.cat([factors[:n_items], th.ones(n_items, 1, dtype=th.float64)], 1))
+        self.register_buffer("prior_item_bias", th.as_tensor(np.asarray(prior_model["item_bias"],
+                                                                           dtype=np.float64))[:n_items])
+        penalty = th.tensor([float(prior_model["reg"])] * d + [float(prior_model["bias_reg"])], dtype=th.float64)
+        self.register_buffer("prior_inv_penalty", 1.0 / penalty)
+        self.prior_constants = {k: float(prior_model[k]) for k in ("global_mean", "midpoint", "half_range")}
+
+    def _prior(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
+        """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``)."""
+        design_table, n_items = self.prior_design, self.prior_design.shape[0]
+        ids = obs["history_items"].long()
+        mask = (obs["history_mask"] > 0) & (ids >= 0) & (ids < n_items)
+        ids = th.where(mask, ids, th.zeros_like(ids))
+        const = self.prior_constants
+        ratings = obs["history_feedback"].double() * const["half_range"] + const["midpoint"]
+        residual = (ratings - const["global_mean"] - self.prior_item_bias[ids]) * mask
+        design = design_table[ids] * mask.unsqueeze(-1)  # [B, N, d + 1]
+        scaled = design * self.prior_inv_penalty
+        kernel = scaled @ design.transpose(1, 2) + th.eye(ids.shape[1], dtype=th.float64)  # dual form, N x N
+        alpha = th.linalg.solve(kernel, residual.unsqueeze(-1))  # [B, N, 1]
+        user = (scaled * alpha).sum(dim=1)  # [B, d + 1]: [U_i, b_i]
+        if items is None:
+            rating = user @ design_table.T + self.prior_item_bias  # [B, I]
+        else:
+            items = items.long()
+            rating = (design_table[items] * user.unsqueeze(1)).sum(-1) + self.prior_item_bias[items]  # [B, k]
+        return ((rating + const["global_mean"] - const["midpoint"]) / const["half_range"]).float()
+
+    def _history_term(self, obs: PyTorchObs, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:
+        """``sum_c sum_n w_{c,n}(s) m_n cos_c(a, h_n)`` ``[B, n_items]`` (or ``[B, k]`` for ``items``)."""
+        table = self.history_descriptors  # [C, I + 1, W]
+        n_items = table.shape[1] - 1
+        ids = obs["history_items"].long().clamp(0, n_items)  # [B, N]
+        mask = obs["history_mask"].to(features.dtype)  # [B, N]
+        ids = th.where(mask > 0, ids, th.full_like(ids, n_items))
+        weights = self.history_weights(features).view(features.shape[0], table.shape[0], -1) * mask.unsqueeze(1)
+        history = table[:, ids]  # [C, B, N, W]
+        # sum_n w_{c,n} h_n first: [C, B, W], then one product with the candidates
+        pooled = (weights.permute(1, 0, 2).unsqueeze(-1) * history).sum(dim=2)
+        if items is None:
+            return th.einsum("cbw,ciw->bi", pooled, table[:, :n_items])  # [B, I]
+        candidates = table[:, items.long()]  # [C, B, k, W]
+        return (candidates * pooled.unsqueeze(2)).sum(dim=(0, 3))  # [B, k]
+
     def q_values(self, obs: PyTorchObs, items: th.Tensor | None = None) -> th.Tensor:
         """``Q(s, ·)`` ``[B, n_items]``, or ``Q(s, a)`` for ``items`` ``[B, k]`` -> ``[B, k]``."""
         if self.q_head == "target":
             return self._target_q_values(obs, items)
         features = self.extract_features(obs, self.features_extractor)  # [B, |s|]
+        if self.q_head == "history":
+            return self._linear_q_values(features, items) + self._history_term(obs, features, items)
+        if self.q_head == "prior":
+            scale, shift = self.q_net(features).unbind(dim=1)  # alpha(s), beta(s)
+            bias = self.item_bias if items is None else self.item_bias[items.long()]
+            return (scale.unsqueeze(1) * self._prior(obs, items) + shift.unsqueeze(1) + bias
+                    + self._history_term(obs, features, items))
         if self.q_head == "features":
             out = self.q_net(features)  # [B, D]
             if items is None:
@@ -191,18 +319,21 @@ class MaskedQNetwork(QNetwork):
             items = items.long()
             return (self.item_phi[items] * out.unsqueeze(1)).sum(-1) + self.item_bias[items]  # [B, k]
         if self.q_head == "linear":
-            if items is None:
-                return self.q_net(features)  # [B, n_items]
-            # only the output rows of the chosen items: O(B k h) instead of O(B n_items h)
-            hidden = self.q_net[:-1](features)  # [B, h]
-            last = self.q_net[-1]
-            items = items.long()
-            return (last.weight[items] * hidden.unsqueeze(1)).sum(-1) + last.bias[items]  # [B, k]
+            return self._linear_q_values(features, items)
         out = self.q_net(features)  # [B, d]
         if items is None:
             return out @ self.item_table.T + self.item_bias  # [B, n_items]
         items = items.long()
         return (self.item_table[items] * out.unsqueeze(1)).sum(-1) + self.item_bias[items]  # [B, k]
+
+    def _linear_q_values(self, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:
+        if items is None:
+            return self.q_net(features)  # [B, n_items]
+        # only the output rows of the chosen items: O(B k h) instead of O(B n_items h)
+        hidden = self.q_net[:-1](features)  # [B, h]
+        last = self.q_net[-1]
+        items = items.long()
+        return (last.weight[items] * hidden.unsqueeze(1)).sum(-1) + last.bias[items]  # [B, k]
 
     def _target_q_values(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         processed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
@@ -224,6 +355,7 @@ class MaskedQNetwork(QNetwork):
         data = super()._get_constructor_parameters()
         data["q_head"] = self.q_head
         data["item_features"] = self.item_features
+        data["prior_model"] = self.prior_model
         return data
 
 
@@ -239,9 +371,10 @@ class MaskedDQNPolicy(MultiInputPolicy):
     q_network_class: ClassVar[type[BasePolicy]] = MaskedQNetwork
 
     def __init__(self, *args: Any, q_head: str = "linear", item_features: np.ndarray | None = None,
-                 **kwargs: Any) -> None:
+                 prior_model: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.q_head = q_head
         self.item_features = item_features
+        self.prior_model = prior_model
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
@@ -250,12 +383,14 @@ class MaskedDQNPolicy(MultiInputPolicy):
         if self.q_network_class is MaskedQNetwork:
             net_args["q_head"] = self.q_head
             net_args["item_features"] = self.item_features
+            net_args["prior_model"] = self.prior_model
         return self.q_network_class(**net_args).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data["q_head"] = self.q_head
         data["item_features"] = self.item_features
+        data["prior_model"] = self.prior_model
         return data
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 import state_encoders
 from agents import baselines, planner
 from state_encoders.features import content_kwargs, item_content_features
@@ -96,6 +98,17 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
         "optimizer_kwargs": optimizer_kwargs(),
     }
     policy_kwargs.update(kwargs.pop("policy_kwargs", {}) or {})
+    if policy_kwargs.get("q_head") == "prior" and policy_kwargs.get("prior_model") is None:
+        # greedy-pmf's rating model, passed down like the PMF tables (fitted on the training users only)
+        model, scale = scenario.embedding_model, scenario.log.scale
+        policy_kwargs["prior_model"] = {
+            "item_embeddings": np.asarray(model.item_embeddings), "item_bias": np.asarray(model.item_bias),
+            "global_mean": float(model.global_mean), "reg": float(model.reg), "bias_reg": float(model.bias_reg),
+            "midpoint": float(scale.midpoint), "half_range": float(scale.half_range)}
+    if policy_kwargs.get("q_head") in ("history", "prior") and policy_kwargs.get("item_features") is None:
+        # the head's topic channel: the scenario's genre flags, where its log has genres
+        genres = scenario.log.item_genres()
+        policy_kwargs["item_features"] = None if genres is None else (np.asarray(genres) > 0).astype(np.float32)
     if policy_kwargs.get("q_head") == "features" and policy_kwargs.get("item_features") is None:
         # the Q-head's item descriptors: the scenario's item content, passed down like the PMF tables
         policy_kwargs["item_features"] = item_content_features(scenario.log)
@@ -179,6 +192,10 @@ register(AgentSpec("popularity", "discrete", None, baselines.PopularityAgent,
                    _baseline_builder(baselines.PopularityAgent), "most-rated unconsumed item (training users)"))
 register(AgentSpec("greedy-pmf", "discrete", None, baselines.GreedyPMFAgent,
                    _baseline_builder(baselines.GreedyPMFAgent), "highest rating predicted by the scenario's embedding model (training users; test users folded in)"))
+register(AgentSpec("greedy-pmf-topics", "discrete", None, baselines.TopicAwareGreedyAgent,
+                   _baseline_builder(baselines.TopicAwareGreedyAgent),
+                   "greedy-pmf minus a penalty for topics shown in the last few steps (a hand-made rule)",
+                   {"penalty": baselines.TOPIC_PENALTY, "window": baselines.TOPIC_WINDOW}))
 register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
                    _baseline_builder(baselines.OracleGreedyAgent),
                    "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))

@@ -181,7 +181,7 @@ def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(world):
         assert not (top == explored[:, None]).any()
 
 
-@pytest.mark.parametrize("q_head", ["linear", "dot", "features"])
+@pytest.mark.parametrize("q_head", ["linear", "dot", "features", "history", "prior"])
 def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
     model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": q_head})
     obs = model.policy.obs_to_tensor(batch_obs(world))[0]
@@ -211,6 +211,69 @@ def test_dqn_features_head_is_linear_in_the_items_descriptors(world, tmp_path):
     torch.testing.assert_close(loaded.q_net.item_phi, model.q_net.item_phi)
     with pytest.raises(ValueError, match="finite"):
         agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "features", "item_features": np.ones((3, 2))})
+
+
+def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(world, tmp_path):
+    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "history"})
+    net = model.q_net
+    env = vec_env(world)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):  # a few shown items in every row's history
+        obs, *_ = env.step(np.arange(8) * 3 + 1)
+    tensor_obs = model.policy.obs_to_tensor(obs)[0]
+    n = obs["history_items"].shape[1]
+    channels = net.history_descriptors.shape[0]
+    with torch.no_grad():
+        linear = net.q_net(net.extract_features(tensor_obs, net.features_extractor))
+        torch.testing.assert_close(net.q_values(tensor_obs), linear)  # zero weights at the start: the linear head
+        net.history_weights.bias[n - 1] = 2.0  # channel 0 (item embeddings), the latest item
+        q = net.q_values(tensor_obs)
+    table = net.features_extractor.item_embedding_table().detach().numpy()
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    latest = obs["history_items"][:, -1]
+    expected = 2.0 * unit @ unit[latest].T  # [n_items, B]
+    np.testing.assert_allclose((q - linear).numpy(), expected.T, atol=1e-5)
+    # a padded history slot counts for nothing, whatever id it holds
+    padded = {k: v.clone() for k, v in tensor_obs.items()}
+    padded["history_mask"][:, -1] = 0
+    with torch.no_grad():
+        without = net.q_values(padded)
+        padded["history_items"][:, -1] = 0
+        torch.testing.assert_close(net.q_values(padded), without)
+        # only the latest slot had a weight: with it padded, the linear head's values (of the padded state) remain
+        torch.testing.assert_close(without, net.q_net(net.extract_features(padded, net.features_extractor)))
+    model.learn(64)
+    model.save(tmp_path / "m.zip")
+    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    torch.testing.assert_close(loaded.q_net.history_descriptors, net.history_descriptors)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.q_net.q_values(tensor_obs), model.q_net.q_values(tensor_obs))
+    assert channels == (2 if world.log.item_genres() is not None else 1)
+
+
+def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(world, tmp_path):
+    env = vec_env(world, users="test")
+    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "prior"})
+    greedy = agents.make("greedy-pmf", env, seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(greedy.predict(obs)[0])
+    tensor_obs = model.policy.obs_to_tensor(obs)[0]
+    scale = world.log.scale
+    expected = (greedy.predicted_ratings(obs) - scale.midpoint) / scale.half_range  # the fold-in of greedy-pmf
+    with torch.no_grad():
+        prior = model.q_net._prior(tensor_obs, None)
+        q = model.q_net.q_values(tensor_obs)
+    np.testing.assert_allclose(prior.numpy(), expected, atol=1e-5)
+    torch.testing.assert_close(q, prior)  # alpha = 1, beta = 0, no bias, no history term at the start
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], greedy.predict(obs)[0])
+    model.learn(64)
+    model.save(tmp_path / "m.zip")
+    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.q_net.q_values(tensor_obs), model.q_net.q_values(tensor_obs))
+    with pytest.raises(ValueError, match="prior_model"):
+        agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "prior", "prior_model": {"reg": 1.0}})
 
 
 def test_dqn_target_maximises_over_unconsumed_items_only(world):
@@ -511,11 +574,35 @@ def test_dqn_and_drr_beat_random_on_held_out_users(world):
     assert dqn_reward > popularity_reward
 
 
+def test_greedy_pmf_topics_subtracts_the_recent_topics_of_each_item(world):
+    from agents.categories import item_categories
+
+    base = agents.make("greedy-pmf", vec_env(world), seed=0)
+    model = agents.make("greedy-pmf-topics", vec_env(world), seed=0, penalty=0.25, window=2)
+    env = vec_env(world)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.arange(8) * 5)
+    obs, *_ = env.step(np.arange(8) * 5 + 2)
+    flags, _ = item_categories(world.log, world.embedding_model.item_embeddings)
+    flags = flags.astype(float)
+    shares = flags / np.maximum(flags.sum(axis=1, keepdims=True), 1)
+    last = obs["history_items"][:, -2:]
+    counts = np.stack([flags[row[obs["history_mask"][i, -2:].astype(bool)]].sum(axis=0) for i, row in enumerate(last)])
+    expected = base.predicted_ratings(obs) - 0.25 * world.log.scale.half_range * counts @ shares.T
+    np.testing.assert_allclose(model.scores(obs), expected, rtol=1e-6)
+    # with no penalty it is greedy-pmf
+    plain = agents.make("greedy-pmf-topics", vec_env(world), seed=0, penalty=0.0)
+    np.testing.assert_array_equal(plain.predict(obs)[0], base.predict(obs)[0])
+    for bad in ({"penalty": -1.0}, {"penalty": float("nan")}, {"window": 0}, {"window": 1.5}):
+        with pytest.raises(ValueError, match="greedy-pmf-topics"):
+            agents.make("greedy-pmf-topics", vec_env(world), **bad)
+
+
 # -- save / load ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "linucb", "oracle-greedy",
-                                  "planner"])
+@pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "greedy-pmf-topics",
+                                  "linucb", "oracle-greedy", "planner"])
 def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name):
     mode = agents.spec(name).action_mode
     env = vec_env(world, mode)
