@@ -5,7 +5,7 @@
 
 For each behaviour environment (ML-100K, Jester Dataset 4, synthetic; the
 ``-v1`` users with satiation, docs/simulators.md) and each seed: trains DQN
-(DRR-ave state, and HPMN state), DRR (DRR-ave state, saturation penalty 1) and
+(DRR-ave state; HPMN state; the "prior" head), DRR (DRR-ave state, saturation penalty 1) and
 DEERS on the training users through ``recgym train`` (episodes as evaluated:
 no repeats, until the user leaves or 100 steps), then evaluates every policy
 on the held-out test users, one episode each, with the same protocol as
@@ -60,11 +60,13 @@ BASELINES = ["random", "popularity", "greedy-pmf", "greedy-pmf-topics", "oracle-
 #: label -> (agent, encoder, settings beyond the agent's defaults). DQN with its default state, and with HPMN,
 #: the best of the states tried on the training users (seed 100, not a reported seed; docs/agents.md): DRR-ave
 #: sees only the last liked items, while satiation depends on every item shown, which HPMN reads with its
-#: behaviours. DRR's state is DRR-ave, the best of DRR's states in docs/results/drr.md; its saturation penalty is
+#: behaviours. DQN with the "prior" head has greedy-pmf's folded-in rating as a feature of its Q-function and
+#: learns the rest (agents/dqn.py), at a learning rate of 3e-4 (steadier than 1e-3 on the tuning users). DRR's state is DRR-ave, the best of DRR's states in docs/results/drr.md; its saturation penalty is
 #: raised from 0.1 to 1, which on the same tuning users cut its saturated outputs from 30% to 6% (docs/agents.md).
 RL: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "DQN (drr-ave)": ("dqn", "drr-ave", {}),
     "DQN (hpmn)": ("dqn", "hpmn", {}),
+    "DQN (prior head)": ("dqn", "drr-ave", {"policy_kwargs": {"q_head": "prior"}, "learning_rate": 3e-4}),
     "DRR (drr-ave)": ("drr", "drr-ave", {"action_penalty": 1.0}),
     "DEERS": ("deers", None, {}),
 }
@@ -179,7 +181,10 @@ def report(root: Path, envs: list[str], out: Path, command: str) -> None:
         "default. RL agents are trained on the training users with their defaults (docs/agents.md), in episodes "
         "like the evaluation's; their environment steps and gradient updates are given per row. `DQN (hpmn)` is "
         "DQN with the HPMN state instead of its default DRR-ave: the best state on the training users (seed 100, "
-        "docs/agents.md). DRR runs with a saturation penalty of 1 instead of its default 0.1 (same tuning, "
+        "docs/agents.md). `DQN (prior head)` is DQN whose Q-function takes greedy-pmf's folded-in rating of each "
+        "item as a feature beside the state, a similarity-to-the-last-items term and per-item biases "
+        "(`q_head=\"prior\"`, docs/agents.md): it starts as greedy-pmf and learns what the rating model does "
+        "not know. DRR runs with a saturation penalty of 1 instead of its default 0.1 (same tuning, "
         "docs/agents.md). Rewards: skip 0, click 1, purchase 5.",
         "",
     ]
@@ -233,16 +238,17 @@ def report(root: Path, envs: list[str], out: Path, command: str) -> None:
         "",
         "* **The agents do not know the user; oracle-greedy and the planner do.** Both cheat by design (they are "
         "the upper references): they read the test user's true ratings. The agents see the last "
-        "few items of the episode (N = 5) and how the user reacted, as greedy-pmf does through its fold-in; the "
-        "gap between greedy-pmf and oracle-greedy is what knowing the user is worth, before any planning.",
+        "few items of the episode (N = 5) and how the user reacted, as greedy-pmf does through its fold-in.",
+        "* **What a learned rule is worth.** greedy-pmf-topics is greedy-pmf with a hand-written penalty on the "
+        "topics of the last two items shown (agents/baselines.py): the rule the v1 users reward, since they tire "
+        "of a topic. `DQN (prior head)` starts from greedy-pmf's rating and learns such a rule from the reward "
+        "(docs/agents.md); the other agents must also learn every item's value from scratch, and within this "
+        "budget they do not learn the rule, even with the similarity features given to them (the `history` head, "
+        "docs/agents.md).",
         "* **Jester4 leaves little to plan for.** Its headroom (planner ÷ oracle-greedy) is 1.03 "
-        "(docs/results/headroom.md): users leave after about ten jokes whatever is shown, so a long-term "
-        "policy has about ten steps to find out who the user is, and no tuning tried (docs/agents.md) got DQN above "
-        "popularity there on the training users.",
-        "* **ML-100K's satiation is per genre, over every item shown.** DRR-ave, the agents' default state, pools "
-        "the last *liked* items only, so it cannot see what is about to satiate; HPMN reads the whole history and "
-        "its behaviours, and DEERS its liked and skipped items, and both do better. The per-item linear Q head "
-        "still learns each of the 1,682 items' values from the few times it tries it.",
+        "(docs/results/headroom.md): users leave after about ten jokes whatever is shown, so repetition hardly "
+        "matters (greedy-pmf-topics does not help there either), and a long-term policy has about ten steps "
+        "to find out who the user is. No setting tried (docs/agents.md) got an agent clearly above greedy-pmf.",
         "* **DRR's actor-critic is unstable here.** On the tuning users its reward swung between 18 and 29 per "
         "episode from one evaluation to the next; with its default saturation penalty (0.1) 30% of its action "
         "coordinates sat at ±1 and it gave few distinct first items, hence the penalty of 1 (6% saturated).",
@@ -272,15 +278,21 @@ def verdict(records: dict[str, list[dict]]) -> list[str]:
         out[0] += f", {mean / p_mean:.2f} × the planner's."
     goal = mean >= 1.10 * g_mean and separated
     out.append("")
-    out.append("It meets the 1.10 × greedy-pmf goal." if goal else
-               "**It does not meet the 1.10 × greedy-pmf goal: RL has not earned its place here yet.**")
-    if "planner" in records and "oracle-greedy" in records:
-        o_mean = interval([r["reward"] for r in records["oracle-greedy"]])[0]
-        if 0.8 * p_mean > o_mean:
-            out += ["", f"0.8 × the planner is {0.8 * p_mean:.2f} per episode, above oracle-greedy's {o_mean:.2f}, "
-                        "which reads each test user's true ratings from the simulator: a policy that knows only "
-                        "what the episode has shown would have to out-plan the planner by more than knowing the "
-                        "user is worth, so that part of the goal is out of reach by construction here."]
+    out.append("It meets the 1.10 × greedy-pmf goal (non-overlapping intervals)" if goal else
+               "**It does not meet the 1.10 × greedy-pmf goal: RL has not earned its place here yet**")
+    if "planner" in records:
+        out[-1] += (", and reaches 0.8 × the planner." if mean >= 0.8 * p_mean else
+                    ("; it does not reach 0.8 × the planner." if goal else ", nor 0.8 × the planner.**"))
+        if not goal:
+            out[-1] = out[-1].replace("here yet**, nor", "here yet, nor")
+    else:
+        out[-1] += "." if goal else ".**"
+    if "planner" in records and "greedy-pmf-topics" in records:
+        t_mean = interval([r["reward"] for r in records["greedy-pmf-topics"]])[0]
+        verb = "reaches" if t_mean >= 0.8 * p_mean else "gets"
+        out += ["", f"0.8 × the planner is {0.8 * p_mean:.2f} per episode. greedy-pmf-topics, a hand-written rule "
+                    f"that knows no more of the user than the agents do, {verb} {t_mean:.2f} "
+                    f"({t_mean / p_mean:.2f} × the planner; the best agent {mean / t_mean:.2f} × the rule)."]
     return out
 
 
