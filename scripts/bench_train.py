@@ -159,8 +159,12 @@ BARE = {"dqn": bare_dqn_updates_per_s, "drr": bare_ddpg_updates_per_s, "ddpg": b
 
 
 def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, data_dir: str | None,
-                    seed: int = 0, agent_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``agent`` (DRR-ave state) until its test reward reaches 95% of ``greedy`` or ``max_steps``."""
+                    seed: int = 0, agent_kwargs: dict[str, Any] | None = None, stop: bool = True) -> dict[str, Any]:
+    """Train ``agent`` (DRR-ave state) until its test reward reaches 95% of ``greedy`` or ``max_steps``.
+
+    With ``stop=False`` it trains all ``max_steps`` (for a policy that starts at the bar: does training keep it
+    there?) and the result also holds the whole curve.
+    """
     from recgym.experiments.config import make_config
     from recgym.experiments.train import train
 
@@ -168,7 +172,7 @@ def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, 
     config = make_config(env=QUALITY_ENV, agent=agent, encoder="drr-ave", agent_kwargs=dict(agent_kwargs or {}),
                          steps=max_steps, seed=seed,
                          eval_every=eval_every, checkpoint_every=max_steps, env_kwargs=env_kwargs,
-                         stop_at_reward=0.95 * greedy)
+                         stop_at_reward=0.95 * greedy if stop else None)
     with tempfile.TemporaryDirectory() as tmp:
         result = train(config, Path(tmp) / "run", progress=False)
     reached = [p for p in result["curve"] if p["avg_reward_per_step"] >= 0.95 * greedy]
@@ -177,7 +181,8 @@ def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, 
             "minutes": reached[0]["train_seconds"] / 60 if reached else None,
             "best_reward": best["avg_reward_per_step"], "best_step": best["step"],
             "trained_minutes": result["curve"][-1]["train_seconds"] / 60,
-            "gradient_updates": result["gradient_updates"]}
+            "gradient_updates": result["gradient_updates"],
+            "curve": [(p["step"], p["avg_reward_per_step"]) for p in result["curve"]]}
 
 
 def main() -> None:
@@ -232,6 +237,16 @@ def quality_main(args: argparse.Namespace) -> None:
           f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = [(name, *QUALITY_VARIANTS.get(name, (name, {}))) for name in args.agents]
     for name, agent, kwargs in rows:
+        if name in QUALITY_VARIANTS:  # starts at greedy-pmf's policy: train the whole budget and follow it
+            r = time_to_quality(agent, args.max_steps, args.eval_every, greedy, args.data_dir, agent_kwargs=kwargs,
+                                stop=False)
+            after = [reward for step, reward in r["curve"] if step > 0]
+            print(f"{name:6s} starts at {r['curve'][0][1]:.4f} ({r['curve'][0][1] / greedy:.2f} x greedy-pmf); over "
+                  f"{args.max_steps:,} steps of training ({r['trained_minutes']:.1f} minutes, "
+                  f"{r['gradient_updates']:,} updates) its test reward stays in {min(after):.4f}-{max(after):.4f} "
+                  f"({min(after) / greedy:.2f}-{max(after) / greedy:.2f} x greedy-pmf), {after[-1]:.4f} at the end "
+                  f"({after[-1] / greedy:.2f} x)", flush=True)
+            continue
         r = time_to_quality(agent, args.max_steps, args.eval_every, greedy, args.data_dir, agent_kwargs=kwargs)
         if r["reached"]:
             print(f"{name:6s} reached 95% of greedy-pmf after {r['steps']:,} steps, {r['minutes']:.1f} minutes "

@@ -221,7 +221,7 @@ def report(root: Path, envs: list[str], out: Path, command: str) -> None:
         if curves:
             png = out.parent / f"long_term_{env_id.split('/')[-1]}.png"
             reference = {n: interval([r["reward"] for r in records[n]])[0]
-                         for n in ("greedy-pmf", "oracle-greedy", "planner") if n in records}
+                         for n in ("greedy-pmf", "greedy-pmf-topics", "oracle-greedy", "planner") if n in records}
             plot_learning_curve(curves, png, title=f"{env_id}: test reward per episode during training",
                                 metric="reward", reference=reference)
             curves_png[env_id] = png.name
