@@ -49,7 +49,9 @@ PUBLISHED_GPU = {"dqn": 54.0, "drr": 15.0, "ddpg": 15.0}  # EasyRL4Rec training 
 TARGET = {"dqn": 1000.0, "drr": 300.0, "ddpg": 300.0}
 #: time-to-quality rows beyond the agents' names: DQN whose Q-function starts from greedy-pmf's own fold-in rating
 #: (agents/dqn.py, q_head="prior"); it starts at greedy-pmf's policy, so its row says whether training keeps it there
-QUALITY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"dqn-prior": ("dqn", {"policy_kwargs": {"q_head": "prior"}})}
+#: (with the learning rate scripts/long_term.py gives it)
+QUALITY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dqn-prior": ("dqn", {"policy_kwargs": {"q_head": "prior"}, "learning_rate": 3e-4})}
 #: where time-to-quality is measured (the issue's: ML-100K's PMF users, stateless, so greedy-pmf is the bar)
 QUALITY_ENV = "recgym/ML100K-PMF-v0"
 #: ML-100K's size: 943 users, 1682 items, ~100,000 ratings
