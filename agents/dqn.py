@@ -47,6 +47,7 @@ from torch.nn import functional as F
 
 from agents.common import as_batch, mask_consumed, random_available, random_unconsumed
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
+from recgym.scenario import fold_in_users
 
 #: Defaults for this domain, with their sources.
 DQN_DEFAULTS: dict[str, Any] = {
@@ -126,8 +127,8 @@ class MaskedQNetwork(QNetwork):
       per-item bias. RL's part is what the rating model does not know: how
       much an item is worth beyond its rating (the history term, the biases). A
       residual on a model-based prior, as in residual policy learning (Silver et
-      al., arXiv:1812.06298); ``prior_model`` holds the model's arrays (the agents
-      registry passes the scenario's embedding model).
+      al., arXiv:1812.06298); ``prior_model`` is the fitted embedding model (the
+      agents registry passes the scenario's, the one greedy-pmf uses).
     * ``"features"``: ``Q(s, a) = g(s)^T phi_a + c_a`` with fixed item descriptors
       ``phi_a = [e_a, x_a]``: the encoder's (PMF) item embedding and the item's
       content ``x_a`` (genres, words; ``item_features``). Values generalise across
@@ -161,7 +162,7 @@ class MaskedQNetwork(QNetwork):
         normalize_images: bool = True,
         q_head: str = "linear",
         item_features: np.ndarray | None = None,
-        prior_model: dict[str, Any] | None = None,
+        prior_model: Any = None,
     ) -> None:
         if q_head not in Q_HEADS:
             raise ValueError(f"unknown q_head {q_head!r}; choose one of {list(Q_HEADS)}")
@@ -223,7 +224,7 @@ class MaskedQNetwork(QNetwork):
     def _make_history_term(self, observation_space: spaces.Space, features_extractor: BaseFeaturesExtractor,
                            features_dim: int, n_items: int, item_features: np.ndarray | None) -> None:
         if "history_items" not in observation_space.spaces:
-            raise ValueError("q_head='history' needs 'history_items' in the observation; use q_head='linear'")
+            raise ValueError(f"q_head={self.q_head!r} needs 'history_items' in the observation; use q_head='linear'")
         channels = []
         if hasattr(features_extractor, "item_embedding_table"):
             channels.append(features_extractor.item_embedding_table().detach()[:n_items].float())
@@ -234,8 +235,8 @@ class MaskedQNetwork(QNetwork):
                                  f"{tuple(topics.shape)}")
             channels.append(topics[:n_items])
         if not channels:
-            raise ValueError("q_head='history' needs item embeddings (an encoder with item_embedding_table) or "
-                             "item_features to compare the candidates with the history")
+            raise ValueError(f"q_head={self.q_head!r} needs item embeddings (an encoder with item_embedding_table) "
+                             "or item_features to compare the candidates with the history")
         width = max(c.shape[1] for c in channels)
         table = th.zeros(len(channels), n_items + 1, width)  # row n_items: the padding id, similarity 0
         for i, c in enumerate(channels):
@@ -246,43 +247,33 @@ class MaskedQNetwork(QNetwork):
         nn.init.zeros_(self.history_weights.weight)  # starts as the linear head
         nn.init.zeros_(self.history_weights.bias)
 
-    def _make_prior(self, prior_model: dict[str, Any] | None, n_items: int) -> None:
-        needed = ("item_embeddings", "item_bias", "global_mean", "reg", "bias_reg", "midpoint", "half_range")
-        if prior_model is None or any(k not in prior_model for k in needed):
-            raise ValueError(f"q_head='prior' needs prior_model, a dict with {list(needed)} (agents.make passes the "
-                             "scenario's embedding model)")
-        factors = th.as_tensor(np.asarray(prior_model["item_embeddings"], dtype=np.float64))
-        if factors.ndim != 2 or factors.shape[0] < n_items:
-            raise ValueError(f"prior_model['item_embeddings'] must be (n_items={n_items}, d), got {tuple(factors.shape)}")
-        d = factors.shape[1]
-        # float64: the fold-in's small ridge systems, as recgym.scenario.fold_in_users solves them
-        self.register_buffer("prior_design", th.cat([factors[:n_items], th.ones(n_items, 1, dtype=th.float64)], 1))
-        self.register_buffer("prior_item_bias", th.as_tensor(np.asarray(prior_model["item_bias"],
-                                                                           dtype=np.float64))[:n_items])
-        penalty = th.tensor([float(prior_model["reg"])] * d + [float(prior_model["bias_reg"])], dtype=th.float64)
-        self.register_buffer("prior_inv_penalty", 1.0 / penalty)
-        self.prior_constants = {k: float(prior_model[k]) for k in ("global_mean", "midpoint", "half_range")}
+    def _make_prior(self, prior_model: Any, n_items: int) -> None:
+        if not all(hasattr(prior_model, k) for k in ("item_embeddings", "item_bias", "global_mean", "scale")):
+            raise ValueError("q_head='prior' needs prior_model, a fitted embedding model such as the scenario's "
+                             f"PMFSimulator (agents.make passes it), got {type(prior_model).__name__}")
+        if prior_model.n_items < n_items:
+            raise ValueError(f"prior_model has {prior_model.n_items} items, the action space {n_items}")
+        factors = th.as_tensor(np.asarray(prior_model.item_embeddings, dtype=np.float64))[:n_items]
+        bias = th.as_tensor(np.asarray(prior_model.item_bias, dtype=np.float64))[:n_items]
+        self.register_buffer("prior_design", th.cat([factors, bias[:, None]], dim=1))  # [V_j, c_j]
 
     def _prior(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
-        """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``)."""
-        design_table, n_items = self.prior_design, self.prior_design.shape[0]
-        ids = obs["history_items"].long()
-        mask = (obs["history_mask"] > 0) & (ids >= 0) & (ids < n_items)
-        ids = th.where(mask, ids, th.zeros_like(ids))
-        const = self.prior_constants
-        ratings = obs["history_feedback"].double() * const["half_range"] + const["midpoint"]
-        residual = (ratings - const["global_mean"] - self.prior_item_bias[ids]) * mask
-        design = design_table[ids] * mask.unsqueeze(-1)  # [B, N, d + 1]
-        scaled = design * self.prior_inv_penalty
-        kernel = scaled @ design.transpose(1, 2) + th.eye(ids.shape[1], dtype=th.float64)  # dual form, N x N
-        alpha = th.linalg.solve(kernel, residual.unsqueeze(-1))  # [B, N, 1]
-        user = (scaled * alpha).sum(dim=1)  # [B, d + 1]: [U_i, b_i]
+        """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
+
+        The user is :func:`recgym.scenario.fold_in_users` of the ratings the observation shows (no gradient
+        flows into the prior: it is a fixed feature).
+        """
+        model, scale = self.prior_model, self.prior_model.scale
+        numpy_obs = {k: obs[k].detach().cpu().numpy() for k in ("history_items", "history_feedback", "history_mask")}
+        ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
+        factors, user_bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
+        user = th.as_tensor(np.concatenate([factors, np.ones((factors.shape[0], 1))], axis=1))  # [U_i, 1]
+        design = self.prior_design if items is None else self.prior_design[items.long()]
+        rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
         if items is None:
-            rating = user @ design_table.T + self.prior_item_bias  # [B, I]
-        else:
-            items = items.long()
-            rating = (design_table[items] * user.unsqueeze(1)).sum(-1) + self.prior_item_bias[items]  # [B, k]
-        return ((rating + const["global_mean"] - const["midpoint"]) / const["half_range"]).float()
+            rating = rating.T  # [B, I]
+        offset = th.as_tensor(user_bias + model.global_mean - scale.midpoint).unsqueeze(1)  # b_i + mu - midpoint
+        return ((rating + offset) / scale.half_range).float()
 
     def _history_term(self, obs: PyTorchObs, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:
         """``sum_c sum_n w_{c,n}(s) m_n cos_c(a, h_n)`` ``[B, n_items]`` (or ``[B, k]`` for ``items``)."""
@@ -371,7 +362,7 @@ class MaskedDQNPolicy(MultiInputPolicy):
     q_network_class: ClassVar[type[BasePolicy]] = MaskedQNetwork
 
     def __init__(self, *args: Any, q_head: str = "linear", item_features: np.ndarray | None = None,
-                 prior_model: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 prior_model: Any = None, **kwargs: Any) -> None:
         self.q_head = q_head
         self.item_features = item_features
         self.prior_model = prior_model

@@ -20,6 +20,7 @@ import numpy as np
 
 import state_encoders
 from agents import baselines, planner
+from agents.categories import item_categories
 from state_encoders.features import content_kwargs, item_content_features
 from recgym.scenario import Scenario
 from agents.common import (
@@ -100,15 +101,11 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
     policy_kwargs.update(kwargs.pop("policy_kwargs", {}) or {})
     if policy_kwargs.get("q_head") == "prior" and policy_kwargs.get("prior_model") is None:
         # greedy-pmf's rating model, passed down like the PMF tables (fitted on the training users only)
-        model, scale = scenario.embedding_model, scenario.log.scale
-        policy_kwargs["prior_model"] = {
-            "item_embeddings": np.asarray(model.item_embeddings), "item_bias": np.asarray(model.item_bias),
-            "global_mean": float(model.global_mean), "reg": float(model.reg), "bias_reg": float(model.bias_reg),
-            "midpoint": float(scale.midpoint), "half_range": float(scale.half_range)}
+        policy_kwargs["prior_model"] = scenario.embedding_model
     if policy_kwargs.get("q_head") in ("history", "prior") and policy_kwargs.get("item_features") is None:
-        # the head's topic channel: the scenario's genre flags, where its log has genres
-        genres = scenario.log.item_genres()
-        policy_kwargs["item_features"] = None if genres is None else (np.asarray(genres) > 0).astype(np.float32)
+        # the head's topic channel: DEERS's item categories (genres, else k-means clusters of the item factors)
+        flags, _ = item_categories(scenario.log, scenario.embedding_model.item_embeddings)
+        policy_kwargs["item_features"] = flags.astype(np.float32)
     if policy_kwargs.get("q_head") == "features" and policy_kwargs.get("item_features") is None:
         # the Q-head's item descriptors: the scenario's item content, passed down like the PMF tables
         policy_kwargs["item_features"] = item_content_features(scenario.log)
