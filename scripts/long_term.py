@@ -30,7 +30,6 @@ docs/results/long_term.md and its plot from whatever is cached.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import RunDir
 from recgym.experiments.train import train
 from recgym.scenario import make_scenario
+from script_utils import read_cached_json, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = ["recgym/ML100K-Behavior-v1", "recgym/Jester4-Behavior-v1", "recgym/Synthetic-Behavior-v1"]
@@ -92,11 +92,6 @@ def cache_path(root: Path, env_id: str, policy: str, seed: int) -> Path:
     return root / safe(env_id) / f"{safe(policy)}-seed{seed}.json"
 
 
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
-
-
 def evaluate(policy: Any, env: Any, seed: int) -> dict[str, Any]:
     tic = time.perf_counter()
     res = run_episodes(policy, env, seed=seed)
@@ -124,10 +119,9 @@ def run_baselines(env_id: str, seed: int, root: Path, data_dir: str | None) -> N
 def run_agent(env_id: str, label: str, seed: int, steps: int, root: Path, data_dir: str | None) -> None:
     out = cache_path(root, env_id, label, seed)
     agent, encoder, settings = RL[label]
-    if out.exists():
-        cached = json.loads(out.read_text())
-        if cached.get("settings", {}) == settings and cached.get("steps") == steps:
-            return  # a run with other settings or another budget is redone
+    cached = read_cached_json(out)  # {} when missing or unreadable: the run is (re)done
+    if cached and cached.get("settings", {}) == settings and cached.get("steps") == steps:
+        return  # a run with other settings or another budget is redone
     env_kwargs = {**EPISODE, **({"data_dir": data_dir} if data_dir else {})}
     config = make_config(env=env_id, agent=agent, encoder=encoder, agent_kwargs=dict(settings), steps=steps,
                          seed=seed, env_kwargs=env_kwargs,
@@ -160,8 +154,9 @@ def load_records(root: Path, env_id: str) -> dict[str, list[dict]]:
     for name in [*BASELINES, *RL]:
         for seed in range(100):
             path = cache_path(root, env_id, name, seed)
-            if path.exists():
-                records.setdefault(name, []).append(json.loads(path.read_text()))
+            record = read_cached_json(path)
+            if record:
+                records.setdefault(name, []).append(record)
     return records
 
 
