@@ -46,6 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agents.common import as_batch, mask_consumed, random_available, random_unconsumed
+from agents.nstep import n_step_buffer_kwargs, take_n_steps
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 from recgym.scenario import fold_in_users
 
@@ -395,6 +396,8 @@ class MaskedDQN(DQN):
     :param per_alpha: α of PER.
     :param per_beta0: initial β of PER, annealed linearly to 1 over ``learn``.
     :param per_eps: ε of PER.
+    :param n_steps: n of n-step returns (:class:`agents.nstep.NStepDictReplayBuffer`; 1, the
+        default, is the one-step target); not combined with PER.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": MaskedDQNPolicy}
@@ -414,10 +417,12 @@ class MaskedDQN(DQN):
         self.double_q = bool(double_q)
         self.prioritized_replay = bool(prioritized_replay)
         self.per_beta0 = float(per_beta0)
+        self.n_step_returns = take_n_steps(kwargs, self.prioritized_replay)
         if self.prioritized_replay:
             use_prioritized_replay(kwargs, per_alpha, per_beta0, per_eps)
         init_setup = kwargs.pop("_init_setup_model", True)
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        self.replay_buffer_kwargs = n_step_buffer_kwargs(self.n_step_returns, self.gamma, self.replay_buffer_kwargs)
         if init_setup:
             self._setup_model()
 

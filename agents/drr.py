@@ -55,6 +55,7 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import MultiInputPolicy
 from torch.nn import functional as F
 
+from agents.nstep import n_step_buffer_kwargs, take_n_steps
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 
 #: Defaults for this domain, with their sources.
@@ -110,6 +111,8 @@ class DRR(DDPG):
     :param per_alpha: α of PER.
     :param per_beta0: initial β of PER, annealed linearly to 1 over ``learn``.
     :param per_eps: ε of PER.
+    :param n_steps: n of n-step returns (:class:`agents.nstep.NStepDictReplayBuffer`); needs
+        ``prioritized_replay=False``.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": MultiInputPolicy}
@@ -131,10 +134,12 @@ class DRR(DDPG):
         self.action_penalty = float(action_penalty)
         self.prioritized_replay = bool(prioritized_replay)
         self.per_beta0 = float(per_beta0)
+        self.n_step_returns = take_n_steps(kwargs, self.prioritized_replay)
         if self.prioritized_replay:
             use_prioritized_replay(kwargs, per_alpha, per_beta0, per_eps)
         init_setup = kwargs.pop("_init_setup_model", True)
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        self.replay_buffer_kwargs = n_step_buffer_kwargs(self.n_step_returns, self.gamma, self.replay_buffer_kwargs)
         if init_setup:
             self._setup_model()
 

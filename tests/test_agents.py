@@ -20,6 +20,7 @@ from agents.categories import item_categories, kmeans
 from agents.common import action_mode_of, consumed_mask_numpy, random_available, random_unconsumed, scenario_of
 from agents.deers import CompetitorSampler, feedback_table
 from agents.arguments import validate_agent_kwargs
+from agents.nstep import NStepDictReplayBuffer
 from agents.per import PrioritizedDictReplayBuffer, SumTree, annealed_beta
 from recgym.data import make_synthetic_log
 from recgym.envs.config import EpisodeConfig
@@ -355,6 +356,38 @@ def test_per_priority_updates_and_new_transitions_get_the_maximum():
     buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}])
     np.testing.assert_allclose(buffer.tree.get(np.array([2, 3])), (3.0 + 1e-6) ** 0.6)
     assert annealed_beta(0.4, 1.0) == pytest.approx(0.4) and annealed_beta(0.4, 0.0) == pytest.approx(1.0)
+
+
+def test_n_step_dict_buffer_returns_match_hand_computed_values():
+    space = gym.spaces.Dict({"x": gym.spaces.Box(-100, 100, (1,), np.float32)})
+    buffer = NStepDictReplayBuffer(16, space, gym.spaces.Discrete(3), device="cpu", n_envs=1, n_steps=3, gamma=0.5)
+    # one env: an episode of 4 steps that terminates, then 2 steps of the next one (still running)
+    rewards, dones = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0], [0, 0, 0, 1, 0, 0]
+    for t, (r, d) in enumerate(zip(rewards, dones)):
+        obs, nxt = {"x": np.array([[t]], np.float32)}, {"x": np.array([[t + 100]], np.float32)}
+        buffer.add(obs, nxt, np.zeros((1, 1)), np.array([r]), np.array([d]), [{}])
+    sample = buffer._get_samples(np.arange(6))
+    # t=0: 1 + 0.5*2 + 0.25*4, bootstrapped with 0.5^3; t=1: 2 + 0.5*4 + 0.25*8, ends at the termination
+    np.testing.assert_allclose(sample.rewards.numpy()[:, 0], [3.0, 6.0, 8.0, 8.0, 32.0, 32.0])
+    np.testing.assert_allclose(sample.discounts.numpy()[:, 0], [0.125, 0.125, 0.25, 0.5, 0.25, 0.5])
+    np.testing.assert_array_equal(sample.dones.numpy()[:, 0], [0, 1, 1, 1, 0, 0])  # never crosses episodes
+    # the bootstrapped observation is the one after the last step used; the newest step cuts the sequence
+    np.testing.assert_array_equal(sample.next_observations["x"].numpy()[:, 0], [102, 103, 103, 103, 105, 105])
+    assert buffer.timeouts[5, 0] == 0  # the temporary cut at the newest position is undone
+
+
+def test_dqn_n_steps_uses_the_n_step_buffer_and_refuses_per(world):
+    model = agents.make("dqn", vec_env(world), seed=0, n_steps=3, learning_starts=32)
+    assert isinstance(model.replay_buffer, NStepDictReplayBuffer)
+    assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, model.gamma)
+    model.learn(128)
+    assert model._n_updates > 0
+    with pytest.raises(ValueError, match="n_steps"):
+        agents.make("dqn", vec_env(world), seed=0, n_steps=3, prioritized_replay=True)
+    with pytest.raises(ValueError, match="prioritized replay"):  # DRR replays with PER by default
+        agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3)
+    drr = agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3, prioritized_replay=False)
+    assert isinstance(drr.replay_buffer, NStepDictReplayBuffer) and drr.replay_buffer.n_steps == 3
 
 
 def test_drr_trains_with_per_weights_and_updates_priorities(world):
