@@ -2,7 +2,7 @@
 
 >>> import agents
 >>> agents.available()
-['ddpg', 'deers', 'dqn', 'drr', 'greedy-pmf', 'linucb', 'oracle-greedy', 'planner', 'popularity', 'random']
+['ddpg', 'deers', 'dqn', 'drr', 'greedy-pmf', 'greedy-pmf-topics', 'linucb', 'oracle-greedy', 'oracle-greedy-topics', 'planner', 'popularity', 'random']
 >>> agents.spec("drr").action_mode
 'embedding'
 >>> model = agents.make("drr", env, seed=0)  # doctest: +SKIP
@@ -21,11 +21,14 @@ from agents.baselines import (
     OracleGreedyAgent,
     PopularityAgent,
     RandomAgent,
+    TopicAwareGreedyAgent,
+    TopicAwareOracleAgent,
 )
 from agents.common import action_mode_of, scenario_of
 from agents.deers import DEERS, CompetitorSampler, DEERSQNetwork
 from agents.dqn import MaskedDQN, MaskedQNetwork
 from agents.drr import DRR
+from agents.nstep import NStepDictReplayBuffer
 from agents.planner import PlannerAgent
 from agents.per import PrioritizedDictReplayBuffer, SumTree
 from agents.registry import AGENTS, AgentSpec, available, load, make, spec
@@ -43,12 +46,15 @@ __all__ = [
     "LinUCBAgent",
     "MaskedDQN",
     "MaskedQNetwork",
+    "NStepDictReplayBuffer",
     "OracleGreedyAgent",
     "PlannerAgent",
     "PopularityAgent",
     "PrioritizedDictReplayBuffer",
     "RandomAgent",
     "SumTree",
+    "TopicAwareGreedyAgent",
+    "TopicAwareOracleAgent",
     "available",
     "action_mode_of",
     "load",

@@ -17,6 +17,7 @@ item), and work on single observations or batches.
                    a test user is folded in from the episode's history)
 ``greedy-pmf-topics``  greedy-pmf's rating minus a penalty for topics shown in the last few steps
 ``oracle-greedy``  highest expected one-step reward under the live simulator (cheats by design)
+``oracle-greedy-topics``  oracle-greedy's expected reward minus greedy-pmf-topics' penalty (cheats by design)
 ``linucb``         disjoint LinUCB over the mean liked-item embedding, learned online
 =================  ==========================================================================
 """
@@ -56,6 +57,10 @@ LINUCB_RIDGE = 1.0
 #: greedy-pmf; windows of 4 gave 174-176 (docs/agents.md).
 TOPIC_PENALTY = 0.5
 TOPIC_WINDOW = 2
+#: oracle-greedy-topics: the same rule's penalty in reward units (skip 0 / click 1 / purchase 5), on the same
+#: tuning users (window 2): 1 / 2 / 3 / 4 / 6 / 8 / 12 gave 173 / 189 / 194 / 203 / 206 / 206 / 206 per episode,
+#: against oracle-greedy's 153 and the planner's 207.5 there.
+ORACLE_TOPIC_PENALTY = 6.0
 
 
 def zip_path(path: str | Path) -> Path:
@@ -252,16 +257,54 @@ class GreedyPMFAgent(BaselineAgent):
         return self.predicted_ratings(obs)
 
 
+class RecentTopics:
+    """How often each item's topics were shown in the last ``window`` steps, as a penalty per item.
+
+    Topics are :func:`agents.categories.item_categories`: the log's genres, else k-means clusters of
+    the embedding model's item factors. The penalty of item ``j`` is ``sum_t g_j[t] n_t``, ``g_j`` its
+    topic flags normalised to sum 1, ``n_t`` how often topic ``t`` appears among the last ``window``
+    items the episode showed (``history_items``, skipped ones included).
+
+    :param scenario: the scenario (its log and embedding model give the topics).
+    :param window: how many of the latest shown items count (>= 1).
+    :param owner: the agent's name, for error messages.
+    """
+
+    def __init__(self, scenario: Scenario, window: int, owner: str) -> None:
+        if isinstance(window, bool) or int(window) != window or window < 1:
+            raise ValueError(f"{owner}: window must be an integer >= 1, got {window!r}")
+        self.window = int(window)
+        flags, _ = item_categories(scenario.log, np.asarray(scenario.embedding_model.item_embeddings))
+        flags = flags.astype(np.float64)
+        self.n_items = flags.shape[0]
+        # one extra all-zero row: the padding id of history_items counts for no topic
+        self.topics = np.vstack([flags, np.zeros((1, flags.shape[1]))])
+        self.shares = flags / np.maximum(flags.sum(axis=1, keepdims=True), 1.0)  # (n_items, T)
+
+    def counts(self, obs: Observation) -> np.ndarray:
+        """``(B, T)`` how often each topic appears among the last ``window`` shown items."""
+        items = obs["history_items"][:, -self.window:].astype(np.int64)
+        mask = obs["history_mask"][:, -self.window:].astype(bool) & (items < self.n_items)
+        return self.topics[np.where(mask, items, self.n_items)].sum(axis=1)
+
+    def penalty(self, obs: Observation) -> np.ndarray:
+        """``(B, n_items)``: ``sum_t g_j[t] n_t`` for every item ``j``."""
+        return self.counts(obs) @ self.shares.T
+
+
+def _check_penalty(penalty: float, owner: str) -> float:
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"{owner}: penalty must be a finite number >= 0, got {penalty!r}")
+    return float(penalty)
+
+
 class TopicAwareGreedyAgent(GreedyPMFAgent):
     """greedy-pmf with a hand-made rule against repeating topics: a myopic heuristic, not a learner.
 
     Score of item ``j``: ``r_hat(u, j) - lambda * h * sum_t g_j[t] n_t``, with ``r_hat``
     greedy-pmf's predicted rating, ``h`` the rating scale's half range (so
-    ``lambda`` is in reward units), ``g_j`` item ``j``'s topic flags normalised to
-    sum 1 and ``n_t`` how often topic ``t`` appears among the last ``window`` items
-    the episode showed (``history_items``, skipped ones included). Topics are
-    :func:`agents.categories.item_categories`: the log's genres, else k-means
-    clusters of the embedding model's item factors. It stands for what an agent
+    ``lambda`` is in reward units) and ``sum_t g_j[t] n_t`` the :class:`RecentTopics`
+    penalty of the last ``window`` items shown. It stands for what an agent
     could learn about users who tire of a topic (docs/simulators.md) without
     knowing them beyond what the episode shows, as greedy-pmf does.
 
@@ -274,27 +317,18 @@ class TopicAwareGreedyAgent(GreedyPMFAgent):
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise ValueError(f"greedy-pmf-topics: penalty must be a finite number >= 0, got {penalty!r}")
-        if isinstance(window, bool) or int(window) != window or window < 1:
-            raise ValueError(f"greedy-pmf-topics: window must be an integer >= 1, got {window!r}")
+        self.penalty = _check_penalty(penalty, "greedy-pmf-topics")
         super().__init__(env, seed, scenario)
-        self.penalty, self.window = float(penalty), int(window)
-        flags, _ = item_categories(self.scenario.log, np.asarray(self.model.item_embeddings))
-        flags = flags.astype(np.float64)
-        # one extra all-zero row: the padding id of history_items counts for no topic
-        self._topics = np.vstack([flags, np.zeros((1, flags.shape[1]))])
-        self._shares = flags / np.maximum(flags.sum(axis=1, keepdims=True), 1.0)  # (n_items, T)
+        self.recent = RecentTopics(self.scenario, window, "greedy-pmf-topics")
+        self.window = self.recent.window
 
     def recent_topics(self, obs: Observation) -> np.ndarray:
         """``(B, T)`` how often each topic appears among the last ``window`` shown items."""
-        items = obs["history_items"][:, -self.window:].astype(np.int64)
-        mask = obs["history_mask"][:, -self.window:].astype(bool) & (items < self.n_items)
-        return self._topics[np.where(mask, items, self.n_items)].sum(axis=1)
+        return self.recent.counts(obs)
 
     def scores(self, obs: Observation) -> np.ndarray:
         penalty = self.penalty * self.scenario.log.scale.half_range
-        return self.predicted_ratings(obs) - penalty * (self.recent_topics(obs) @ self._shares.T)
+        return self.predicted_ratings(obs) - penalty * self.recent.penalty(obs)
 
     def get_params(self) -> dict[str, Any]:
         return {"seed": self.seed, "penalty": self.penalty, "window": self.window}
@@ -329,6 +363,37 @@ class OracleGreedyAgent(BaselineAgent):
         masks = np.asarray(call_env_method(self.env, "action_masks"), dtype=bool).reshape(expected.shape)
         expected[~masks] = -np.inf  # consumed, and outside each user's candidate set
         return expected
+
+
+class TopicAwareOracleAgent(OracleGreedyAgent):
+    """oracle-greedy with greedy-pmf-topics' rule: a diagnostic that knows the user and does not plan.
+
+    Score of item ``j``: ``E[r | user, j] - lambda * sum_t g_j[t] n_t``, the live simulator's expected
+    one-step reward (as oracle-greedy, cheating by design) minus the :class:`RecentTopics` penalty of the
+    last ``window`` items shown, ``lambda`` in reward units (skip / click / purchase rewards). Beside
+    greedy-pmf-topics (the same rule on greedy-pmf's folded-in ratings) and the planner (the true user and
+    planning) it splits the planner's lead into what knowing the user is worth and what looking ahead
+    beyond the rule is worth (docs/results/long_term.md).
+
+    :param env: the environment it reads (evaluation rebinds it with ``set_env``).
+    :param seed: unused (kept for a uniform interface).
+    :param penalty: ``lambda`` (>= 0; 0 is oracle-greedy).
+    :param window: how many of the latest shown items count (>= 1).
+    :param scenario: the scenario (default: the environment's).
+    """
+
+    def __init__(self, env: Any, seed: int = 0, penalty: float = ORACLE_TOPIC_PENALTY, window: int = TOPIC_WINDOW,
+                 scenario: Scenario | None = None) -> None:
+        self.penalty = _check_penalty(penalty, "oracle-greedy-topics")
+        super().__init__(env, seed, scenario)
+        self.recent = RecentTopics(self.scenario, window, "oracle-greedy-topics")
+        self.window = self.recent.window
+
+    def scores(self, obs: Observation) -> np.ndarray:
+        return super().scores(obs) - self.penalty * self.recent.penalty(obs)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "penalty": self.penalty, "window": self.window}
 
 
 class DisjointLinUCB:

@@ -196,6 +196,11 @@ register(AgentSpec("greedy-pmf-topics", "discrete", None, baselines.TopicAwareGr
 register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
                    _baseline_builder(baselines.OracleGreedyAgent),
                    "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))
+register(AgentSpec("oracle-greedy-topics", "discrete", None, baselines.TopicAwareOracleAgent,
+                   _baseline_builder(baselines.TopicAwareOracleAgent),
+                   "oracle-greedy minus greedy-pmf-topics' penalty for recent topics (cheats: knows the user, "
+                   "does not plan)",
+                   {"penalty": baselines.ORACLE_TOPIC_PENALTY, "window": baselines.TOPIC_WINDOW}))
 register(AgentSpec("planner", "discrete", None, planner.PlannerAgent, _baseline_builder(planner.PlannerAgent),
                    "receding-horizon planner with the live simulator's expected transitions (cheats: the "
                    "long-horizon reference for oracle-greedy)",

@@ -72,7 +72,7 @@ def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
     else:
         assert actions.shape == (8, env.item_embeddings.shape[1])
         assert np.abs(actions).max() <= 1.0
-    if name not in ("oracle-greedy", "planner"):  # these act on their live environment's own observation only
+    if not getattr(agents.spec(name).agent_class, "needs_live_env", False):  # these act on their live environment's own observation only
         single, _ = model.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
         assert np.shape(single) == np.shape(actions[0])
     assert agents.spec(name).action_mode in ("discrete", "embedding")
@@ -108,7 +108,8 @@ def test_specs_declare_action_modes_and_default_encoders():
     assert agents.spec("deers").default_encoder == "deers"
     assert set(agents.AGENTS) == set(agents.available())
     assert all(agents.spec(n).action_mode == "discrete" and agents.spec(n).default_encoder is None
-               for n in ("random", "popularity", "greedy-pmf", "oracle-greedy", "planner", "linucb"))
+               for n in ("random", "popularity", "greedy-pmf", "greedy-pmf-topics", "oracle-greedy",
+                         "oracle-greedy-topics", "planner", "linucb"))
 
 
 def test_every_environment_form_exposes_the_same_scenario_without_unwrapping(world):
@@ -631,11 +632,30 @@ def test_greedy_pmf_topics_subtracts_the_recent_topics_of_each_item(world):
             agents.make("greedy-pmf-topics", vec_env(world), **bad)
 
 
+def test_oracle_greedy_topics_is_oracle_greedy_minus_the_topic_rule(world):
+    env = vec_env(world)
+    oracle = agents.make("oracle-greedy", env, seed=0)
+    model = agents.make("oracle-greedy-topics", env, seed=0, penalty=3.0, window=2)
+    rule = agents.make("greedy-pmf-topics", env, seed=0, window=2)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.arange(8) * 5)
+    obs, *_ = env.step(np.arange(8) * 5 + 2)
+    penalty = rule.recent_topics(obs) @ rule.recent.shares.T  # the same topics and window as greedy-pmf-topics
+    assert penalty.max() > 0
+    expected = oracle.scores(obs) - 3.0 * penalty
+    np.testing.assert_allclose(model.scores(obs), expected, rtol=1e-9)
+    plain = agents.make("oracle-greedy-topics", env, seed=0, penalty=0.0)
+    np.testing.assert_array_equal(plain.predict(obs)[0], oracle.predict(obs)[0])
+    for bad in ({"penalty": -1.0}, {"penalty": float("inf")}, {"window": 0}):
+        with pytest.raises(ValueError, match="oracle-greedy-topics"):
+            agents.make("oracle-greedy-topics", env, **bad)
+
+
 # -- save / load ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "greedy-pmf-topics",
-                                  "linucb", "oracle-greedy", "planner"])
+                                  "linucb", "oracle-greedy", "oracle-greedy-topics", "planner"])
 def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name):
     mode = agents.spec(name).action_mode
     env = vec_env(world, mode)
