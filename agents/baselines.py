@@ -292,13 +292,24 @@ class RecentTopics:
         return self.counts(obs) @ self.shares.T
 
 
-def _check_penalty(penalty: float, owner: str) -> float:
-    if not (np.isfinite(penalty) and penalty >= 0):
-        raise ValueError(f"{owner}: penalty must be a finite number >= 0, got {penalty!r}")
-    return float(penalty)
+class _TopicRule:
+    """What the two topic rules share: the penalty weight ``lambda``, the :class:`RecentTopics`, their parameters."""
+
+    seed: int
+    scenario: Scenario
+
+    def _use_topics(self, penalty: float, window: int, owner: str) -> None:
+        if not (np.isfinite(penalty) and penalty >= 0):
+            raise ValueError(f"{owner}: penalty must be a finite number >= 0, got {penalty!r}")
+        self.penalty = float(penalty)
+        self.recent = RecentTopics(self.scenario, window, owner)
+        self.window = self.recent.window
+
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "penalty": self.penalty, "window": self.window}
 
 
-class TopicAwareGreedyAgent(GreedyPMFAgent):
+class TopicAwareGreedyAgent(_TopicRule, GreedyPMFAgent):
     """greedy-pmf with a hand-made rule against repeating topics: a myopic heuristic, not a learner.
 
     Score of item ``j``: ``r_hat(u, j) - lambda * h * sum_t g_j[t] n_t``, with ``r_hat``
@@ -317,10 +328,8 @@ class TopicAwareGreedyAgent(GreedyPMFAgent):
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
-        self.penalty = _check_penalty(penalty, "greedy-pmf-topics")
         super().__init__(env, seed, scenario)
-        self.recent = RecentTopics(self.scenario, window, "greedy-pmf-topics")
-        self.window = self.recent.window
+        self._use_topics(penalty, window, "greedy-pmf-topics")
 
     def recent_topics(self, obs: Observation) -> np.ndarray:
         """``(B, T)`` how often each topic appears among the last ``window`` shown items."""
@@ -329,9 +338,6 @@ class TopicAwareGreedyAgent(GreedyPMFAgent):
     def scores(self, obs: Observation) -> np.ndarray:
         penalty = self.penalty * self.scenario.log.scale.half_range
         return self.predicted_ratings(obs) - penalty * self.recent.penalty(obs)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"seed": self.seed, "penalty": self.penalty, "window": self.window}
 
 
 class OracleGreedyAgent(BaselineAgent):
@@ -365,7 +371,7 @@ class OracleGreedyAgent(BaselineAgent):
         return expected
 
 
-class TopicAwareOracleAgent(OracleGreedyAgent):
+class TopicAwareOracleAgent(_TopicRule, OracleGreedyAgent):
     """oracle-greedy with greedy-pmf-topics' rule: a diagnostic that knows the user and does not plan.
 
     Score of item ``j``: ``E[r | user, j] - lambda * sum_t g_j[t] n_t``, the live simulator's expected
@@ -384,16 +390,11 @@ class TopicAwareOracleAgent(OracleGreedyAgent):
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = ORACLE_TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
-        self.penalty = _check_penalty(penalty, "oracle-greedy-topics")
         super().__init__(env, seed, scenario)
-        self.recent = RecentTopics(self.scenario, window, "oracle-greedy-topics")
-        self.window = self.recent.window
+        self._use_topics(penalty, window, "oracle-greedy-topics")
 
     def scores(self, obs: Observation) -> np.ndarray:
         return super().scores(obs) - self.penalty * self.recent.penalty(obs)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"seed": self.seed, "penalty": self.penalty, "window": self.window}
 
 
 class DisjointLinUCB:
