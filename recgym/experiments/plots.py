@@ -52,7 +52,8 @@ def plot_learning_curve(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    outside = len(curves) > 4  # many bands: a legend inside the axes would hide some of them
+    fig, ax = plt.subplots(figsize=(9.5 if outside else 7, 4.2), dpi=120)
     _draw_curves(ax, curves, metric)
     for label, value in (reference or {}).items():
         ax.axhline(value, linestyle="--", linewidth=1, color="grey")
@@ -61,7 +62,10 @@ def plot_learning_curve(
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    if outside:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
