@@ -153,3 +153,17 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
     assert cli_main(["train", "--env-kwarg", "max_steps", "--out", str(tmp_path / "y")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_learning_curve_plot_moves_a_long_legend_beside_the_axes(tmp_path):
+    import matplotlib.image as mpimg
+
+    from recgym.experiments.plots import plot_learning_curve
+
+    curve = [[{"step": s, "reward": float(s)} for s in (0, 10, 20)]]
+    few = plot_learning_curve({f"agent {i}": curve for i in range(2)}, tmp_path / "few.png", metric="reward")
+    many = plot_learning_curve({f"agent {i}": curve for i in range(6)}, tmp_path / "many.png", metric="reward",
+                               reference={"greedy": 5.0})
+    # 7 x 4.2 inches at 120 dpi inside; 9.5 inches wide when the legend goes beside the axes
+    assert mpimg.imread(few).shape[:2] == (504, 840)
+    assert mpimg.imread(many).shape[:2] == (504, 1140)
