@@ -140,7 +140,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     # rates and discounts
     "learning_rate": _learning_rate,
     "actor_learning_rate": _learning_rate,
-    "gamma": _real_in(0.0, 1.0, low_open=True),
+    "gamma": _real_in(0.0, 1.0),  # 0: myopic, the right discount where the simulator is stateless
     "tau": _real_in(0.0, 1.0, low_open=True),
     "exploration_fraction": _real_in(0.0, 1.0),
     "exploration_initial_eps": _real_in(0.0, 1.0),
