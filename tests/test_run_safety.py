@@ -265,6 +265,7 @@ def test_users_in_env_kwargs_of_a_train_run_is_refused(tmp_path, capsys):
         ({"agent_kwargs": {"batch_size": 0}}, "batch_size"),
         ({"agent_kwargs": {"batch_size": -1}}, "batch_size"),
         ({"agent_kwargs": {"gamma": 1.5}}, "gamma"),
+        ({"agent_kwargs": {"gamma": -0.1}}, "gamma"),
         ({"agent_kwargs": {"buffer_size": True}}, "buffer_size"),
         ({"encoder_kwargs": {"hidden": 3}}, "hidden"),
         ({"agent": "drr", "encoder": "drr-att", "encoder_kwargs": {"attention_hidden": 0}}, "attention_hidden"),
@@ -287,6 +288,9 @@ def test_agent_argument_errors_list_every_bad_argument_and_the_valid_names():
     for expected in ("lerning_rate", "batch_size", "hidden", "learning_rate", "buffer_size", "embedding_dim"):
         assert expected in message
     assert "gamma" not in message.split("Valid")[0]  # a good argument is not reported
+    # gamma 0 (myopic play, right for a stateless simulator) and 1 are valid bounds
+    validate_agent_kwargs("dqn", {"gamma": 0.0}, "mean", {})
+    validate_agent_kwargs("dqn", {"gamma": 1.0}, "mean", {})
 
 
 def test_documented_agent_defaults_are_valid_arguments():
