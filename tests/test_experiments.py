@@ -167,3 +167,4 @@ def test_learning_curve_plot_moves_a_long_legend_beside_the_axes(tmp_path):
     # 7 x 4.2 inches at 120 dpi inside; 9.5 inches wide when the legend goes beside the axes
     assert mpimg.imread(few).shape[:2] == (504, 840)
     assert mpimg.imread(many).shape[:2] == (504, 1140)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["few.png", "many.png"]  # no temporary left behind

@@ -67,7 +67,10 @@ def plot_learning_curve(
     else:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    from recgym.data.atomic import atomic_write
+
+    # write, then rename: a kill mid-write leaves the previous plot, not half a PNG
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path
 
