@@ -31,7 +31,7 @@ What recgym adds to stable-baselines3's DQN, and why:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch as th
@@ -81,6 +81,29 @@ DQN_NET_ARCH = [128]
 
 
 Q_HEADS = ("dot", "features", "history", "linear", "prior", "target")
+
+
+class LastFoldIn:
+    """One-slot memo of the prior head's ``p_a(s)`` over the catalogue, shared by the online and target nets.
+
+    A Double-DQN target scores the same next observations with both networks; the fold-in
+    (a ridge regression per user, in numpy) depends only on the observation, so the second
+    network reuses the first one's answer. The key is the identity of the observation's
+    history tensors (they are held, so an id cannot be reused while cached).
+    """
+
+    _KEYS = ("history_items", "history_feedback", "history_mask")
+
+    def __init__(self) -> None:
+        self._key: tuple[th.Tensor, ...] | None = None
+        self._value: th.Tensor | None = None
+
+    def get(self, obs: PyTorchObs, compute: Callable[[], th.Tensor]) -> th.Tensor:
+        """``compute()``, or its stored answer when ``obs`` holds the same tensors as last time."""
+        key = tuple(obs[k] for k in self._KEYS)
+        if self._key is None or any(a is not b for a, b in zip(key, self._key)):
+            self._key, self._value = key, compute()
+        return self._value
 
 
 class MaskedQNetwork(QNetwork):
@@ -164,6 +187,7 @@ class MaskedQNetwork(QNetwork):
         q_head: str = "linear",
         item_features: np.ndarray | None = None,
         prior_model: Any = None,
+        fold_in_memo: LastFoldIn | None = None,
     ) -> None:
         if q_head not in Q_HEADS:
             raise ValueError(f"unknown q_head {q_head!r}; choose one of {list(Q_HEADS)}")
@@ -173,6 +197,7 @@ class MaskedQNetwork(QNetwork):
         self.q_head = q_head
         self.item_features = item_features
         self.prior_model = prior_model
+        self.fold_in_memo = fold_in_memo if fold_in_memo is not None else LastFoldIn()
         if q_head == "prior":
             self._make_history_term(observation_space, features_extractor, features_dim, int(action_space.n),
                                     item_features)
@@ -262,8 +287,14 @@ class MaskedQNetwork(QNetwork):
         """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
 
         The user is :func:`recgym.scenario.fold_in_users` of the ratings the observation shows (no gradient
-        flows into the prior: it is a fixed feature).
+        flows into the prior: it is a fixed feature). The whole catalogue's answer goes through
+        :attr:`fold_in_memo`, which the target network shares.
         """
+        if items is None:
+            return self.fold_in_memo.get(obs, lambda: self._fold_in_ratings(obs, None))
+        return self._fold_in_ratings(obs, items)
+
+    def _fold_in_ratings(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         model, scale = self.prior_model, self.prior_model.scale
         numpy_obs = {k: obs[k].detach().cpu().numpy() for k in ("history_items", "history_feedback", "history_mask")}
         ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
@@ -367,6 +398,7 @@ class MaskedDQNPolicy(MultiInputPolicy):
         self.q_head = q_head
         self.item_features = item_features
         self.prior_model = prior_model
+        self.fold_in_memo = LastFoldIn()  # one for the online and the target network
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
@@ -376,6 +408,7 @@ class MaskedDQNPolicy(MultiInputPolicy):
             net_args["q_head"] = self.q_head
             net_args["item_features"] = self.item_features
             net_args["prior_model"] = self.prior_model
+            net_args["fold_in_memo"] = self.fold_in_memo
         return self.q_network_class(**net_args).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -278,6 +278,27 @@ def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(world, tmp_path):
         agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "prior", "prior_model": {"reg": 1.0}})
 
 
+def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(world, monkeypatch):
+    import agents.dqn as dqn_module
+
+    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "prior"}, learning_starts=16)
+    model.learn(64)
+    assert model.q_net.fold_in_memo is model.q_net_target.fold_in_memo
+    calls = []
+    real = dqn_module.fold_in_users
+    monkeypatch.setattr(dqn_module, "fold_in_users", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = model.replay_buffer.sample(8)
+    with torch.no_grad():
+        online, target = model.q_net.q_values(data.next_observations), model.q_net_target.q_values(data.next_observations)
+        assert len(calls) == 1  # the target network reused the online network's fold-in
+        fresh = model.q_net._fold_in_ratings(data.next_observations, None)
+        torch.testing.assert_close(model.q_net._prior(data.next_observations, None), fresh)
+        other = model.replay_buffer.sample(8)  # new tensors: folded in again, not served from the memo
+        model.q_net.q_values(other.next_observations)
+    assert len(calls) == 3
+    assert online.shape == target.shape == (8, N_ITEMS)
+
+
 def test_dqn_target_maximises_over_unconsumed_items_only(world):
     model = agents.make("dqn", vec_env(world), seed=0, double_q=False)
     obs = batch_obs(world)
