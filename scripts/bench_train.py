@@ -2,7 +2,7 @@
 and time-to-quality, of the learning agents with the DRR-ave state.
 
     python scripts/bench_train.py [--dataset ml-100k|synthetic] [--agents dqn drr] [--n-envs 32] [--steps 20000]
-    python scripts/bench_train.py --time-to-quality [--agents dqn drr dqn-prior] [--max-steps 100000]
+    python scripts/bench_train.py --time-to-quality [--agents dqn drr dqn-prior dqn-features-gamma0] [--max-steps 100000]
 
 The best published RL-recommender library reports about 15 steps/s for DDPG and
 54 steps/s for DQN on a GPU (EasyRL4Rec's logs on ML-1M); recgym's targets on
@@ -26,6 +26,9 @@ defaults on recgym/ML100K-PMF-v0's training users through ``recgym train``
 (the replay ratio and updates used for results), evaluates online on the
 test users every ``--eval-every`` steps, and reports the training wall-clock
 (evaluation excluded) until the test reward first reaches 95% of greedy-pmf's.
+Named variants (``QUALITY_VARIANTS``) add settings to an agent: ``dqn-features-gamma0``
+(the ``features`` head, gamma 0) is timed the same way; ``dqn-prior`` starts at
+greedy-pmf's policy, so it is trained ``--variant-steps`` and followed instead.
 """
 
 from __future__ import annotations
@@ -204,8 +207,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="timed environment steps per agent")
     parser.add_argument("--n-envs", type=int, default=32, help="users simulated in parallel")
     parser.add_argument("--agents", nargs="*", default=None,
-                        help="agents to time (default dqn drr; with --time-to-quality also dqn-prior, DQN with "
-                             "q_head=prior)")
+                        help="agents to time (default dqn drr; with --time-to-quality also the variants "
+                             f"{', '.join(QUALITY_VARIANTS)})")
     parser.add_argument("--ceiling-seconds", type=float, default=10.0, help="seconds each update rate is timed")
     parser.add_argument("--time-to-quality", action="store_true",
                         help="minutes until the test reward reaches 95%% of greedy-pmf's on ML100K-PMF-v0")
