@@ -19,7 +19,6 @@ from numbers import Integral, Real
 from typing import Any, Callable
 
 import state_encoders
-from agents.registry import spec as agent_spec
 
 #: arguments the registry's builders of the learning agents take for themselves (agents/registry.py:_policy_kwargs)
 BUILDER_ARGUMENTS = ("encoder_kwargs", "freeze_embeddings", "normalize_embeddings", "policy_kwargs", "replay_ratio")
@@ -215,11 +214,30 @@ def _problems(values: dict[str, Any], valid: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_constructor_arguments(cls: type, values: dict[str, Any]) -> None:
+    """Check the values of an agent class's constructor arguments with the same rules as :func:`validate_agent_kwargs`.
+
+    The agent classes call this, so an agent built directly (``MaskedDQN(...)``) is held
+    to the ranges ``agents.make`` and the command line apply. Names the constructor does
+    not take are left to it (it raises ``TypeError`` for them).
+
+    :param cls: the agent class being built.
+    :param values: its keyword arguments.
+    :raises ValueError: listing every bad value.
+    """
+    valid = {k: p.default for k, p in constructor_parameters(cls).items() if k not in RESERVED}
+    problems = _problems({k: v for k, v in values.items() if k in valid}, valid)
+    if problems:
+        raise ValueError(f"invalid settings for {cls.__name__}: {'; '.join(problems)}")
+
+
 def agent_arguments(name: str) -> dict[str, Any]:
     """The settings agent ``name`` takes (``agent_kwargs``), with their defaults where known.
 
     :param name: a registered agent.
     """
+    from agents.registry import spec as agent_spec  # here: the agent classes import this module, the registry them
+
     spec = agent_spec(name)
     params = {k: p.default for k, p in constructor_parameters(spec.agent_class).items() if k not in RESERVED}
     if spec.uses_encoder:
@@ -265,6 +283,8 @@ def validate_agent_kwargs(name: str, kwargs: dict, encoder: str | None, encoder_
     :param encoder_kwargs: the encoder's keyword arguments (also accepted inside ``kwargs``).
     :raises ValueError: listing every bad argument, and the valid names.
     """
+    from agents.registry import spec as agent_spec  # here: the agent classes import this module, the registry them
+
     spec = agent_spec(name)
     for label, value in (("agent_kwargs", kwargs), ("encoder_kwargs", encoder_kwargs)):
         if not isinstance(value, dict):

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from agents.arguments import check_constructor_arguments
 from agents.categories import item_categories
 from agents.common import (
     Observation,
@@ -462,6 +463,7 @@ class LinUCBAgent(BaselineAgent):
 
     def __init__(self, env: Any, seed: int = 0, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE,
                  scenario: Scenario | None = None) -> None:
+        check_constructor_arguments(type(self), {"alpha": alpha, "ridge": ridge})  # as agents.make (nan, inf)
         super().__init__(env, seed, scenario)
         emb = np.asarray(self.scenario.item_embeddings, dtype=np.float64)
         self.item_embeddings = emb / (np.abs(emb).max() or 1.0)

@@ -228,6 +228,21 @@ def iterate_steps(
 _FUSED_ADAM: bool | None = None
 
 
+def replay_schedule(env: Any, replay_ratio: float) -> dict[str, int]:
+    """``train_freq`` and ``gradient_steps`` that keep ``replay_ratio`` gradient steps per transition.
+
+    SB3 counts ``train_freq`` in ``env.step`` calls, each ``n_envs`` transitions:
+    with many envs, several gradient steps per call; with few, one every few calls.
+
+    :param env: the training environment (a ``VecEnv`` counts ``num_envs`` transitions per call).
+    :param replay_ratio: gradient steps per transition (> 0).
+    """
+    per_call = int(getattr(env, "num_envs", 1)) * float(replay_ratio)
+    if per_call >= 1:
+        return {"train_freq": 1, "gradient_steps": round(per_call)}
+    return {"train_freq": round(1 / per_call), "gradient_steps": 1}
+
+
 def optimizer_kwargs() -> dict[str, Any]:
     """Adam arguments for the small networks here: the fused kernel where torch has it on CPU.
 

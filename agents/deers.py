@@ -53,6 +53,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
+from agents.arguments import check_constructor_arguments
 from agents.categories import item_categories
 from agents.common import mask_consumed, scenario_of
 from recgym.scenario import Scenario
@@ -249,8 +250,9 @@ class DEERS(MaskedDQN):
     ) -> None:
         if competitor_feedback not in COMPETITOR_SOURCES:
             raise ValueError(f"unknown competitor_feedback {competitor_feedback!r}; choose one of {list(COMPETITOR_SOURCES)}")
-        if pairwise_alpha < 0:
-            raise ValueError(f"pairwise_alpha must be >= 0, got {pairwise_alpha}")
+        # its own arguments; MaskedDQN checks the rest (agents.arguments, as agents.make does)
+        check_constructor_arguments(type(self), {"pairwise_alpha": pairwise_alpha, "pairwise_clip": pairwise_clip,
+                                                 "n_clusters": n_clusters})
         self.pairwise_alpha = float(pairwise_alpha)
         self.pairwise_clip = pairwise_clip
         self.competitor_feedback = competitor_feedback

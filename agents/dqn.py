@@ -45,7 +45,8 @@ from stable_baselines3.dqn.policies import MultiInputPolicy, QNetwork
 from torch import nn
 from torch.nn import functional as F
 
-from agents.common import as_batch, mask_consumed, random_available, random_unconsumed
+from agents.arguments import check_constructor_arguments
+from agents.common import as_batch, mask_consumed, random_available, random_unconsumed, replay_schedule
 from agents.nstep import n_step_buffer_kwargs, take_n_steps
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 from recgym.scenario import fold_in_users
@@ -422,7 +423,9 @@ class MaskedDQNPolicy(MultiInputPolicy):
 class MaskedDQN(DQN):
     """SB3 DQN with consumed-item masking, Double-DQN targets and optional PER.
 
-    Takes every argument of :class:`stable_baselines3.DQN`, plus:
+    Takes every argument of :class:`stable_baselines3.DQN`, with recgym's defaults
+    (:data:`DQN_DEFAULTS`, :data:`DQN_REPLAY_RATIO`) and ``agents.make``'s range checks
+    (:mod:`agents.arguments`), plus:
 
     :param double_q: use the Double-DQN target (van Hasselt et al. 2016).
     :param prioritized_replay: sample with proportional PER (Schaul et al. 2016).
@@ -447,6 +450,11 @@ class MaskedDQN(DQN):
         per_eps: float = DEFAULT_EPS,
         **kwargs: Any,
     ) -> None:
+        # recgym's defaults, as agents.make gives them (a given argument wins), then make's checks
+        kwargs = {**DQN_DEFAULTS, **replay_schedule(env, DQN_REPLAY_RATIO), **kwargs}
+        check_constructor_arguments(type(self), {"double_q": double_q, "prioritized_replay": prioritized_replay,
+                                                 "per_alpha": per_alpha, "per_beta0": per_beta0,
+                                                 "per_eps": per_eps, **kwargs})
         self.double_q = bool(double_q)
         self.prioritized_replay = bool(prioritized_replay)
         self.per_beta0 = float(per_beta0)

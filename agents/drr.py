@@ -55,6 +55,8 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import MultiInputPolicy
 from torch.nn import functional as F
 
+from agents.arguments import check_constructor_arguments
+from agents.common import replay_schedule
 from agents.nstep import n_step_buffer_kwargs, take_n_steps
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
 
@@ -102,7 +104,8 @@ class DRR(DDPG):
     """DDPG with DRR's settings: separate actor/critic learning rates and optional proportional PER.
 
     Takes every argument of :class:`stable_baselines3.DDPG` (``learning_rate`` is
-    the critic's), plus:
+    the critic's), with recgym's defaults (:data:`DRR_DEFAULTS`, :data:`DRR_REPLAY_RATIO`)
+    and ``agents.make``'s range checks (:mod:`agents.arguments`), plus:
 
     :param actor_learning_rate: the actor's Adam learning rate (DRR: 1e-4).
     :param action_penalty: λ of the actor's ``λ mean(z^2)`` penalty on its pre-tanh outputs
@@ -130,6 +133,13 @@ class DRR(DDPG):
         per_eps: float = DEFAULT_EPS,
         **kwargs: Any,
     ) -> None:
+        # recgym's defaults, as agents.make gives them (a given argument wins), then make's checks
+        kwargs = {**{k: v for k, v in DRR_DEFAULTS.items() if k not in ("actor_learning_rate", "action_penalty")},
+                  **replay_schedule(env, DRR_REPLAY_RATIO), **kwargs}
+        check_constructor_arguments(type(self), {"actor_learning_rate": actor_learning_rate,
+                                                 "action_penalty": action_penalty,
+                                                 "prioritized_replay": prioritized_replay, "per_alpha": per_alpha,
+                                                 "per_beta0": per_beta0, "per_eps": per_eps, **kwargs})
         self.actor_learning_rate = float(actor_learning_rate)
         self.action_penalty = float(action_penalty)
         self.prioritized_replay = bool(prioritized_replay)

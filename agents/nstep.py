@@ -41,6 +41,15 @@ class NStepDictReplayBuffer(DictReplayBuffer):
             raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
         if not 0.0 <= float(gamma) <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+        if n_steps > self.buffer_size:
+            # positions wrap around the buffer: a longer return would sum overwritten transitions
+            # (and sampling would allocate batch x n_steps arrays)
+            raise ValueError(
+                f"n_steps={n_steps} is more than the replay buffer holds per environment ({self.buffer_size} "
+                f"transitions: buffer_size over {self.n_envs} env(s)): use a smaller "
+                "n_steps (a return stops at its episode's end anyway, so n beyond the episode length (max_steps) "
+                "changes nothing) or a larger buffer_size"
+            )
         self.n_steps, self.gamma = int(n_steps), float(gamma)
 
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DictReplayBufferSamples:

@@ -28,6 +28,7 @@ from agents.common import (
     check_action_mode,
     optimizer_kwargs,
     pmf_encoder_kwargs,
+    replay_schedule,
     scenario_of,
     set_threads,
 )
@@ -64,18 +65,12 @@ class AgentSpec:
 
 
 def _update_schedule(env: Any, replay_ratio: float, kwargs: dict[str, Any]) -> dict[str, int]:
-    """``train_freq`` and ``gradient_steps`` that keep ``replay_ratio`` gradient steps per transition.
+    """:func:`agents.common.replay_schedule` for the agent's default ``replay_ratio``.
 
-    SB3 counts ``train_freq`` in ``env.step`` calls, each ``n_envs`` transitions:
-    with many envs, several gradient steps per call; with few, one every few calls.
     A ``replay_ratio`` in ``kwargs`` (popped) replaces the agent's default; an
     explicit ``train_freq`` or ``gradient_steps`` there still wins over both.
     """
-    replay_ratio = float(kwargs.pop("replay_ratio", replay_ratio))
-    per_call = int(getattr(env, "num_envs", 1)) * replay_ratio
-    if per_call >= 1:
-        return {"train_freq": 1, "gradient_steps": round(per_call)}
-    return {"train_freq": round(1 / per_call), "gradient_steps": 1}
+    return replay_schedule(env, float(kwargs.pop("replay_ratio", replay_ratio)))
 
 
 def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -246,7 +241,8 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
     :param kwargs: agent arguments (SB3 algorithm arguments, ``policy_kwargs``,
         ``encoder_kwargs``, ``freeze_embeddings``, ``normalize_embeddings``, ...).
     :returns: a model with ``learn``, ``predict``, ``save``.
-    :raises ValueError: unknown agent or encoder, or an environment with the wrong action mode.
+    :raises ValueError: unknown agent or encoder, an environment with the wrong action mode, or
+        an argument that is unknown or out of range (:func:`agents.arguments.validate_agent_kwargs`).
     """
     agent = spec(name)
     scenario = scenario if scenario is not None else scenario_of(env)
@@ -256,6 +252,9 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
         state_encoders.encoder_class(encoder)  # ValueError listing the known encoders
     elif encoder is not None:
         raise ValueError(f"agent {name!r} is not a learning agent and takes no encoder (got {encoder!r})")
+    from agents.arguments import validate_agent_kwargs  # imported here: agents.arguments reads this registry
+
+    validate_agent_kwargs(name, kwargs, encoder, {})  # the command line's checks, for the Python API too
     set_threads(n_threads)
     model = agent.build(env, scenario, encoder, int(seed), **kwargs)
     model.agent_name = name

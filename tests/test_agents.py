@@ -78,6 +78,60 @@ def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
     assert agents.spec(name).action_mode in ("discrete", "embedding")
 
 
+@pytest.mark.parametrize("name, setting, match", [
+    ("dqn", {"gamma": float("nan")}, r"gamma=nan: must be a number in \[0, 1\]"),
+    ("dqn", {"gamma": 1.5}, r"gamma=1.5: must be a number in \[0, 1\]"),
+    ("dqn", {"gamma": -0.1}, r"gamma=-0.1: must be"),
+    ("dqn", {"gamma": True}, r"gamma=True: must be"),
+    ("dqn", {"learning_rate": float("inf")}, r"learning_rate=inf: must be a finite number > 0"),
+    ("dqn", {"batch_size": 0}, r"batch_size=0: must be a positive integer"),
+    ("dqn", {"buffer_size": -5}, r"buffer_size=-5: must be a positive integer"),
+    ("drr", {"tau": 2}, r"tau=2: must be a number in \(0, 1\]"),
+    ("ddpg", {"gamma": float("nan")}, r"gamma=nan"),
+    ("deers", {"batch_size": 0}, r"batch_size=0"),
+    ("linucb", {"alpha": float("nan")}, r"alpha=nan"),
+])
+def test_make_applies_the_command_lines_range_checks(world, name, setting, match):
+    # the README's Python API used to build these (gamma=nan trained to NaN Q-values)
+    env = vec_env(world, agents.spec(name).action_mode)
+    with pytest.raises(ValueError, match=rf"invalid settings for agent '{name}': {match}"):
+        agents.make(name, env, seed=0, **setting)
+
+
+def test_gamma_zero_is_a_valid_discount(world):
+    assert agents.make("dqn", vec_env(world), seed=0, gamma=0.0).gamma == 0.0  # myopic: a stateless simulator
+
+
+@pytest.mark.parametrize("cls, mode, setting, match", [
+    (agents.MaskedDQN, "discrete", {"gamma": float("nan")}, r"MaskedDQN: gamma=nan: must be a number in \[0, 1\]"),
+    (agents.MaskedDQN, "discrete", {"batch_size": 0}, r"MaskedDQN: batch_size=0: must be a positive integer"),
+    (agents.MaskedDQN, "discrete", {"per_beta0": 2.0}, r"MaskedDQN: per_beta0=2.0"),
+    (agents.DEERS, "discrete", {"gamma": 1.5}, r"DEERS: gamma=1.5"),
+    (agents.DEERS, "discrete", {"pairwise_alpha": float("nan")}, r"DEERS: pairwise_alpha=nan"),
+    (agents.DRR, "embedding", {"tau": 2}, r"DRR: tau=2: must be a number in \(0, 1\]"),
+    (agents.DRR, "embedding", {"actor_learning_rate": float("inf")}, r"DRR: actor_learning_rate=inf"),
+    (agents.LinUCBAgent, "discrete", {"alpha": float("nan")}, r"LinUCBAgent: alpha=nan"),
+])
+def test_agent_classes_built_directly_apply_the_same_checks(world, cls, mode, setting, match):
+    env = SB3VecEnvAdapter(vec_env(world, mode))
+    with pytest.raises(ValueError, match=rf"invalid settings for {match}"):
+        cls(env=env, seed=0, **setting)
+
+
+@pytest.mark.parametrize("cls, name, mode", [(agents.MaskedDQN, "dqn", "discrete"), (agents.DRR, "drr", "embedding")])
+def test_agent_classes_built_directly_have_makes_defaults(world, cls, name, mode):
+    made = agents.make(name, vec_env(world, mode), seed=0)
+    direct = cls(env=SB3VecEnvAdapter(vec_env(world, mode)), seed=0)
+    for key in ("learning_rate", "buffer_size", "batch_size", "gamma", "learning_starts", "gradient_steps"):
+        assert getattr(direct, key) == getattr(made, key), key
+    assert direct.train_freq == made.train_freq
+    if name == "dqn":
+        assert direct.target_update_interval == made.target_update_interval
+        assert direct.exploration_final_eps == made.exploration_final_eps == 0.05
+    else:
+        assert direct.tau == made.tau == 0.01
+
+
 def test_unknown_agent_lists_the_valid_names(world):
     with pytest.raises(ValueError, match="unknown agent 'dqm'.*ddpg.*dqn.*drr.*linucb"):
         agents.make("dqm", vec_env(world))
@@ -410,6 +464,16 @@ def test_dqn_n_steps_uses_the_n_step_buffer_and_refuses_per(world):
         agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3)
     drr = agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3, prioritized_replay=False)
     assert isinstance(drr.replay_buffer, NStepDictReplayBuffer) and drr.replay_buffer.n_steps == 3
+
+
+def test_n_steps_is_bounded_by_what_the_buffer_holds_per_environment(world):
+    # 10**9 used to build and then die in the first update with MemoryError (batch x n_steps arrays)
+    with pytest.raises(ValueError, match=r"n_steps=1000000000 is more than the replay buffer holds.*buffer_size"):
+        agents.make("dqn", vec_env(world), seed=0, n_steps=10**9)
+    # 8 envs share buffer_size 80: 10 transitions each, so n = 10 fits and 11 does not
+    assert agents.make("dqn", vec_env(world), seed=0, n_steps=10, buffer_size=80).replay_buffer.n_steps == 10
+    with pytest.raises(ValueError, match=r"n_steps=11 .*\(10 transitions"):
+        agents.make("dqn", vec_env(world), seed=0, n_steps=11, buffer_size=80)
 
 
 def test_drr_trains_with_per_weights_and_updates_priorities(world):
