@@ -496,6 +496,93 @@ def test_log_behavior_command_writes_a_log_that_loads_and_pretrains(tmp_path, ca
     assert loaded.target_behavior == PURCHASE
 
 
+@pytest.fixture(scope="module")
+def recorded_log(tmp_path_factory):
+    """A log recorded by `recgym log-behavior` on Synthetic-Behavior, with its description."""
+    out = tmp_path_factory.mktemp("recorded") / "log.csv"
+    assert main(["log-behavior", "--env", "recgym/Synthetic-Behavior-v0", "--out", str(out), "--max-steps", "6"]) == 0
+    return out
+
+
+def copy_log(recorded, folder, text: str | None = None, description: bool = True):
+    """A copy of the recorded log (its text replaced by ``text``), with or without its description."""
+    copy = folder / "copy.csv"
+    copy.write_text(recorded.read_text() if text is None else text)
+    if description:
+        (folder / "copy.csv.json").write_text((recorded.parent / "log.csv.json").read_text())
+    return copy
+
+
+def test_log_behavior_keeps_an_existing_description_without_overwrite(recorded_log, tmp_path, capsys):
+    out = tmp_path / "u.csv"
+    mine = tmp_path / "u.csv.json"
+    mine.write_text('{"mine": true}')  # the user's file, under the name the description would take
+    assert main(["log-behavior", "--env", "recgym/Synthetic-Behavior-v0", "--out", str(out), "--max-steps", "2"]) == 2
+    assert mine.read_text() == '{"mine": true}' and not out.exists()
+    err = capsys.readouterr().err
+    assert "u.csv.json exists" in err and "pass --overwrite" in err
+
+
+def test_a_saved_log_reads_back_as_recorded(recorded_log, tmp_path):
+    from recgym.scenario import make_scenario
+
+    base = make_scenario("synthetic", "behavior").log
+    loaded = load_behavior_log(copy_log(recorded_log, tmp_path), base)
+    frame = pd.read_csv(recorded_log)
+    assert len(loaded) == len(frame) and loaded.name == "synthetic:behavior-log"
+    np.testing.assert_array_equal(loaded.interactions[BEHAVIOR_COLUMN].to_numpy(), frame[BEHAVIOR_COLUMN].to_numpy())
+
+
+def _cut_in_last_line(text: str) -> str:
+    return text[:-3]  # inside the last row's propensity: every row is still there, the last value shortened
+
+
+def _cut_half(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[: len(lines) // 2])  # whole lines: it parses, with half the rows
+
+
+def _empty_behavior(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    fields = lines[3].split(",")
+    fields[4] = ""  # the behavior column: pandas read NaN and failed with IntCastingNaNError
+    return "".join(lines[:3] + [",".join(fields)] + lines[4:])
+
+
+@pytest.mark.parametrize("tamper, match", [
+    (_cut_in_last_line, r"ends inside a line: the file was cut short"),
+    (_cut_half, r"holds [\d,]+ rows but [\d,]+ were recorded .*cut short or edited"),
+    (_empty_behavior, r"line 4 has no valid 'behavior'"),
+])
+def test_a_cut_or_edited_log_is_refused_against_its_description(recorded_log, tmp_path, tamper, match):
+    from recgym.scenario import make_scenario
+
+    base = make_scenario("synthetic", "behavior").log
+    with pytest.raises(ValueError, match=match + r".*recgym log-behavior"):
+        load_behavior_log(copy_log(recorded_log, tmp_path, tamper(recorded_log.read_text())), base)
+
+
+def test_a_log_of_another_dataset_or_without_description_is_refused(recorded_log, tmp_path):
+    from recgym.scenario import make_scenario
+
+    synthetic = make_scenario("synthetic", "behavior").log
+    other = synthetic.with_interactions(synthetic.interactions, name="ml-100k")  # ids fit: only the name differs
+    with pytest.raises(ValueError, match=r"recorded on 'synthetic' .* not on dataset 'ml-100k'"):
+        load_behavior_log(copy_log(recorded_log, tmp_path), other)
+    (tmp_path / "bare").mkdir()
+    bare = copy_log(recorded_log, tmp_path / "bare", description=False)
+    with pytest.raises(ValueError, match=r"its description .*copy.csv.json is missing"):
+        load_behavior_log(bare, synthetic)
+
+
+def test_pretrain_refuses_a_cut_log_with_the_reason(recorded_log, tmp_path, capsys):
+    cut = copy_log(recorded_log, tmp_path, _cut_half(recorded_log.read_text()))
+    assert main(["pretrain", "--encoder", "mbstr", "--task", "cloze", "--dataset", "synthetic", "--behavior-log",
+                 str(cut), "--epochs", "1", "--embedding-dim", "8", "--out", str(tmp_path / "pre"),
+                 "--no-progress"]) == 2
+    assert "were recorded" in capsys.readouterr().err and not (tmp_path / "pre" / "weights.pt").exists()
+
+
 # -- in the gym -------------------------------------------------------------------------------------
 
 

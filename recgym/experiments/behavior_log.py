@@ -216,33 +216,103 @@ def behavior_counts(log: RatingLog) -> dict[str, int]:
 # -- files ------------------------------------------------------------------------------------
 
 
+def description_path(path: str | Path) -> Path:
+    """The description file written beside a saved behaviour log: ``path`` + ``.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
 def save_behavior_log(log: RatingLog, path: str | Path) -> Path:
     """Write ``log``'s interactions to ``path`` (CSV, contiguous ids) and its description to ``path.json``.
 
+    Each file is written atomically, so an interrupted save leaves no cut-short log.
+
     :returns: the description's path.
     """
+    from recgym.data.atomic import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = ["user", "item", "rating", "timestamp", BEHAVIOR_COLUMN] + (
         [PROPENSITY_COLUMN] if PROPENSITY_COLUMN in log.interactions.columns else [])
-    log.interactions[columns].to_csv(path, index=False, float_format="%.6g")
+    atomic_write(path, lambda tmp: log.interactions[columns].to_csv(tmp, index=False, float_format="%.6g"))
     meta = {"log": log.name, "n_users": log.n_users, "n_items": log.n_items, "interactions": len(log),
             "behaviors": behavior_counts(log), **log.meta.get("behavior_log", {})}
-    described = path.with_name(path.name + ".json")
-    described.write_text(json.dumps(meta, indent=2) + "\n")
+    described = description_path(path)
+    atomic_write(described, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
     return described
+
+
+def _read_description(path: Path) -> dict[str, Any]:
+    described = description_path(path)
+    again = "record the log again with `recgym log-behavior`"
+    if not described.is_file():
+        raise ValueError(f"{path}: its description {described} is missing (written beside the log by "
+                         f"`recgym log-behavior`; it is what the log is checked against): copy it along, or {again}")
+    try:
+        meta = json.loads(described.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{described} is unreadable ({err}): {again}") from None
+    if not isinstance(meta, dict) or not all(
+            isinstance(meta.get(k), int) and not isinstance(meta.get(k), bool)
+            for k in ("n_users", "n_items", "interactions")) or not isinstance(meta.get("log"), str):
+        raise ValueError(f"{described} is not a behaviour log's description (log, n_users, n_items, "
+                         f"interactions): {again}")
+    return meta
 
 
 def load_behavior_log(path: str | Path, base: RatingLog) -> RatingLog:
     """A log written by :func:`save_behavior_log`, in the id space (and with the side information) of ``base``.
 
+    The log is checked against its description (``path.json``): it must be complete
+    (as many rows as recorded, the last one whole) and recorded on ``base``'s dataset.
+
     :param path: the CSV file.
     :param base: the dataset it was recorded on (e.g. ``make_scenario(...).log``).
+    :raises ValueError: a missing or unreadable description, a cut-short or edited log, or
+        one recorded on another dataset; the message says what to do.
     """
-    frame = pd.read_csv(path)
+    path = Path(path)
+    again = "record it again with `recgym log-behavior` (or copy it whole)"
+    meta = _read_description(path)
+    # the recorded log's name is "<dataset's log name>:behavior-log" (record_behavior_log)
+    same_dataset = meta["log"] == base.name or meta["log"].startswith(base.name + ":")
+    recorded_on = meta["log"].rsplit(":", 1)[0]
+    if not same_dataset or (meta["n_users"], meta["n_items"]) != (base.n_users, base.n_items):
+        raise ValueError(f"{path} was recorded on {recorded_on!r} ({meta['n_users']} users x {meta['n_items']} items, "
+                         f"{description_path(path).name}), not on dataset {base.name!r} ({base.n_users} users x "
+                         f"{base.n_items} items): load it with the dataset it was recorded on (pretrain "
+                         f"--dataset), or record a log on {base.name!r} with `recgym log-behavior`")
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, 2)
+            file.seek(max(size - 1, 0))
+            ends_whole = file.read(1) == b"\n"  # pandas ends every row, the last one too, with a newline
+        frame = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path} cannot be read as a behaviour log ({type(err).__name__}: {err}): {again}") from None
+    if not ends_whole:  # a log cut inside its last line still parses, with a shortened last value
+        raise ValueError(f"{path} ends inside a line: the file was cut short (an interrupted copy or write): {again}")
     missing = [c for c in ("user", "item", "rating", "timestamp", BEHAVIOR_COLUMN) if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a behaviour log (missing columns {missing}); write one with recgym log-behavior")
+    if len(frame) != meta["interactions"]:
+        raise ValueError(f"{path} holds {len(frame):,} rows but {meta['interactions']:,} were recorded "
+                         f"({description_path(path).name}): it was cut short or edited: {again}")
+    required = frame[["user", "item", "rating", "timestamp", BEHAVIOR_COLUMN]]
+    # an empty or non-numeric value (a cut or edited file) would otherwise surface as a raw pandas
+    # error (IntCastingNaNError) or a float id
+    numeric = required.apply(lambda column: pd.to_numeric(column, errors="coerce"))
+    values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    bad[:, [0, 1, 4]] |= np.isfinite(values[:, [0, 1, 4]]) & (values[:, [0, 1, 4]] != np.round(values[:, [0, 1, 4]]))
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        name = required.columns[column]
+        raise ValueError(f"{path}: line {row + 2} has no valid {name!r} ({required[name].iloc[row]!r}): the file "
+                         f"was cut or edited: {again}")
+    frame[list(required.columns)] = numeric
+    frame[["user", "item"]] = frame[["user", "item"]].astype(np.int64)
     too_big = (frame["user"].max() >= base.n_users) or (frame["item"].max() >= base.n_items)
     if too_big or (frame[["user", "item"]].to_numpy() < 0).any():
         raise ValueError(f"{path}: its ids do not fit dataset {base.name!r} ({base.n_users} users x "
@@ -293,8 +363,11 @@ def run_log_behavior(args: argparse.Namespace) -> int:
     behavior_ids = [i for i in env_ids() if gym.spec(i).kwargs["simulator"].startswith("behavior")]
     if args.env not in behavior_ids:
         raise ValueError(f"--env must be a behaviour environment, one of {', '.join(behavior_ids)}; got {args.env!r}")
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out} exists: pass --overwrite to replace it")
+    for written in (args.out, description_path(args.out)):  # the log and its description
+        if written.exists() and not args.overwrite:
+            raise FileExistsError(f"{written} exists (--out {args.out} writes {args.out.name} and its description "
+                                  f"{description_path(args.out).name}): pass --overwrite to replace them, or choose "
+                                  "another --out")
     settings = LoggingSettings(users=args.users, max_steps=args.max_steps, history_length=args.history_length,
                                temperature=args.temperature, seed=args.seed)
     dataset, simulator = gym.spec(args.env).kwargs["dataset"], gym.spec(args.env).kwargs["simulator"]
