@@ -442,6 +442,24 @@ def test_recgym_train_plugs_in_pretrained_weights_from_the_command_line(tmp_path
     assert not (tmp_path / "other").exists()
 
 
+def test_recgym_train_refuses_weights_pretrained_on_another_user_split(tmp_path, capsys):
+    pre = tmp_path / "pre-split-3"
+    assert main(["pretrain", "--encoder", "deers", "--dataset", "synthetic", "--split-seed", "3", "--out", str(pre),
+                 "--epochs", "1", "--embedding-dim", "8", "--history-length", str(N), "--no-progress"]) == 0
+    argv = ["train", "--env", "recgym/Synthetic-PMF-v0", "--agent", "dqn", "--encoder", "deers",
+            "--encoder-weights", str(pre), "--env-kwarg", f"history_length={N}", "--steps", "64", "--n-envs", "4",
+            "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv) == 2  # split 0's test users are among split 3's training users: the weights saw their ratings
+    err = capsys.readouterr().err
+    assert "split_seed 3" in err and "test users would have been seen" in err and "--split-seed" in err
+    assert not (tmp_path / "run").exists()
+    # on the split it was pretrained on, the same folder is accepted
+    from recgym.experiments.train import check_pretrained_weights
+
+    check_pretrained_weights(make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder="deers",
+                                         encoder_weights=str(pre), env_kwargs={"history_length": N, "split_seed": 3}))
+
+
 def test_pmf_initialised_encoder_round_trips_through_the_weights_files(tmp_path):
     out = tmp_path / "pre"
     assert main(["pretrain", "--encoder", "drr-ave", "--dataset", "synthetic", "--init", "pmf", "--out", str(out),

@@ -26,7 +26,7 @@ import agents
 from agents.arguments import validate_agent_kwargs
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.experiments.config import TrainConfig
-from recgym.experiments.environments import RunSetup, make_run_setup
+from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
 
@@ -196,6 +196,35 @@ def load_checkpoint(run: RunDir, env: Any) -> tuple[Any, list[dict]]:
     return model, list(state.get("curve", []))
 
 
+def check_pretrained_weights(config: TrainConfig) -> None:
+    """Refuse pretrained encoder weights that do not belong to the run's environment.
+
+    ``recgym compare`` skips such cells; this is the same check
+    (:func:`recgym.experiments.compare.grid.incompatibility`): the weights must come from the
+    environment's dataset, history length and user split. Weights pretrained on another split
+    were trained on ratings of this split's test users, so the run's test figures would be
+    inflated without a word.
+
+    :raises ValueError: naming what differs and how to fix it.
+    """
+    weights = config.all_encoder_kwargs().get("weights")
+    if weights is None:
+        return
+    from recgym.experiments.compare.grid import EncoderChoice, incompatibility
+
+    check_recgym_id(config.env)
+    encoder = config.encoder if config.encoder is not None else agents.spec(config.agent).default_encoder
+    reason = incompatibility(EncoderChoice(str(weights), encoder, str(weights)), config.env, config.env_kwargs)
+    if reason is not None:
+        # compare's reason speaks of the grid; say what changes for a single run
+        raise ValueError(
+            f"--encoder-weights do not belong to {config.env} with env_kwargs {config.env_kwargs}: {reason}. "
+            "For `recgym train`, pretrain on this run's environment (`recgym pretrain` with its --dataset, "
+            "--history-length and --split-seed) or run on the weights' (--env-kwarg split_seed=N, "
+            "history_length=N, dataset=NAME)"
+        )
+
+
 def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
     """Everything that can refuse a start, checked before anything is written into the run folder.
 
@@ -213,6 +242,7 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.all_encoder_kwargs())
+    check_pretrained_weights(config)
     if "users" in config.env_kwargs:
         raise ValueError(
             "env_kwargs sets users, but a run trains on the train split and evaluates on the test split of "
