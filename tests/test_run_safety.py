@@ -175,6 +175,22 @@ def test_pointer_to_another_runs_checkpoint_is_refused(tmp_path, pointer):
         evaluate_run(mine)
 
 
+# -- issue 21 P12: a checkpoint's model must be the run's agent and encoder ----------------------------
+def test_a_model_copied_from_a_run_with_another_encoder_is_refused(tmp_path):
+    mean_run, ave_run = tmp_path / "dqn-mean", tmp_path / "dqn-drr-ave"
+    train(small_config(steps=200), mean_run, progress=False)
+    ave_config = small_config(steps=200, encoder="drr-ave")
+    train(ave_config, ave_run, progress=False)
+    copied = RunDir(ave_run).latest_checkpoint() / "model.zip"
+    copied.write_bytes((RunDir(mean_run).latest_checkpoint() / "model.zip").read_bytes())
+    match = r"holds agent 'dqn' with encoder 'mean', but the run's config.json records agent 'dqn' with encoder 'drr-ave'"
+    with pytest.raises(ValueError, match=match):  # it loaded on the same environment and was reported as drr-ave
+        evaluate_run(ave_run)
+    with pytest.raises(ValueError, match=match):
+        train(ave_config.model_copy(update={"steps": 400}), ave_run, resume=True, progress=False)
+    assert evaluate_run(mean_run)[0]["policy"] == "dqn (mean)"  # the run it came from still evaluates
+
+
 # -- D16: a start that fails writes nothing ---------------------------------------------------------
 def test_failed_starts_leave_the_run_folder_untouched(tmp_path, capsys):
     out = tmp_path / "run"

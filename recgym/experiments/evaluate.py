@@ -14,6 +14,7 @@ from recgym.evaluation.online import evaluate_online
 from recgym.experiments.config import make_config
 from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.run_dir import RunDir, read_json
+from recgym.experiments.train import check_checkpoint_model
 
 PROTOCOLS = ("online", "offline", "long-term")
 
@@ -64,6 +65,7 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
     if folder is None:
         raise FileNotFoundError(f"{rd.root} holds no checkpoint yet: train it first")
     model = agents.load(folder / "model.zip", run_setup.training_env(1))
+    check_checkpoint_model(model, config, folder / "model.zip")
     label = f"{config.agent}" + (f" ({config.encoder})" if config.encoder else "")
     scenario = run_setup.scenario.label
     rows = [{"policy": label, "scenario": scenario,

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 import agents
 from agents.arguments import validate_agent_kwargs
+from agents.registry import saved_agent_name
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.experiments.config import TrainConfig
 from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
@@ -173,10 +174,39 @@ def _committed(run: RunDir) -> Path | None:
         return None
 
 
-def load_checkpoint(run: RunDir, env: Any) -> tuple[Any, list[dict]]:
+def check_checkpoint_model(model: Any, config: TrainConfig, path: Path) -> None:
+    """Refuse a checkpoint's model that is not the agent and encoder the run's ``config.json`` records.
+
+    A ``model.zip`` copied in from another run (a dqn with ``mean`` into a dqn/``drr-ave`` run)
+    loads on the same environment, and would otherwise be evaluated and resumed under this
+    run's name. ``agents.make`` records both names on the model, and they are saved with it.
+
+    :param model: the loaded model.
+    :param config: the run's configuration.
+    :param path: the model's file, for the message.
+    :raises ValueError: naming both and what to do.
+    """
+    expected_encoder = config.encoder if config.encoder is not None else agents.spec(config.agent).default_encoder
+    # the baselines record no encoder (None, as config's); their name is in the file, not on the object
+    saved = (saved_agent_name(path), getattr(model, "encoder_name", None))
+    if saved != (config.agent, expected_encoder):
+        def describe(agent: Any, encoder: Any) -> str:
+            return f"agent {agent!r}" + (f" with encoder {encoder!r}" if encoder is not None else "")
+
+        raise ValueError(
+            f"{path} holds {describe(*saved)}, but the run's config.json records "
+            f"{describe(config.agent, expected_encoder)}: the model was copied in from another run. Put back this "
+            "run's own model.zip, or evaluate the other run's folder; start this run again with --overwrite"
+        )
+
+
+def load_checkpoint(run: RunDir, env: Any, config: TrainConfig | None = None) -> tuple[Any, list[dict]]:
     """Load the newest checkpoint's model (and replay buffer) and learning curve.
 
+    :param config: the run's configuration: the model must be its agent and encoder
+        (:func:`check_checkpoint_model`).
     :raises CorruptCheckpointError: when any checkpoint file cannot be read.
+    :raises ValueError: a model of another agent or encoder than ``config``'s.
     """
     folder = run.latest_checkpoint()
     if folder is None:
@@ -193,6 +223,8 @@ def load_checkpoint(run: RunDir, env: Any) -> tuple[Any, list[dict]]:
             f"checkpoint {folder} cannot be loaded ({type(err).__name__}: {err}); "
             "it is not used: start again with --overwrite"
         ) from err
+    if config is not None:
+        check_checkpoint_model(model, config, folder / "model.zip")
     return model, list(state.get("curve", []))
 
 
@@ -297,7 +329,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     train_env = setup.training_env(config.n_envs)
     curve: list[dict] = []
     if resume:
-        model, curve = load_checkpoint(run, train_env)
+        model, curve = load_checkpoint(run, train_env, config)
     else:
         encoder_kwargs = config.all_encoder_kwargs()
         extra = {"encoder_kwargs": encoder_kwargs} if encoder_kwargs else {}
