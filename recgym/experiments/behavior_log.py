@@ -349,7 +349,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default 0)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/test user split (as the environment's)")
     p.add_argument("--data-dir", help="local data directory (default: RECGYM_DATA_DIR, then the cache)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT and OUT.json if they exist")
     p.set_defaults(func=run_log_behavior)
 
 
