@@ -22,7 +22,9 @@ from recgym.cli import main as cli_main
 from recgym.data import make_synthetic_log
 from recgym.devices import module_device, resolve_device
 from recgym.envs.vector import RecommendationVectorEnv
+from recgym.experiments.compare.cells import record_path
 from recgym.experiments.compare.grid import make_grid
+from recgym.experiments.compare.runner import check_finished_cells
 from recgym.experiments.config import ConfigError, make_config
 from recgym.experiments.environments import make_run_setup
 from recgym.experiments.evaluate import evaluate_run
@@ -92,6 +94,9 @@ def test_make_load_train_and_pretrain_refuse_cuda_on_a_machine_without_it(world,
     assert cli_main(["pretrain", "--encoder", "mean", "--dataset", "synthetic", "--device", "cuda",
                      "--out", str(out), "--no-progress"]) == 2
     assert "'cuda' was asked for" in capsys.readouterr().err and not out.exists()
+    assert cli_main(["compare", "--encoders", "mean", "--envs", "recgym/Synthetic-PMF-v0", "--agents", "dqn",
+                     "--baselines", "random", "--device", "cuda", "--out", str(out), "--no-display"]) == 2
+    assert "'cuda' was asked for" in capsys.readouterr().err and not out.exists()
 
 
 def test_the_device_setting_reaches_train_pretrain_and_grid_cells():
@@ -101,6 +106,20 @@ def test_the_device_setting_reaches_train_pretrain_and_grid_cells():
     assert {cell.config.device for cell in grid.cells()} == {"cpu"} and grid.to_json()["device"] == "cpu"
     with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda, got 'gpu'"):
         make_grid({"encoders": ["mean"], "envs": ["recgym/Synthetic-PMF-v0"], "agents": ["dqn"], "device": "gpu"})
+
+
+def test_a_grid_rerun_on_another_device_reuses_its_finished_cells(tmp_path):
+    values = {"encoders": ["mean"], "envs": ["recgym/Synthetic-PMF-v0"], "agents": ["dqn"], "seeds": [0],
+              "baselines": []}
+    cell = make_grid({**values, "device": "cuda"}).cells()[0]
+    record_path(tmp_path, cell).parent.mkdir(parents=True)
+    record_path(tmp_path, cell).write_text(json.dumps({"status": "done", "config": cell.config.to_json()}))
+    check_finished_cells(tmp_path, make_grid({**values, "device": "cpu"}).cells())  # the device is no setting
+    old = {k: v for k, v in cell.config.to_json().items() if k != "device"}  # a record from before the setting
+    record_path(tmp_path, cell).write_text(json.dumps({"status": "done", "config": old}))
+    check_finished_cells(tmp_path, make_grid(values).cells())
+    with pytest.raises(ValueError, match="differs in \\['steps'\\]"):
+        check_finished_cells(tmp_path, make_grid({**values, "steps": 10}).cells())
 
 
 # -- agents on the resolved device -------------------------------------------------------------------------
