@@ -3,7 +3,7 @@ and time-to-quality, of the learning agents with the DRR-ave state.
 
     python scripts/bench_train.py [--dataset ml-100k|synthetic] [--agents dqn drr] [--n-envs 32] [--steps 20000]
     python scripts/bench_train.py --time-to-quality [--agents dqn drr dqn-prior dqn-features-gamma0] [--max-steps 100000]
-    python scripts/bench_train.py --device-table [--devices cpu cuda] [--batch-sizes 64 256 1024] [--agents dqn drr]
+    python scripts/bench_train.py --device-table [--devices cpu cuda] [--batch-sizes 64 256 1024]
 
 The best published RL-recommender library reports about 15 steps/s for DDPG and
 54 steps/s for DQN on a GPU (EasyRL4Rec's logs on ML-1M); recgym's targets on

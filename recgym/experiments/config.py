@@ -19,7 +19,8 @@ class ConfigError(ValueError):
 RUNTIME_SETTINGS = frozenset({"device"})
 
 
-def changed_settings(saved: dict[str, Any], given: dict[str, Any], also_free: frozenset[str] = frozenset()) -> list[str]:
+def changed_settings(saved: dict[str, Any], given: dict[str, Any],
+                     also_free: frozenset[str] = frozenset()) -> list[str]:
     """The settings of two run configurations (``TrainConfig.to_json()``) that differ, sorted.
 
     :param saved: the configuration a run was started with.
