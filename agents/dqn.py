@@ -300,12 +300,16 @@ class MaskedQNetwork(QNetwork):
         numpy_obs = {k: obs[k].detach().cpu().numpy() for k in ("history_items", "history_feedback", "history_mask")}
         ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
         factors, user_bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
-        user = th.as_tensor(np.concatenate([factors, np.ones((factors.shape[0], 1))], axis=1))  # [U_i, 1]
+        # the fold-in runs in numpy; its answer joins the design matrix on the network's device
+        device = self.prior_design.device
+        user = th.as_tensor(np.concatenate([factors, np.ones((factors.shape[0], 1))], axis=1),
+                            device=device)  # [U_i, 1]
         design = self.prior_design if items is None else self.prior_design[items.long()]
         rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
         if items is None:
             rating = rating.T  # [B, I]
-        offset = th.as_tensor(user_bias + model.global_mean - scale.midpoint).unsqueeze(1)  # b_i + mu - midpoint
+        offset = th.as_tensor(user_bias + model.global_mean - scale.midpoint,
+                              device=device).unsqueeze(1)  # b_i + mu - midpoint
         return ((rating + offset) / scale.half_range).float()
 
     def _history_term(self, obs: PyTorchObs, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:

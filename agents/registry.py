@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch as th
 
 import state_encoders
 from agents import baselines, planner
 from agents.categories import item_categories
 from state_encoders.features import content_kwargs, item_content_features
+from recgym.devices import resolve_device
 from recgym.scenario import Scenario
 from agents.common import (
     as_sb3_env,
@@ -46,7 +48,8 @@ class AgentSpec:
     :param action_mode: the environment's ``action_mode`` the agent needs.
     :param default_encoder: state encoder used when ``make`` gets none (None: takes no encoder).
     :param agent_class: the class whose ``load(path, env)`` restores a saved agent.
-    :param build: ``build(env, scenario, encoder, seed, **kwargs)`` -> agent.
+    :param build: ``build(env, scenario, encoder, seed, **kwargs)`` -> agent; the learning agents'
+        also take ``device`` (a resolved ``torch.device``).
     :param description: one line for listings.
     :param defaults: the agent's documented default arguments.
     """
@@ -107,24 +110,27 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
     return policy_kwargs
 
 
-def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> MaskedDQN:
+def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",
+               **kwargs: Any) -> MaskedDQN:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DQN_NET_ARCH), kwargs)
     schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
     args = {**DQN_DEFAULTS, **schedule, **kwargs}
-    return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
+    return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, **args)
 
 
-def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> DEERS:
+def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",
+                 **kwargs: Any) -> DEERS:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DEERS_NET_ARCH), kwargs)
     schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
     args = {**DQN_DEFAULTS, **schedule, **kwargs}
-    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **args)
+    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, **args)
 
 
 def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
-    def build(env: Any, scenario: Scenario, encoder: str, seed: int, **kwargs: Any) -> DRR:
+    def build(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",
+              **kwargs: Any) -> DRR:
         sb3_env = as_sb3_env(env)
         policy_kwargs = _policy_kwargs(scenario, encoder, dict(DRR_NET_ARCH), kwargs)
         policy_kwargs.setdefault("share_features_extractor", False)  # see agents/drr.py: the critic needs its own
@@ -136,7 +142,8 @@ def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
         kwargs.setdefault("prioritized_replay", prioritized_default)
         schedule = _update_schedule(sb3_env, DRR_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
         args = {**DRR_DEFAULTS, **schedule, **kwargs}
-        return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device="cpu", **args)
+        return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device=device,
+                   **args)
 
     return build
 
@@ -223,7 +230,7 @@ def spec(name: str) -> AgentSpec:
 
 
 def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threads: int | None = 1,
-         scenario: Scenario | None = None, **kwargs: Any) -> Any:
+         scenario: Scenario | None = None, device: str | th.device = "auto", **kwargs: Any) -> Any:
     """Build agent ``name`` for ``env``.
 
     :param name: a registered agent (:func:`available`).
@@ -238,13 +245,18 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
         :func:`agents.common.set_threads`.
     :param scenario: the scenario the agent is built for (default: ``env``'s, read through
         :func:`agents.common.scenario_of`).
+    :param device: where the learning agents' networks, replay samples and updates live: ``"auto"``
+        (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"`` (:func:`recgym.devices.resolve_device`);
+        the baselines compute in numpy and ignore it.
     :param kwargs: agent arguments (SB3 algorithm arguments, ``policy_kwargs``,
         ``encoder_kwargs``, ``freeze_embeddings``, ``normalize_embeddings``, ...).
     :returns: a model with ``learn``, ``predict``, ``save``.
     :raises ValueError: unknown agent or encoder, an environment with the wrong action mode, or
-        an argument that is unknown or out of range (:func:`agents.arguments.validate_agent_kwargs`).
+        an argument that is unknown or out of range (:func:`agents.arguments.validate_agent_kwargs`), or
+        ``device="cuda"`` where torch has no CUDA.
     """
     agent = spec(name)
+    resolved = resolve_device(device)
     scenario = scenario if scenario is not None else scenario_of(env)
     check_action_mode(env, agent.action_mode, name)
     if agent.uses_encoder:
@@ -256,7 +268,8 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
 
     validate_agent_kwargs(name, kwargs, encoder, {})  # the command line's checks, for the Python API too
     set_threads(n_threads)
-    model = agent.build(env, scenario, encoder, int(seed), **kwargs)
+    placed = {"device": resolved} if agent.uses_encoder else {}
+    model = agent.build(env, scenario, encoder, int(seed), **placed, **kwargs)
     model.agent_name = name
     model.encoder_name = encoder
     return model
@@ -277,19 +290,23 @@ def saved_agent_name(path: str | Path) -> str:
     raise ValueError(f"{path} is not a saved recgym agent (no agent name inside)")
 
 
-def load(path: str | Path, env: Any, n_threads: int | None = 1, **kwargs: Any) -> Any:
+def load(path: str | Path, env: Any, n_threads: int | None = 1, device: str | th.device = "auto",
+         **kwargs: Any) -> Any:
     """Load an agent saved with ``model.save(path)``, attached to ``env``.
 
     :param path: the saved file (``.zip`` appended when it has no suffix).
     :param env: the environment to act and train on (same spaces as when saved).
     :param n_threads: threads for torch and numpy's BLAS, as in :func:`make`.
+    :param device: where to put the loaded networks, as in :func:`make`; whatever device the agent was
+        saved from, its tensors are mapped here (a GPU-trained agent loads on a CPU-only machine).
     :param kwargs: passed to SB3's ``load`` for the learning agents.
     """
+    resolved = resolve_device(device)
     name = saved_agent_name(path)
     set_threads(n_threads)
     agent = spec(name)
     if agent.uses_encoder:
         sb3_env = as_sb3_env(env)
         check_action_mode(env, agent.action_mode, name)
-        return agent.agent_class.load(baselines.zip_path(path), env=sb3_env, device="cpu", **kwargs)
+        return agent.agent_class.load(baselines.zip_path(path), env=sb3_env, device=resolved, **kwargs)
     return agent.agent_class.load(path, env)

@@ -3,6 +3,7 @@ and time-to-quality, of the learning agents with the DRR-ave state.
 
     python scripts/bench_train.py [--dataset ml-100k|synthetic] [--agents dqn drr] [--n-envs 32] [--steps 20000]
     python scripts/bench_train.py --time-to-quality [--agents dqn drr dqn-prior dqn-features-gamma0] [--max-steps 100000]
+    python scripts/bench_train.py --device-table [--devices cpu cuda] [--batch-sizes 64 256 1024]
 
 The best published RL-recommender library reports about 15 steps/s for DDPG and
 54 steps/s for DQN on a GPU (EasyRL4Rec's logs on ML-1M); recgym's targets on
@@ -29,6 +30,13 @@ test users every ``--eval-every`` steps, and reports the training wall-clock
 Named variants (``QUALITY_VARIANTS``) add settings to an agent: ``dqn-features-gamma0``
 (the ``features`` head, gamma 0) is timed the same way; ``dqn-prior`` starts at
 greedy-pmf's policy, so it is trained ``--variant-steps`` and followed instead.
+
+**CPU against GPU** (``--device-table``): the agent's own ``train()`` updates per
+second at batch sizes 64 / 256 / 1024 (``--batch-sizes``) on each device, in
+the same run: the CPU, and CUDA when torch sees a GPU (``--devices`` names them;
+on a machine without one it says so and times the CPU only). Each row builds
+the agent on that device (``agents.make(..., device=...)``), fills its replay
+buffer with the warm-up, and times ``model.train`` for ``--ceiling-seconds``.
 """
 
 from __future__ import annotations
@@ -156,8 +164,49 @@ def bare_ddpg_updates_per_s(model: Any, seconds: float = 10.0) -> float:
 
 
 def agent_updates_per_s(model: Any, seconds: float = 10.0) -> float:
-    """Updates per second of the agent's own ``train`` (replay sampling included), environment excluded."""
+    """Updates per second of the agent's own ``train`` (replay sampling included), environment excluded.
+
+    Each update reads its loss back (``loss.item()`` in ``train``), which waits for a GPU's queued work,
+    so the rate is the same wall-clock measure on either device.
+    """
     return _rate(lambda: model.train(gradient_steps=1, batch_size=model.batch_size), seconds)
+
+
+def device_table(scenario: Scenario, names: list[str], devices: list[str], batch_sizes: list[int], n_envs: int,
+                 seconds: float) -> list[dict[str, Any]]:
+    """Updates per second of each agent's ``train()`` on each device at each batch size (see the docstring)."""
+    rows = []
+    for name in names:
+        for batch_size in batch_sizes:
+            for device in devices:
+                env = RecommendationVectorEnv(n_envs, scenario, action_mode=agents.spec(name).action_mode)
+                starts = max(int(agents.spec(name).defaults.get("learning_starts", 0)), batch_size)
+                model = agents.make(name, env, encoder="drr-ave" if name != "deers" else None, seed=0, device=device,
+                                    batch_size=batch_size, learning_starts=starts)
+                model.learn(starts + 4 * n_envs)  # the warm-up fills the buffer past one batch
+                rate = agent_updates_per_s(model, seconds)
+                rows.append({"agent": name, "device": str(model.device), "batch_size": batch_size,
+                             "updates_per_s": rate, "samples_per_s": rate * batch_size})
+                print(f"{name:6s} {str(model.device):7s} batch {batch_size:5d}: {rate:8,.0f} updates/s "
+                      f"({rate * batch_size:10,.0f} samples/s)", flush=True)
+    return rows
+
+
+def format_device_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`device_table`'s rows, with the GPU's speed-up where both devices ran."""
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    lines = ["| agent | batch | " + " | ".join(f"{d} updates/s" for d in devices)
+             + (" | GPU / CPU |" if len(devices) > 1 else " |"),
+             "|---|---:|" + "---:|" * (len(devices) + (len(devices) > 1))]
+    for agent, batch in dict.fromkeys((r["agent"], r["batch_size"]) for r in rows):
+        rate = {r["device"]: r["updates_per_s"] for r in rows if (r["agent"], r["batch_size"]) == (agent, batch)}
+        cells = [f"{rate[d]:,.0f}" if d in rate else "" for d in devices]
+        if len(devices) > 1 and "cpu" in rate and len(rate) > 1:
+            cells.append(f"{max(v for d, v in rate.items() if d != 'cpu') / rate['cpu']:.2f}x")
+        elif len(devices) > 1:
+            cells.append("")
+        lines.append(f"| `{agent}` | {batch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _rate(step: Any, seconds: float) -> float:
@@ -219,7 +268,15 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=BENCHMARKS_DOC,
                         help="time-to-quality: the document whose generated block gets the figures")
     parser.add_argument("--no-doc", action="store_true", help="time-to-quality: print the figures only")
+    parser.add_argument("--device-table", action="store_true",
+                        help="updates/s of each agent's train() on the CPU and the GPU (when present) per batch size")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=None,
+                        help="device table: the devices timed (default: cpu, and cuda when torch sees a GPU)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None,
+                        help="device table: batch sizes (default 64 256 1024)")
     args = parser.parse_args()
+    if args.device_table:
+        return device_main(args)
     if args.time_to_quality:
         args.agents = args.agents or ["dqn", "drr", *QUALITY_VARIANTS]
         return quality_main(args)
@@ -244,6 +301,19 @@ def main() -> None:
             bare = BARE[name](model, args.ceiling_seconds)
             print(f"{name:6s} updates/s: agent's train() {own:,.0f}, bare-PyTorch ceiling {bare:,.0f}, "
                   f"ratio {own / bare:.2f} (batch {model.batch_size})", flush=True)
+
+
+def device_main(args: argparse.Namespace) -> None:
+    """The CPU/GPU table: updates per second per agent, device and batch size, in one run."""
+    from script_utils import DEVICE_TABLE_BATCH_SIZES, devices_to_time
+
+    devices, note = devices_to_time(args.devices)
+    kwargs = ML100K_SYNTHETIC if args.dataset == "synthetic" else {}
+    scenario = make_scenario(args.dataset, "pmf", data_dir=args.data_dir, dataset_kwargs=kwargs)
+    print(f"{scenario.log!r}; {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; {note}", flush=True)
+    rows = device_table(scenario, args.agents or ["dqn", "drr"], devices,
+                        list(args.batch_sizes or DEVICE_TABLE_BATCH_SIZES), args.n_envs, args.ceiling_seconds)
+    print(format_device_table(rows))
 
 
 def quality_main(args: argparse.Namespace) -> None:

@@ -3,6 +3,7 @@
     python scripts/compare_recbole.py recbole [--models GRU4Rec DIN ...] [--force]
     python scripts/compare_recbole.py ours [--seeds 3] [--models gru4rec ...]
     python scripts/compare_recbole.py report
+    python scripts/compare_recbole.py devices [--models sasrec gru4rec] [--devices cpu cuda] [--batch-sizes 64 256 1024]
     python scripts/compare_recbole.py all
 
 ``recbole`` runs RecBole 1.2.1, the reference implementation, in its own
@@ -13,7 +14,11 @@ epoch, total time); a cached model is not run again unless ``--force``.
 ``ours`` trains recgym's encoders with :mod:`recgym.pretrain` on the same
 protocol over several seeds, at RecBole's epoch budget and to convergence
 (early stopping), caching under ``docs/results/recbole/ours/``. ``report``
-writes ``docs/results/ubm.md`` from the caches.
+writes ``docs/results/ubm.md`` from the caches. ``devices`` times our encoders' training
+batches on the CPU and on the GPU (when torch sees one) in the same run, at batch sizes
+64 / 256 / 1024 (training windows per step): seconds per batch, updates per second and
+seconds per epoch; with ``--recbole`` RecBole's models on the same devices too, where its
+virtual environment exists (``RECBOLE_SETUP``; a CUDA build of torch there for the GPU).
 
 The shared protocol (RecBole's names in brackets):
 
@@ -52,7 +57,14 @@ from typing import Any
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # imported from a test, not run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script_utils import git_commit, read_cached_json, write_json  # noqa: E402
+from script_utils import (  # noqa: E402
+    DEVICE_TABLE_BATCH_SIZES,
+    devices_to_time,
+    git_commit,
+    read_cached_json,
+    synchronize,
+    write_json,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
@@ -224,8 +236,12 @@ def run_recbole_model(model: str, epochs: int, seed: int, out: Path, dry: bool =
     return record
 
 
-def recbole_speed(model: str, batches: int) -> dict[str, Any]:
-    """Seconds per training batch of RecBole's ``model`` (its dataloader, loss, backward and optimiser step)."""
+def recbole_speed(model: str, batches: int, device: str = "cpu", batch_size: int | None = None) -> dict[str, Any]:
+    """Seconds per training batch of RecBole's ``model`` (its dataloader, loss, backward and optimiser step).
+
+    :param device: ``cpu`` or ``cuda`` (RecBole's ``use_gpu``).
+    :param batch_size: RecBole's ``train_batch_size`` (default the shared protocol's).
+    """
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
@@ -235,7 +251,9 @@ def recbole_speed(model: str, batches: int) -> dict[str, Any]:
     workdir = RUNS / "recbole" / model
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)
-    config = Config(model=model, config_dict=recbole_config(model, 1, 0, workdir))
+    settings = recbole_config(model, 1, 0, workdir)
+    settings.update({"device": device, "use_gpu": device != "cpu", "train_batch_size": batch_size or BATCH_SIZE})
+    config = Config(model=model, config_dict=settings)
     init_seed(config["seed"], config["reproducibility"])
     train_data, _, _ = data_preparation(config, create_dataset(config))
     network = get_model(config["model"])(config, train_data._dataset).to(config["device"])
@@ -248,12 +266,15 @@ def recbole_speed(model: str, batches: int) -> dict[str, Any]:
         loss = network.calculate_loss(interaction)
         loss.backward()
         trainer.optimizer.step()
+        if device != "cpu":
+            torch.cuda.synchronize()  # the batch's queued GPU work belongs to its time
         seconds.append(time.perf_counter() - tic)
         tic = time.perf_counter()
         if i + 1 > batches:  # the first batch warms up and is not counted
             break
     per_batch = sum(seconds[1:]) / len(seconds[1:])
-    return {"side": "recbole", "model": model, "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
+    return {"side": "recbole", "model": model, "device": device, "batch_size": config["train_batch_size"],
+            "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
             "batches_per_epoch": len(train_data), "seconds_per_epoch": per_batch * len(train_data)}
 
 
@@ -379,8 +400,12 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
     return at_budget
 
 
-def ours_speed(name: str, batches: int) -> dict[str, Any]:
-    """Seconds per training batch of our ``name`` under the shared protocol (window building included)."""
+def ours_speed(name: str, batches: int, device: str = "cpu", batch_size: int | None = None) -> dict[str, Any]:
+    """Seconds per training batch of our ``name`` under the shared protocol (window building included).
+
+    :param device: where the encoder trains (``cpu``, ``cuda``).
+    :param batch_size: training windows per step (default the shared protocol's, ``our_task_and_batch``).
+    """
     import numpy as np
     import torch
 
@@ -389,7 +414,10 @@ def ours_speed(name: str, batches: int) -> dict[str, Any]:
     from recgym.pretrain.windows import UserSequences, WindowBuilder
 
     torch.set_num_threads(1)
-    task, batch_size = our_task_and_batch(name)
+    from recgym.devices import resolve_device
+
+    task, protocol_batch = our_task_and_batch(name)
+    batch_size = batch_size or protocol_batch
     log = load("ml-100k")
     sequences = UserSequences.from_log(log)
     windows = WindowBuilder(sequences, n_users=log.n_users, history_length=HISTORY_LENGTH)
@@ -397,6 +425,8 @@ def ours_speed(name: str, batches: int) -> dict[str, Any]:
     torch.manual_seed(0)
     encoder = state_encoders.make(name, windows.observation_space, **our_encoder_kwargs(name, log))
     head = task.make_head(encoder, windows)
+    encoder.to(resolve_device(device))  # as recgym.pretrain.trainer.fit places them
+    head.to(resolve_device(device))
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=LEARNING_RATE)
     order = np.random.default_rng(0).permutation(split["train"])
     n_batches = -(-order.size // batch_size)
@@ -409,9 +439,11 @@ def ours_speed(name: str, batches: int) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        synchronize(device)  # the batch's queued GPU work belongs to its time
         seconds.append(time.perf_counter() - tic)
     per_batch = sum(seconds[1:]) / len(seconds[1:])
-    return {"side": "recgym", "model": name, "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
+    return {"side": "recgym", "model": name, "device": device, "batch_size": batch_size,
+            "batches_timed": len(seconds) - 1, "seconds_per_batch": per_batch,
             "batches_per_epoch": n_batches, "seconds_per_epoch": per_batch * n_batches}
 
 
@@ -441,6 +473,42 @@ def speed_main(args: argparse.Namespace) -> None:
               flush=True)
         write_json(SPEED_CACHE, {"batches": args.batches, "pairs": records})
 
+
+
+def devices_main(args: argparse.Namespace) -> None:
+    """Seconds per epoch and updates per second of each encoder on each device and batch size, one run."""
+    _use_this_checkout()
+    devices, note = devices_to_time(args.devices)
+    python = RECBOLE_VENV / "bin" / "python"
+    with_recbole = args.recbole and python.exists()
+    if args.recbole and not with_recbole:
+        note += f"; RecBole's virtual environment is missing ({RECBOLE_SETUP}): recgym's side only"
+    print(f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; {note}", flush=True)
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": "1"}
+    rows = []
+    for name in args.models or ["gru4rec", "sasrec"]:
+        for batch_size in args.batch_sizes or DEVICE_TABLE_BATCH_SIZES:
+            for device in devices:
+                sides = [ours_speed(name, args.batches, device, batch_size)]
+                if with_recbole:
+                    command = [str(python), str(Path(__file__).resolve()), "_recbole-speed", OURS[name], "--batches",
+                               str(args.batches), "--device", device, "--batch-size", str(batch_size)]
+                    done = subprocess.run(command, env=env, capture_output=True, text=True)
+                    if done.returncode == 0:
+                        sides.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                    else:
+                        print(f"{OURS[name]} on {device}: RecBole failed:\n{done.stderr[-2000:]}", flush=True)
+                for r in sides:
+                    rows.append({**r, "encoder": name})
+                    print(f"{r['side']:7s} {r['model']:9s} {device:4s} batch {batch_size:5d}: "
+                          f"{1 / r['seconds_per_batch']:8,.1f} updates/s, {r['seconds_per_epoch']:8.2f} s/epoch "
+                          f"({r['batches_per_epoch']} batches)", flush=True)
+    print("| side | model | batch | device | updates/s | s/epoch |\n|---|---|---:|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['side']} | {r['model']} | {r['batch_size']} | {r['device']} | {1 / r['seconds_per_batch']:,.1f} "
+              f"| {r['seconds_per_epoch']:.2f} |")
+    if args.out:
+        write_json(args.out, {"note": note, "batches": args.batches, "code_commit": git_commit(REPO), "rows": rows})
 
 
 def _use_this_checkout() -> None:
@@ -739,6 +807,19 @@ def main() -> None:
     one_speed = sub.add_parser("_recbole-speed", help=argparse.SUPPRESS)
     one_speed.add_argument("model")
     one_speed.add_argument("--batches", type=int, required=True)
+    one_speed.add_argument("--device", default="cpu")
+    one_speed.add_argument("--batch-size", type=int, default=None)
+    devices_parser = sub.add_parser("devices", help="our training batches on the CPU and the GPU (when present) "
+                                    "per batch size, in one run")
+    devices_parser.add_argument("--models", nargs="*", help="recgym encoders (default: gru4rec sasrec)")
+    devices_parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=None,
+                                help="default: cpu, and cuda when torch sees a GPU")
+    devices_parser.add_argument("--batch-sizes", nargs="+", type=int, default=None,
+                                help="training windows per step (default 64 256 1024)")
+    devices_parser.add_argument("--batches", type=int, default=8, help="batches timed per row, after one warm-up")
+    devices_parser.add_argument("--recbole", action="store_true",
+                                help="also time RecBole's models on the same devices (needs its virtual environment)")
+    devices_parser.add_argument("--out", type=Path, help="also write the rows to this JSON file")
     sub.add_parser("report", help="write docs/results/ubm.md from the caches")
     all_parser = sub.add_parser("all", help="recbole, ours, report")
     all_parser.add_argument("--seeds", type=int, default=3)
@@ -752,7 +833,9 @@ def main() -> None:
     elif args.command == "speed":
         speed_main(args)
     elif args.command == "_recbole-speed":
-        print(json.dumps(recbole_speed(args.model, args.batches)), flush=True)
+        print(json.dumps(recbole_speed(args.model, args.batches, args.device, args.batch_size)), flush=True)
+    elif args.command == "devices":
+        devices_main(args)
     elif args.command == "report":
         report_main(args)
     else:

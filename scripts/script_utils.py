@@ -39,3 +39,37 @@ def read_cached_json(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+#: batch sizes of the CPU/GPU tables (scripts/bench_train.py --device-table, scripts/compare_recbole.py devices)
+DEVICE_TABLE_BATCH_SIZES = (64, 256, 1024)
+
+
+def devices_to_time(requested: list[str] | None) -> tuple[list[str], str]:
+    """The devices a CPU/GPU table times, and a line that says what this machine has.
+
+    :param requested: devices named on the command line (each checked: ``cuda`` where torch sees no
+        GPU is refused with the fix), or None: the CPU, and CUDA too when torch sees a GPU.
+    """
+    import torch
+
+    from recgym.devices import resolve_device
+
+    if torch.cuda.is_available():
+        note = f"GPU: {torch.cuda.get_device_name(0)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    else:
+        note = (f"no GPU present (torch {torch.__version__}: torch.cuda.is_available() is False): "
+                "timing the CPU only")
+    if requested:
+        for device in requested:
+            resolve_device(device)
+        return list(dict.fromkeys(requested)), note
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"], note
+
+
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so that a wall-clock reading covers it (no-op on the CPU)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()

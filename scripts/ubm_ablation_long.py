@@ -165,9 +165,11 @@ def analyse(trained: Any, row: Row) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from recgym.devices import module_device
     from recgym.pretrain import make_task
 
     task, encoder, head, windows = make_task(TASK), trained.encoder.eval(), trained.head.eval(), trained.windows
+    device = module_device(encoder)  # where the trainer left it (the GPU when present)
     test = trained.split["test"]
     earlier = windows.sequences.positions()[test]  # ratings of the target's user before it
     out: dict[str, Any] = {"test_by_history": {}}
@@ -177,8 +179,8 @@ def analyse(trained: Any, row: Row) -> dict[str, Any]:
     weights, overlaps, beyond, found = [], [], 0, 0
     with torch.no_grad():
         for chunk in np.array_split(test, max(1, -(-test.size // EVAL_BATCH_SIZE))):
-            obs = windows.tensors(chunk)
-            items = torch.as_tensor(windows.sequences.items[chunk]).view(-1, 1)  # [B, 1] the targets
+            obs = windows.tensors(chunk, device)
+            items = torch.as_tensor(windows.sequences.items[chunk], device=device).view(-1, 1)  # [B, 1] the targets
             if row.encoder == "hpmn":
                 weights.append(encoder.read_weights(obs, items)[:, 0])  # [B, K, J]
             elif row.encoder == "ubr":

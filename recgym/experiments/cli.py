@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from recgym.devices import DEVICE_CHOICES
 from recgym.experiments.config import ConfigError, TrainConfig, load_config_file, make_config
 
 PROTOCOLS = ("online", "offline", "long-term")
@@ -48,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="environment setting, e.g. max_steps=20 (repeatable; VALUE is JSON or a string)")
     train.add_argument("--agent-kwarg", action="append", default=[], metavar="KEY=VALUE",
                        help="agent setting, e.g. learning_rate=0.001 (repeatable)")
+    train.add_argument("--device", choices=DEVICE_CHOICES,
+                       help="where the agent trains: auto (CUDA when available, else the CPU; default), cpu or cuda; "
+                       "a resumed run may change it")
     train.add_argument("--out", type=Path, required=True, help="run folder")
     train.add_argument("--resume", action="store_true",
                        help="continue from the newest checkpoint in --out (unpickles it: only runs you trust)")
@@ -68,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="baseline agents evaluated alongside (e.g. random popularity greedy-pmf oracle-greedy)")
     evaluate.add_argument("--episodes", type=int, default=None, help="test episodes (default: one per test user)")
     evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                          help="where the trained agent runs: auto (default), cpu or cuda; a run trained on a GPU "
+                          "evaluates on a CPU-only machine")
     evaluate.set_defaults(func=run_evaluate)
 
     demo = subparsers.add_parser(
@@ -113,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Merge a config file and command-line flags (flags win) into a validated config."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     for key in ("env", "agent", "encoder", "encoder_weights", "freeze_encoder", "steps", "seed", "n_envs",
-                "checkpoint_every", "eval_every", "eval_episodes"):
+                "checkpoint_every", "eval_every", "eval_episodes", "device"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value
@@ -147,7 +154,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from recgym.experiments.evaluate import evaluate_run, format_table
 
-    rows = evaluate_run(args.run, protocol=args.protocol, baselines=args.baselines, n_episodes=args.episodes)
+    rows = evaluate_run(args.run, protocol=args.protocol, baselines=args.baselines, n_episodes=args.episodes,
+                        device=args.device)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

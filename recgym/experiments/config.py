@@ -14,6 +14,24 @@ class ConfigError(ValueError):
     """A run configuration that cannot be used; the message says which field and why."""
 
 
+#: settings that say where a run computes, not what it learns: a resumed run (``recgym train --resume``,
+#: a rerun of ``recgym compare``) may change them, and a saved configuration without them still matches
+RUNTIME_SETTINGS = frozenset({"device"})
+
+
+def changed_settings(saved: dict[str, Any], given: dict[str, Any],
+                     also_free: frozenset[str] = frozenset()) -> list[str]:
+    """The settings of two run configurations (``TrainConfig.to_json()``) that differ, sorted.
+
+    :param saved: the configuration a run was started with.
+    :param given: the configuration it is continued with.
+    :param also_free: further settings that may change (e.g. ``steps`` on resume), besides
+        :data:`RUNTIME_SETTINGS`.
+    """
+    free = RUNTIME_SETTINGS | also_free
+    return sorted(k for k in set(saved) | set(given) if k not in free and saved.get(k) != given.get(k))
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a training run.
 
@@ -36,6 +54,9 @@ class TrainConfig(BaseModel):
         or fine-tune it with the agent (False).
     :param stop_at_reward: stop training at the first evaluation whose test reward per step reaches
         this value (time-to-quality measurements); None trains all ``steps``.
+    :param device: where the agent's networks train: ``auto`` (CUDA when available, else the CPU),
+        ``cpu`` or ``cuda`` (:func:`recgym.devices.resolve_device`). A runtime choice: a resumed run
+        may change it (:data:`RUNTIME_SETTINGS`), and checkpoints load on either device.
     """
 
     # strict: a YAML ``steps: true`` or ``n_envs: 8.0`` is refused, not read as 1 or 8
@@ -56,6 +77,7 @@ class TrainConfig(BaseModel):
     encoder_weights: str | None = None
     freeze_encoder: bool = True
     stop_at_reward: float | None = Field(None, allow_inf_nan=False)
+    device: str = "auto"
 
     @field_validator("env")
     @classmethod
@@ -89,6 +111,14 @@ class TrainConfig(BaseModel):
         if value not in state_encoders.available():
             raise ValueError(f"unknown encoder {value!r}; choose one of {', '.join(state_encoders.available())}")
         return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        # the spelling only: a configuration saved on a GPU machine still reads on a CPU-only one
+        from recgym.devices import check_device_name
+
+        return check_device_name(value)
 
     @field_validator("env_kwargs")
     @classmethod

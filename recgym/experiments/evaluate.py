@@ -50,8 +50,11 @@ def make_baseline(name: str, run: RunSetup, seed: int, steps: int) -> tuple[Any,
 
 
 def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str] | None = None,
-                 n_episodes: int | None = None) -> list[dict[str, Any]]:
+                 n_episodes: int | None = None, device: str = "auto") -> list[dict[str, Any]]:
     """Evaluate a run folder's newest checkpoint, and optionally baselines, under ``protocol``.
+
+    :param device: where the trained agent runs (``auto``, ``cpu``, ``cuda``), whatever device trained it:
+        the run's own ``device`` setting is not used, so a run trained on a GPU evaluates on a CPU-only machine.
 
     :returns: one row per policy: ``{"policy": name, **figures}``.
     """
@@ -64,7 +67,7 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
     folder = rd.latest_checkpoint()
     if folder is None:
         raise FileNotFoundError(f"{rd.root} holds no checkpoint yet: train it first")
-    model = agents.load(folder / "model.zip", run_setup.training_env(1))
+    model = agents.load(folder / "model.zip", run_setup.training_env(1), device=device)
     check_checkpoint_model(model, config, folder / "model.zip")
     label = f"{config.agent}" + (f" ({config.encoder})" if config.encoder else "")
     scenario = run_setup.scenario.label

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from recgym.devices import DEVICE_CHOICES, check_device_name
 from recgym.envs.config import DEFAULT_HISTORY_LENGTH
 from recgym.experiments.run_dir import RunDir, write_json
 from simulators.base import Behavior
@@ -94,6 +95,8 @@ class PretrainConfig:
         instead of the dataset's ratings (its users should be the training users, its default).
     :param target_behavior: test on each user's last interaction of this behaviour (``skip``, ``click``,
         ``purchase``): the cloze task always (default purchase), next item when given.
+    :param device: where the encoder trains: ``auto`` (CUDA when available, else the CPU), ``cpu`` or
+        ``cuda`` (:func:`recgym.devices.resolve_device`); the saved weights are CPU tensors either way.
     """
 
     encoder: str
@@ -113,6 +116,7 @@ class PretrainConfig:
     behaviors: str = "liked"
     behavior_log: str | None = None
     target_behavior: str | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         import state_encoders
@@ -142,11 +146,12 @@ class PretrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or self.split_seed < 0:
             raise ValueError(f"split-seed must be an integer >= 0, got {self.split_seed!r}")
+        check_device_name(self.device)
         self.trainer()  # checks epochs, batch size, lr, patience, seed
 
     def trainer(self, progress: bool = True) -> TrainerConfig:
         return TrainerConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience,
-                             seed=self.seed, progress=progress)
+                             seed=self.seed, progress=progress, device=self.device)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,12 +188,14 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False, p
     """
     import torch
 
+    from recgym.devices import resolve_device
     from recgym.pretrain import make_task, pretrain_encoder
     from recgym.scenario import make_scenario
     from state_encoders.weights import save_pretrained
 
     run = PretrainRunDir(out)
     check_start(run, overwrite)
+    device = resolve_device(config.device)  # CUDA asked for without one: refused before anything is written
     torch.set_num_threads(1)
     tic = time.perf_counter()
     scenario = make_scenario(config.dataset, data_dir=config.data_dir, split_seed=config.split_seed)
@@ -232,6 +239,7 @@ def pretrain(config: PretrainConfig, out: str | Path, overwrite: bool = False, p
         "seconds_per_epoch": result.seconds_per_epoch,
         "train_seconds": result.train_seconds,
         "total_seconds": time.perf_counter() - tic,
+        "device": str(device),
         "history": result.history,
     }
     write_json(run.results, _finite(results))
@@ -335,6 +343,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--behavior-log", help="train on a log written by `recgym log-behavior` (recorded on --dataset)")
     p.add_argument("--target-behavior",
                    help="test on each user's last skip, click or purchase (cloze: default purchase)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="where the encoder trains: auto (CUDA when available, else the CPU; default), cpu or cuda")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run folder written by recgym pretrain (refused for any other folder)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -347,11 +357,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
         lr=args.lr, patience=args.patience, history_length=args.history_length, seed=args.seed,
         data_dir=args.data_dir, embedding_dim=args.embedding_dim, init=args.init, exclude_seen=args.exclude_seen,
         split_seed=args.split_seed, behaviors=args.behaviors, behavior_log=args.behavior_log,
-        target_behavior=args.target_behavior,
+        target_behavior=args.target_behavior, device=args.device,
     )
     results = pretrain(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     figures = ", ".join(f"{k} {v:.4f}" for k, v in results["test"].items() if v is not None)
-    print(f"pretrained {config.encoder} on {config.dataset} ({config.task}) for {results['epochs']} epochs "
+    print(f"pretrained {config.encoder} on {config.dataset} ({config.task}) on {results['device']} for "
+          f"{results['epochs']} epochs "
           f"({results['seconds_per_epoch']:.1f} s/epoch; best epoch {results['best_epoch']}); test: {figures}")
     print(f"weights: {Path(args.out) / 'weights.pt'}; results: {Path(args.out) / 'results.json'}")
     return 0

@@ -26,7 +26,8 @@ import agents
 from agents.arguments import validate_agent_kwargs
 from agents.registry import saved_agent_name
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
-from recgym.experiments.config import TrainConfig
+from recgym.devices import resolve_device
+from recgym.experiments.config import TrainConfig, changed_settings
 from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
@@ -200,9 +201,14 @@ def check_checkpoint_model(model: Any, config: TrainConfig, path: Path) -> None:
         )
 
 
-def load_checkpoint(run: RunDir, env: Any, config: TrainConfig | None = None) -> tuple[Any, list[dict]]:
+def load_checkpoint(run: RunDir, env: Any, device: str = "auto",
+                    config: TrainConfig | None = None) -> tuple[Any, list[dict]]:
     """Load the newest checkpoint's model (and replay buffer) and learning curve.
 
+    :param run: the run folder.
+    :param env: the environment the model trains on.
+    :param device: where the model continues (its tensors and replay samples are mapped there,
+        whatever device wrote the checkpoint).
     :param config: the run's configuration: the model must be its agent and encoder
         (:func:`check_checkpoint_model`).
     :raises CorruptCheckpointError: when any checkpoint file cannot be read.
@@ -213,7 +219,7 @@ def load_checkpoint(run: RunDir, env: Any, config: TrainConfig | None = None) ->
         raise FileNotFoundError(f"no checkpoint in {run.root}: nothing to resume; run without --resume")
     try:
         state = read_json(folder / "state.json")
-        model = agents.load(folder / "model.zip", env)
+        model = agents.load(folder / "model.zip", env, device=device)
         if (folder / "replay_buffer.pkl").exists() and isinstance(model, BaseAlgorithm):
             model.load_replay_buffer(folder / "replay_buffer.pkl")
     except CorruptCheckpointError:
@@ -273,6 +279,7 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
+    resolve_device(config.device)  # CUDA asked for where torch has none
     validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.all_encoder_kwargs())
     check_pretrained_weights(config)
     if "users" in config.env_kwargs:
@@ -292,11 +299,12 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
         return
     saved = read_json(run.config) if run.config.exists() else None
     given = config.to_json()
-    # a resumed run may train for longer; everything else must match what was saved
-    changed = sorted(k for k in set(given) | set(saved or {}) if k != "steps" and (saved or {}).get(k) != given.get(k))
+    # a resumed run may train for longer, and on another device; everything else must match what was saved
+    changed = changed_settings(saved or {}, given, also_free=frozenset({"steps"}))
     if saved is not None and changed:
         raise ValueError(
-            f"--resume needs the configuration saved in {run.config} (only --steps may change); differs in: {changed}"
+            f"--resume needs the configuration saved in {run.config} (only --steps and --device may change); "
+            f"differs in: {changed}"
         )
     folder = run.latest_checkpoint()
     if folder is None:
@@ -329,11 +337,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     train_env = setup.training_env(config.n_envs)
     curve: list[dict] = []
     if resume:
-        model, curve = load_checkpoint(run, train_env, config)
+        model, curve = load_checkpoint(run, train_env, config.device, config)
     else:
         encoder_kwargs = config.all_encoder_kwargs()
         extra = {"encoder_kwargs": encoder_kwargs} if encoder_kwargs else {}
-        model = agents.make(config.agent, train_env, encoder=config.encoder, seed=config.seed, **extra, **config.agent_kwargs)
+        model = agents.make(config.agent, train_env, encoder=config.encoder, seed=config.seed, device=config.device,
+                            **extra, **config.agent_kwargs)
     # the agent exists: only now is anything written
     if not resume:
         if run.root.exists() and overwrite:
@@ -369,6 +378,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         "scenario": setup.scenario.label,
         "steps": steps,  # trained in all (a batched env may end a few steps past config.steps)
         "gradient_updates": int(getattr(model, "_n_updates", 0)),
+        # the baselines compute in numpy: no torch device
+        "device": str(model.device) if isinstance(model, BaseAlgorithm) else None,
         "train_seconds": seconds,
         "steps_per_second": trained / seconds if seconds > 0 and trained else None,
         "online": final.summary(),

@@ -25,7 +25,9 @@ Two tasks, as RecBole trains its user-behaviour models:
   binary cross-entropy; AUC and LogLoss.
 
 A task knows nothing about the training loop (:mod:`recgym.pretrain.trainer`),
-and the loop nothing about the task.
+and the loop nothing about the task. A task computes where the encoder's
+parameters are (:func:`recgym.devices.module_device`): the trainer puts the
+encoder and head on its device, and the windows' tensors follow.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recgym.devices import module_device
 from recgym.evaluation.metrics import hit_rate_at_k, ndcg_at_k
 from recgym.pretrain.windows import (
     UserSequences,
@@ -153,13 +156,15 @@ class NextItemTask:
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         if self.window_stride is not None:
             return self._every_position_loss(encoder, head, windows, targets)
-        logits = head(encoder, windows.tensors(targets))
-        labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long)
+        device = module_device(encoder)
+        logits = head(encoder, windows.tensors(targets, device))
+        labels = torch.as_tensor(windows.sequences.items[targets], dtype=torch.long, device=device)
         return with_auxiliary_loss(encoder, F.cross_entropy(logits, labels))
 
     def _every_position_loss(self, encoder: Any, head: nn.Module, windows: WindowBuilder,
                              targets: np.ndarray) -> torch.Tensor:
-        observations = windows.tensors(targets, inclusive=True)  # the windows that end with each target
+        # the windows that end with each target
+        observations = windows.tensors(targets, module_device(encoder), inclusive=True)
         states, mask = encoder.sequence_states(observations)  # [B, N, h], valid slots first
         ids = encoder.history(observations).ids  # [B, N] in the same order
         has_next = mask[:, 1:]  # [B, N - 1]: position t is followed by item t + 1
@@ -176,13 +181,16 @@ def next_item_metrics(encoder: StateEncoder, head: nn.Module, windows: WindowBui
                       batch_size: int, exclude_seen: bool = False, k: int = TOP_K) -> dict[str, float]:
     """HR, NDCG and MRR at ``k`` of each target item's rank among all items, scored by ``head``."""
     ranks = []
+    device = module_device(encoder)
     for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))):
         if chunk.size == 0:
             continue
-        scores = head(encoder, windows.tensors(chunk))  # [B, n_items]
+        scores = head(encoder, windows.tensors(chunk, device))  # [B, n_items]
         if exclude_seen:
-            scores = scores.masked_fill(torch.as_tensor(seen_before(windows.sequences, chunk)), float("-inf"))
-        ranks.append(target_ranks(scores, torch.as_tensor(windows.sequences.items[chunk])).numpy())
+            seen = torch.as_tensor(seen_before(windows.sequences, chunk), device=device)
+            scores = scores.masked_fill(seen, float("-inf"))
+        items = torch.as_tensor(windows.sequences.items[chunk], device=device)
+        ranks.append(target_ranks(scores, items).cpu().numpy())
     return ranking_metrics(np.concatenate(ranks) if ranks else np.zeros(0, np.int64), k)
 
 
@@ -267,9 +275,10 @@ class ClozeTask:
         return ItemScoreHead()
 
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
-        observations = windows.tensors(targets, inclusive=True)
+        observations = windows.tensors(targets, module_device(encoder), inclusive=True)
         valid = observations["history_mask"] > 0.5  # [B, N], right-aligned: slot N-1 is each window's end
-        masked = (torch.rand(valid.shape) < self.mask_prob) & valid
+        # drawn by the CPU's generator on every device: the same seed masks the same items on a GPU
+        masked = (torch.rand(valid.shape) < self.mask_prob).to(valid.device) & valid
         if not bool(masked.any()):
             masked[:, -1] = True
         states = encoder.masked_item_states(observations, masked)  # [M, d]
@@ -385,25 +394,26 @@ class ClickThroughTask:
             # a target-aware state may have its own width: ask the encoder once (eval mode: batch norm
             # and dropout must not see a batch of one in training mode)
             probe, was_training = np.zeros(1, dtype=np.int64), encoder.training
+            device = module_device(encoder)
             encoder.eval()
             with torch.no_grad():
-                items = torch.as_tensor(windows.sequences.items[probe])
-                state_dim = int(target_aware_state(encoder, windows.tensors(probe), items).shape[-1])
+                items = torch.as_tensor(windows.sequences.items[probe], device=device)
+                state_dim = int(target_aware_state(encoder, windows.tensors(probe, device), items).shape[-1])
             encoder.train(was_training)
         return ClickThroughHead(state_dim, int(encoder.embedding_dim))
 
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
-        seq = windows.sequences
-        logits = head(encoder, windows.tensors(targets), torch.as_tensor(seq.items[targets]))
-        labels = torch.as_tensor(seq.liked[targets], dtype=logits.dtype)
+        seq, device = windows.sequences, module_device(encoder)
+        logits = head(encoder, windows.tensors(targets, device), torch.as_tensor(seq.items[targets], device=device))
+        labels = torch.as_tensor(seq.liked[targets], dtype=logits.dtype, device=device)
         return with_auxiliary_loss(encoder, F.binary_cross_entropy_with_logits(logits, labels))
 
     @torch.no_grad()
     def evaluate(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray,
                  batch_size: int) -> dict[str, float]:
-        seq = windows.sequences
-        logits = [head(encoder, windows.tensors(chunk), torch.as_tensor(seq.items[chunk])).numpy()
-                  for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))) if chunk.size]
+        seq, device = windows.sequences, module_device(encoder)
+        logits = [head(encoder, windows.tensors(chunk, device), torch.as_tensor(seq.items[chunk], device=device))
+                  .cpu().numpy() for chunk in np.array_split(targets, max(1, -(-targets.size // batch_size))) if chunk.size]
         scores = np.concatenate(logits) if logits else np.zeros(0)
         return click_metrics(scores, seq.liked[targets])
 

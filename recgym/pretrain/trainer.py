@@ -5,7 +5,10 @@ batch, evaluate on the validation targets, keep the best epoch's parameters
 (by the task's ``monitor`` metric), stop after ``patience`` epochs without
 improvement or at ``epochs``, restore the best parameters and evaluate them on
 the test targets. Timing counts training epochs only (evaluation apart), as
-RecBole's ``epoch N training [time: ...]``.
+RecBole's ``epoch N training [time: ...]``. The encoder and head train on
+``TrainerConfig.device`` (``auto``: CUDA when available); they are initialised
+on the CPU before they move, so a seed gives the same starting parameters on
+either device.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from recgym.devices import check_device_name, resolve_device
 from recgym.pretrain.tasks import Task
 from recgym.pretrain.windows import WindowBuilder
 from state_encoders.base import StateEncoder
@@ -49,6 +53,8 @@ class TrainerConfig:
     :param snapshot_epoch: also test the best epoch among the first ``snapshot_epoch`` ones
         (:attr:`TrainResult.snapshot`): one early-stopped run then reports both a fixed epoch budget
         and convergence, which is what a budget-matched comparison needs.
+    :param device: where the encoder and head train and are evaluated: ``"auto"`` (CUDA when
+        available, else the CPU), ``"cpu"`` or ``"cuda"`` (:func:`recgym.devices.resolve_device`).
     """
 
     epochs: int = DEFAULT_EPOCHS
@@ -59,8 +65,10 @@ class TrainerConfig:
     seed: int = 0
     progress: bool = True
     snapshot_epoch: int | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         if self.snapshot_epoch is not None and (isinstance(self.snapshot_epoch, bool)
                                                 or not isinstance(self.snapshot_epoch, int)
                                                 or self.snapshot_epoch < 1):
@@ -111,7 +119,7 @@ def fit(
 ) -> TrainResult:
     """Train ``encoder`` and ``head`` on ``task``; return the best epoch's validation and test figures.
 
-    On return the encoder and head hold the best epoch's parameters.
+    On return the encoder and head hold the best epoch's parameters, on ``config.device``.
 
     :param encoder: the state encoder being pretrained.
     :param head: the task's head (:meth:`Task.make_head`).
@@ -120,12 +128,16 @@ def fit(
     :param split: ``{"train", "valid", "test"}`` target indices (:meth:`Task.split`).
     :param config: the loop's settings.
     :param tensorboard_dir: write TensorBoard scalars (loss, validation metrics) here.
+    :raises ValueError: no training or validation targets, or ``config.device`` is CUDA where torch has none.
     """
+    device = resolve_device(config.device)
     if split["train"].size == 0:
         raise ValueError("no training targets: the log's users are too short for this task (need 3+ interactions)")
     if split["valid"].size == 0:
         raise ValueError("no validation targets: the log is too small for this task's split")
     rng = np.random.default_rng(config.seed)
+    encoder.to(device)
+    head.to(device)
     parameters = [p for module in (encoder, head) for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=config.lr)
     writer = _summary_writer(tensorboard_dir)

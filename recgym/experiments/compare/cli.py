@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from recgym.devices import DEVICE_CHOICES
+
 #: where cells run (recgym.experiments.compare.runner.BACKENDS; repeated here to keep `recgym --help` light)
 BACKENDS = ("local", "ray")
 
@@ -31,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="baselines scored beside the agents (default random popularity greedy-pmf oracle-greedy)")
     p.add_argument("--steps", type=int, help="environment steps per cell (default 20000)")
     p.add_argument("--data-dir", help="local data directory (default: RECGYM_DATA_DIR, then the cache)")
+    p.add_argument("--device", choices=DEVICE_CHOICES,
+                   help="where the cells' agents train: auto (CUDA when available, else the CPU; default), cpu or "
+                   "cuda (the grid file's `device`)")
     p.add_argument("--workers", type=int, default=None,
                    help="cells run at once (default 1; with --backend ray: the cluster's CPUs)")
     p.add_argument("--backend", choices=BACKENDS, default="local",
@@ -47,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The grid settings given as flags."""
     return {"encoders": args.encoders, "envs": args.envs, "agents": args.agents, "seeds": args.seeds,
-            "reference": args.reference, "baselines": args.baselines, "steps": args.steps, "data_dir": args.data_dir}
+            "reference": args.reference, "baselines": args.baselines, "steps": args.steps, "data_dir": args.data_dir,
+            "device": args.device}
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -76,6 +82,10 @@ def run_compare(args: argparse.Namespace) -> int:
         return 0
     if args.backend == "ray":
         import_ray()  # says how to install it, before anything is written
+    else:
+        from recgym.devices import resolve_device
+
+        resolve_device(grid.device)  # CUDA asked for where torch has none: refused before any cell starts
     outcome = run_grid(grid, args.out, workers=args.workers, backend=args.backend, address=args.address,
                        display=not args.no_display)
     print(f"{outcome.count('done')} cells done ({len(outcome.ran)} run now, {len(outcome.reused)} finished before), "

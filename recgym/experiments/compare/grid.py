@@ -8,6 +8,7 @@ A grid file (YAML or TOML) names what to compare::
     seeds: [0, 1, 2]
     reference: mean
     steps: 20000
+    device: auto            # where every cell trains: auto (CUDA when available), cpu or cuda
 
 :func:`load_grid` reads it and :func:`make_grid` checks it, listing every bad
 name (encoder, environment, agent, baseline, metric) in one error, so a typo is
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from recgym.devices import DEVICE_CHOICES
 from recgym.experiments.config import ConfigError, TrainConfig, load_config_file, make_config
 
 #: policies scored beside the agents on every environment and seed (docs/agents.md)
@@ -124,6 +126,8 @@ class GridConfig:
     :param agent_kwargs: per agent, its settings (``{"dqn": {"learning_rate": 1e-3}}``).
     :param data_dir: local data directory (default: ``RECGYM_DATA_DIR``, then the cache).
     :param title: a title for the summary.
+    :param device: where every cell's agent trains (``auto``: CUDA when available, ``cpu``, ``cuda``); a
+        rerun may change it (finished cells are still reused).
     """
 
     encoders: tuple[EncoderChoice, ...]
@@ -144,6 +148,7 @@ class GridConfig:
     agent_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: str | None = None
     title: str = "Encoder comparison"
+    device: str = "auto"
 
     @property
     def main_metric(self) -> str:
@@ -177,7 +182,7 @@ class GridConfig:
         values: dict[str, Any] = dict(
             env=env, agent=agent, steps=self.steps, seed=seed, n_envs=self.n_envs, eval_every=self.eval_every,
             eval_episodes=self.eval_episodes, checkpoint_every=self.checkpoint_every, env_kwargs=env_kwargs,
-            agent_kwargs=dict(self.agent_kwargs.get(agent, {})),
+            agent_kwargs=dict(self.agent_kwargs.get(agent, {})), device=self.device,
         )
         if choice is not None:
             values["encoder"] = choice.encoder
@@ -197,6 +202,7 @@ class GridConfig:
             "eval_episodes": self.eval_episodes, "checkpoint_every": self.checkpoint_every,
             "split_seed": self.split_seed, "env_kwargs": dict(self.env_kwargs),
             "agent_kwargs": {k: dict(v) for k, v in self.agent_kwargs.items()}, "data_dir": self.data_dir,
+            "device": self.device,
         }
 
 
@@ -405,6 +411,9 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
     reference = values.get("reference", labels[0] if labels else None)
     if labels and reference not in labels:
         problems.append(f"reference {reference!r} is not one of the grid's encoders {labels}")
+    device = values.get("device", "auto")
+    if device not in DEVICE_CHOICES:
+        problems.append(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {device!r}")
     split_seed = values.get("split_seed", "seed")
     if split_seed != "seed" and (isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0):
         problems.append(f"split_seed must be 'seed' or an integer >= 0, got {split_seed!r}")
@@ -425,7 +434,7 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
         raise ConfigError("invalid grid: " + "; ".join(problems))
 
     settings = {k: values[k] for k in ("steps", "n_envs", "eval_every", "eval_episodes", "checkpoint_every",
-                                       "env_kwargs", "data_dir", "title") if k in values}
+                                       "env_kwargs", "data_dir", "title", "device") if k in values}
     grid = GridConfig(encoders=tuple(encoders), envs=tuple(envs), agents=tuple(grid_agents),
                       seeds=tuple(int(s) for s in seeds), reference=str(reference), baselines=tuple(baselines),
                       protocols=protocols, metrics=metrics, split_seed=split_seed,

@@ -30,6 +30,7 @@ from recgym.experiments.compare.cells import (
 )
 from recgym.experiments.compare.grid import Cell, GridConfig, env_slug
 from recgym.experiments.compare.report import HISTORY_FILE, read_history, write_report
+from recgym.experiments.config import changed_settings
 from recgym.experiments.run_dir import read_json, write_json
 
 BACKENDS = ("local", "ray")
@@ -39,6 +40,10 @@ RAY_INSTALL_HINT = "--backend ray needs Ray, an optional extra: pip install 'rec
 REDRAW_SECONDS, LOG_SECONDS = 1.0, 30.0
 #: object store of a local Ray instance: cells return small records, so Ray's default (30% of RAM) is not needed
 RAY_OBJECT_STORE_BYTES = 200 * 1024**2
+#: share of a GPU each Ray cell asks for when the grid's device is ``cuda`` (or ``auto`` on a cluster with
+#: GPUs): Ray hides the GPUs from a task that asks for none, and one cell's small networks leave most of a
+#: GPU idle, so four cells share one
+RAY_GPU_SHARE = 0.25
 
 
 @dataclass
@@ -84,9 +89,11 @@ def check_finished_cells(out: Path, cells: list[Cell]) -> None:
     changed = []
     for cell in cells:
         record = read_record(out, cell)
-        if record is not None and record.get("status") == "done" and record.get("config") != cell.config.to_json():
-            saved, given = record.get("config") or {}, cell.config.to_json()
-            keys = sorted(k for k in set(saved) | set(given) if saved.get(k) != given.get(k))
+        if record is None or record.get("status") != "done":
+            continue
+        # where a cell computed (its device) is no setting of its result
+        keys = changed_settings(record.get("config") or {}, cell.config.to_json())
+        if keys:
             changed.append(f"{cell.key} (differs in {keys})")
     if changed:
         shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
@@ -283,6 +290,12 @@ def import_ray() -> Any:
     return ray
 
 
+def _wants_gpu(tasks: list[CellTask], cluster_gpus: float) -> bool:
+    """Whether the cells should ask Ray for a GPU share: ``cuda``, or ``auto`` where the cluster has GPUs."""
+    devices = {task.cell.config.device for task in tasks}
+    return any(d.startswith("cuda") for d in devices) or ("auto" in devices and cluster_gpus > 0)
+
+
 def _run_ray(tasks: list[CellTask], workers: int | None, address: str | None, display: GridDisplay,
              on_record: Callable[[CellTask, dict], None]) -> None:
     ray = import_ray()
@@ -297,7 +310,8 @@ def _run_ray(tasks: list[CellTask], workers: int | None, address: str | None, di
     try:
         capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # one CPU per cell (agents use one torch thread); retried once if its node or worker dies
-        remote = ray.remote(num_cpus=1, max_retries=1)(execute_cell)
+        gpu = RAY_GPU_SHARE if _wants_gpu(tasks, ray.cluster_resources().get("GPU", 0)) else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpu, max_retries=1)(execute_cell)
         queue = list(tasks)
         in_flight: dict[Any, CellTask] = {}
         while queue or in_flight:
