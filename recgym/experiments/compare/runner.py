@@ -412,6 +412,12 @@ def load_records(out: str | Path, grid: GridConfig) -> list[dict[str, Any]]:
     return [r for r in (read_record(out, c) for c in grid.cells()) if r is not None]
 
 
+def unreadable_records(out: str | Path, grid: GridConfig) -> list[Path]:
+    """The record files of a grid's cells that exist but cannot be read (what :func:`load_records` leaves out)."""
+    return [record_path(out, c) for c in grid.cells()
+            if record_path(out, c).exists() and read_record(out, c) is None]
+
+
 def saved_grid(out: str | Path) -> dict[str, Any]:
     """The ``grid.json`` of an output folder."""
     return read_json(Path(out) / "grid.json")
