@@ -230,6 +230,33 @@ def test_results_report_the_steps_actually_trained(tmp_path):
     assert again["steps"] == 400 and again["steps_per_second"] is None  # nothing left to train
 
 
+def test_run_killed_after_its_final_checkpoint_resumes_with_the_command_that_started_it(tmp_path, capsys):
+    # 8 users step together, so --steps 396 ends at 400; the kill came after the final checkpoint, before
+    # results.json (the state a kill in that window leaves)
+    out = tmp_path / "run"
+    command = ["train", *SMALL_ENV_FLAGS, "--steps", "396", "--out", str(out)]
+    assert cli_main(command) == 0
+    (out / "results.json").unlink()
+    (out / "learning_curve.png").unlink()
+    assert cli_main([*command, "--resume"]) == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["steps"] == 400 and results["steps_per_second"] is None  # nothing left to train
+    # a real overshoot is still refused
+    with pytest.raises(ValueError, match="already trained 400 steps, more than --steps 392"):
+        train(make_config(**{**json.loads((out / "config.json").read_text()), "steps": 392}), out, resume=True,
+              progress=False)
+
+
+def test_checkpoint_state_of_the_wrong_shape_is_a_corrupt_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    config = small_config(steps=200)
+    train(config, out, progress=False)
+    for state in ({"curve": 5}, [], {"curve": [{"reward": 1}]}, {"curve": [3]}, "x"):
+        (RunDir(out).latest_checkpoint() / "state.json").write_text(json.dumps(state))
+        with pytest.raises(CorruptCheckpointError, match="state.json is not a recgym checkpoint state.*--overwrite"):
+            train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
+
+
 # -- D19: no silent coercions -----------------------------------------------------------------------
 @pytest.mark.parametrize("text", ["steps: true\n", "seed: false\n", "n_envs: 8.0\n", "eval_every: '200'\n"])
 def test_config_numbers_are_not_coerced(tmp_path, text):
