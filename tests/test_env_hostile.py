@@ -104,6 +104,31 @@ def test_a_truncated_cached_model_is_refitted(tmp_path, monkeypatch):
     np.testing.assert_allclose(again.item_embeddings, first.item_embeddings)
 
 
+def test_a_cache_entry_of_another_log_or_a_folder_is_named_with_the_fix(tmp_path, monkeypatch):
+    from recgym import scenario as scenario_module
+    from recgym.data import make_synthetic_log
+
+    monkeypatch.setenv("RECGYM_CACHE_DIR", str(tmp_path))
+    log = make_synthetic_log(n_users=30, n_items=20, density=0.3, seed=1)
+    other = make_synthetic_log(n_users=25, n_items=18, density=0.3, seed=2)
+    scenario_module._MEMORY_CACHE.clear()  # fitted in this cache folder, not taken from another test's
+    fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    (path,) = (tmp_path / "simulators").glob("*.npz")
+    fit_simulator(other, "pmf", {"dim": 4}, use_cache=True)
+    (other_path,) = set((tmp_path / "simulators").glob("*.npz")) - {path}
+    other_path.replace(path)  # another log's model under this log's cache name
+    scenario_module._MEMORY_CACHE.clear()
+    with pytest.raises(ValueError, match=rf"cache entry {path} holds a model of 25 users x 18 items.*Delete it"):
+        fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    assert path.exists()  # reported, not deleted
+    path.unlink()
+    path.mkdir()
+    (path / "mine.txt").write_text("x")
+    with pytest.raises(ValueError, match=rf"cache entry {path} is not a file: move or delete it"):
+        fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    assert (path / "mine.txt").read_text() == "x"
+
+
 def test_cache_file_names_stay_inside_the_cache(tmp_path, monkeypatch):
     from recgym.data import make_synthetic_log
     from recgym.scenario import cache_file_name
