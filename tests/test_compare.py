@@ -262,6 +262,20 @@ def test_two_workers_and_the_report(tmp_path):
     assert list((out / "logs").glob("worker-*.log"))  # what the worker processes printed
 
 
+def test_a_killed_worker_fails_only_its_own_cell(tmp_path, monkeypatch):
+    from recgym.experiments.compare import runner
+    from tests.helpers import cell_whose_seed_1_worker_is_killed
+
+    # the workers run this stand-in (it travels to them by name): the seed-1 cell's worker is killed with -9
+    monkeypatch.setattr(runner, "execute_cell", cell_whose_seed_1_worker_is_killed)
+    grid = make_grid(tiny_grid(encoders=["mean"], baselines=[], seeds=[0, 1, 2]))
+    outcome = run_grid(grid, tmp_path / "grid", workers=2, display=False, report=False)
+    status = {r["seed"]: r["status"] for r in outcome.records}
+    assert status == {0: "done", 1: "failed", 2: "done"}  # a fresh worker ran the cell after the killed one
+    failed = next(r for r in outcome.records if r["seed"] == 1)
+    assert "worker process died" in failed["error"]
+
+
 def test_cli_compare_from_flags(tmp_path, capsys):
     args = ["compare", "--encoders", "mean", "nope", "--envs", "recgym/Synthetic-PMF-v0", "--agents", "dqn",
             "--out", str(tmp_path / "x"), "--check"]
