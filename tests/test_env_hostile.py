@@ -155,6 +155,19 @@ def test_a_negative_split_seed_names_the_parameter():
         make_scenario("synthetic", "pmf", dataset_kwargs=SYN, split_seed=-1)
 
 
+def test_a_boolean_or_fractional_user_in_reset_options_is_refused(scenario):
+    # users=[True] is refused; reset(options={"user": True}) was user 1
+    env = RecommendationEnv(scenario, users="all")
+    for user in (True, np.bool_(False)):
+        with pytest.raises(ValueError, match="unknown user"):
+            env.reset(options={"user": user})
+    venv = RecommendationVectorEnv(2, scenario, users="all")
+    for users in ([True, False], [1.7, 0.0]):
+        with pytest.raises(ValueError, match=r"options\['users'\] must be integer user ids"):
+            venv.reset(options={"users": users})
+    assert venv.reset(options={"users": [1, 0]})[1]["user"].tolist() == [1, 0]
+
+
 def test_unknown_keywords_are_all_listed(scenario):
     with pytest.raises(ValueError, match=r"unknown environment keyword\(s\) \['histroy_length', 'max_step'\]"):
         RecommendationEnv(scenario, histroy_length=5, max_step=3)

@@ -57,6 +57,19 @@ def test_overwrite_refuses_a_folder_recgym_did_not_create(tmp_path, capsys, monk
     assert sorted(p.name for p in mine.iterdir()) == ["data", "notes.txt"]
 
 
+def test_overwrite_through_a_symbolic_link_says_it_is_a_link(tmp_path, capsys):
+    target = tmp_path / "real"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError, match=rf"--out {link} is a symbolic link \(to {target}\).*give the folder"):
+        train(small_config(steps=200), link, overwrite=True, progress=False)
+    assert cli_main(["train", *SMALL_ENV_FLAGS, "--steps", "200", "--out", str(link), "--overwrite"]) == 2
+    assert "is not a folder" not in one_error_line(capsys)
+    assert (target / "notes.txt").read_text() == "mine"
+
+
 def test_overwrite_refuses_a_run_folder_holding_files_of_the_user(tmp_path):
     out = tmp_path / "run"
     train(small_config(steps=200), out, progress=False)
