@@ -441,7 +441,7 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
         problems.append("env_kwargs sets split_seed: use the grid's own split_seed setting ('seed' or an integer)")
     values["env_kwargs"] = env_kwargs
     data_dir = values.get("data_dir")
-    if data_dir is not None and not Path(data_dir).is_dir():
+    if check_environments and data_dir is not None and not Path(data_dir).is_dir():
         problems.append(f"data_dir {data_dir} is not a folder: give the folder holding the datasets "
                         "(or leave data_dir out to use RECGYM_DATA_DIR, then the cache)")
     agent_kwargs = values.get("agent_kwargs", {}) or {}
@@ -491,8 +491,8 @@ def environment_problems(grid: GridConfig) -> list[str]:
     setting, or missing data, is reported before the first cell trains rather than by every cell.
 
     The environment's own resolver (:func:`recgym.envs.config.resolve_env_kwargs`, through
-    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the scenario it builds is
-    cached, so the cells reuse it.
+    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the models it fits are
+    cached, so the cells do not fit them again.
     """
     import agents
     from recgym.experiments.environments import make_run_setup
