@@ -399,11 +399,24 @@ def fit_simulator(
         return _MEMORY_CACHE[key]
     path = cache_dir() / "simulators" / cache_file_name(log.name, simulator, key)
     loaded = None
+    if path.exists() and not path.is_file():
+        # not a file recgym wrote (a folder, say): never deleted, and it would block the cache write
+        raise ValueError(f"the simulator cache entry {path} is not a file: move or delete it (recgym then fits the "
+                         "model again and caches it there), or set RECGYM_CACHE_DIR to another folder")
     if path.exists():
         try:
             loaded = type(sim).load(path, **kwargs)
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile):
             path.unlink(missing_ok=True)  # a corrupt or truncated cache entry is refitted, not trusted
+        if loaded is not None and (getattr(loaded, "n_users", None), getattr(loaded, "n_items", None)) != (
+                log.n_users, log.n_items):
+            # a readable model of another log under this log's cache name (copied there by hand): refused, not
+            # overwritten, since it may be someone's file
+            raise ValueError(
+                f"the simulator cache entry {path} holds a model of {loaded.n_users} users x {loaded.n_items} items, "
+                f"but {log.name!r} has {log.n_users} x {log.n_items}: it was fitted on another log. Delete it "
+                "(recgym then fits the model again and caches it there), or set RECGYM_CACHE_DIR to another folder"
+            )
     if loaded is None:
         loaded = _fit_sharing_pmf(sim, simulator, log, kwargs, use_cache)
         try:

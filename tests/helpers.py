@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from recgym.data.rating_log import RatingLog
@@ -23,3 +29,23 @@ def scenario_from_parts(
         train_log = log.with_interactions(df[np.isin(df["user"].to_numpy(), train_users)])
         embedding = PMFSimulator(dim=rating_model.dim, reg=rating_model.reg).fit(train_log)
     return Scenario(log, np.sort(train_users), np.sort(test_users), simulator, rating_model, embedding, embedding_fit)
+
+
+def cell_whose_seed_1_worker_is_killed(task: Any) -> dict[str, Any]:
+    """A stand-in for ``execute_cell`` in ``recgym compare``'s worker processes (it must be importable there).
+
+    The seed-1 cell's worker kills itself (``kill -9``); the seed-0 cell waits until then, a little longer, and
+    finishes. Only the killed worker's cell may fail.
+    """
+    from recgym.experiments.compare.cells import base_record
+
+    dying = Path(task.out) / "seed-1-worker-dying"
+    if task.cell.seed == 1:
+        dying.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while not dying.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # the other worker is dead, and its death noticed, before this cell ends
+    return {**base_record(task.cell), "status": "done", "figures": {"online": {"avg_reward_per_step": 0.5}},
+            "seconds": 0.0, "finished": time.time()}

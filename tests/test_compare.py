@@ -55,6 +55,59 @@ def test_grid_checks_every_cells_run_settings_before_training():
         make_grid(tiny_grid(agent_kwargs={"drr": {}}))
 
 
+@pytest.mark.parametrize("key,value", [("envs", ["recgym/Synthetic-PMF-v0", "recgym/Synthetic-PMF-v0"]),
+                                       ("agents", ["dqn", "dqn"]), ("baselines", ["random", "popularity", "random"])])
+def test_grid_refuses_a_repeated_environment_agent_or_baseline(key, value):
+    # two cells with one run folder: two workers would train into it at once
+    with pytest.raises(ConfigError, match=rf"{key} repeat: \[.*listed more than once"):
+        make_grid(tiny_grid(**{key: value}))
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("baselines", "random", ("random",)), ("protocols", "online", ("online",)),
+    ("metrics", "online/avg_reward_per_step", ("online/avg_reward_per_step",)), ("envs", "recgym/Synthetic-PMF-v0",
+                                                                                ("recgym/Synthetic-PMF-v0",)),
+    ("agents", "dqn", ("dqn",)), ("seeds", 3, (3,))])
+def test_a_single_name_where_a_list_is_expected_is_a_list_of_one(key, value, expected):
+    grid = make_grid(tiny_grid(**{key: value}))
+    assert getattr(grid, key) == expected  # never split into characters ('r', 'a', 'n', ...)
+
+
+def test_empty_baselines_and_a_bad_list_setting():
+    assert make_grid(tiny_grid(baselines=[])).baselines == ()
+    with pytest.raises(ConfigError, match=r"metrics: must be a list, got 5.0"):
+        make_grid(tiny_grid(metrics=5.0))
+
+
+@pytest.mark.parametrize("env_kwargs,message", [
+    ({**SMALL_ENV, "bogus": 1}, r"unknown environment keyword\(s\) \['bogus'\]"),
+    ({**SMALL_ENV, "users": [1, 2]}, "may not set users"),
+    ({**SMALL_ENV, "slate_size": 5000}, "smaller slate_size"),
+    ({**SMALL_ENV, "max_steps": 0}, "max_steps must be a positive integer"),
+    ({**SMALL_ENV, "split_seed": 3}, "use the grid's own split_seed"),
+    ([1, 2], r"env_kwargs must map environment settings to values.*got \[1, 2\]"),
+])
+def test_grid_checks_the_environment_settings_before_training(env_kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        make_grid(tiny_grid(env_kwargs=env_kwargs))
+
+
+def test_grid_checks_seeds_and_the_data_before_training(tmp_path):
+    with pytest.raises(ConfigError, match=r"seeds must be integers in 0\.\.4294967295"):
+        make_grid(tiny_grid(seeds=[0, 2**32]))
+    with pytest.raises(ConfigError, match=r"data_dir \S*nowhere is not a folder"):
+        make_grid(tiny_grid(data_dir=str(tmp_path / "nowhere")))
+
+
+def test_cli_check_refuses_bad_environment_settings_and_writes_nothing(tmp_path, capsys):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(tiny_grid(env_kwargs={**SMALL_ENV, "bogus": 1})))
+    assert cli_main(["compare", "--config", str(grid_file), "--out", str(tmp_path / "x"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "recgym: error:" in err and "bogus" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_cells_cover_the_grid_with_their_own_run_folders():
     grid = make_grid(tiny_grid(encoders=["mean", "drr-ave", "sasrec"], agents=["dqn", "drr"], seeds=[0, 1, 2]))
     cells = grid.cells()
@@ -174,6 +227,20 @@ def test_rerun_with_other_settings_is_refused_before_training(tmp_path):
         run_grid(make_grid(tiny_grid(seeds=[0], encoders=["mean"], baselines=[], steps=300)), out, display=False)
 
 
+def test_check_counts_finished_cells_and_report_only_names_a_corrupt_record(tmp_path, capsys):
+    out = tmp_path / "grid"
+    values = tiny_grid(seeds=[0], encoders=["mean"])
+    run_grid(make_grid(values), out, display=False)  # 2 cells: random and dqn / mean, seed 0
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump({**values, "seeds": [0, 1]}))
+    assert cli_main(["compare", "--config", str(grid_file), "--out", str(out), "--check"]) == 0
+    assert "grid OK: 4 cells (2 to run, 2 finished before, 0 skipped)" in capsys.readouterr().out
+    record = out / "cells" / "Synthetic-PMF-v0__dqn__mean__seed-0.json"
+    record.write_text('{"status": "done", ')  # cut short
+    assert cli_main(["compare", "--out", str(out), "--report-only"]) == 0
+    assert f"left out of the report: {record} is not a readable cell record" in capsys.readouterr().err
+
+
 def test_two_workers_and_the_report(tmp_path):
     out = tmp_path / "grid"
     grid = make_grid(tiny_grid(protocols=["online", "offline"], metrics=["online/avg_reward_per_step",
@@ -195,6 +262,20 @@ def test_two_workers_and_the_report(tmp_path):
     assert list((out / "logs").glob("worker-*.log"))  # what the worker processes printed
 
 
+def test_a_killed_worker_fails_only_its_own_cell(tmp_path, monkeypatch):
+    from recgym.experiments.compare import runner
+    from tests.helpers import cell_whose_seed_1_worker_is_killed
+
+    # the workers run this stand-in (it travels to them by name): the seed-1 cell's worker is killed with -9
+    monkeypatch.setattr(runner, "execute_cell", cell_whose_seed_1_worker_is_killed)
+    grid = make_grid(tiny_grid(encoders=["mean"], baselines=[], seeds=[0, 1, 2]))
+    outcome = run_grid(grid, tmp_path / "grid", workers=2, display=False, report=False)
+    status = {r["seed"]: r["status"] for r in outcome.records}
+    assert status == {0: "done", 1: "failed", 2: "done"}  # a fresh worker ran the cell after the killed one
+    failed = next(r for r in outcome.records if r["seed"] == 1)
+    assert "worker process died" in failed["error"]
+
+
 def test_cli_compare_from_flags(tmp_path, capsys):
     args = ["compare", "--encoders", "mean", "nope", "--envs", "recgym/Synthetic-PMF-v0", "--agents", "dqn",
             "--out", str(tmp_path / "x"), "--check"]
@@ -202,7 +283,7 @@ def test_cli_compare_from_flags(tmp_path, capsys):
     assert "unknown encoder 'nope'" in capsys.readouterr().err
     args[3] = "sasrec"
     assert cli_main(args) == 0
-    assert "grid OK: 6 cells (6 to run, 0 skipped)" in capsys.readouterr().out  # 2 encoders + 4 baselines
+    assert "grid OK: 6 cells (6 to run, 0 finished before, 0 skipped)" in capsys.readouterr().out  # 2 encoders + 4 baselines
     assert not (tmp_path / "x").exists()  # --check writes nothing
 
 

@@ -104,6 +104,31 @@ def test_a_truncated_cached_model_is_refitted(tmp_path, monkeypatch):
     np.testing.assert_allclose(again.item_embeddings, first.item_embeddings)
 
 
+def test_a_cache_entry_of_another_log_or_a_folder_is_named_with_the_fix(tmp_path, monkeypatch):
+    from recgym import scenario as scenario_module
+    from recgym.data import make_synthetic_log
+
+    monkeypatch.setenv("RECGYM_CACHE_DIR", str(tmp_path))
+    log = make_synthetic_log(n_users=30, n_items=20, density=0.3, seed=1)
+    other = make_synthetic_log(n_users=25, n_items=18, density=0.3, seed=2)
+    scenario_module._MEMORY_CACHE.clear()  # fitted in this cache folder, not taken from another test's
+    fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    (path,) = (tmp_path / "simulators").glob("*.npz")
+    fit_simulator(other, "pmf", {"dim": 4}, use_cache=True)
+    (other_path,) = set((tmp_path / "simulators").glob("*.npz")) - {path}
+    other_path.replace(path)  # another log's model under this log's cache name
+    scenario_module._MEMORY_CACHE.clear()
+    with pytest.raises(ValueError, match=rf"cache entry {path} holds a model of 25 users x 18 items.*Delete it"):
+        fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    assert path.exists()  # reported, not deleted
+    path.unlink()
+    path.mkdir()
+    (path / "mine.txt").write_text("x")
+    with pytest.raises(ValueError, match=rf"cache entry {path} is not a file: move or delete it"):
+        fit_simulator(log, "pmf", {"dim": 4}, use_cache=True)
+    assert (path / "mine.txt").read_text() == "x"
+
+
 def test_cache_file_names_stay_inside_the_cache(tmp_path, monkeypatch):
     from recgym.data import make_synthetic_log
     from recgym.scenario import cache_file_name
@@ -128,6 +153,19 @@ def test_bad_user_selections_name_the_parameter(scenario, users, message):
 def test_a_negative_split_seed_names_the_parameter():
     with pytest.raises(ValueError, match="split_seed must be an integer >= 0"):
         make_scenario("synthetic", "pmf", dataset_kwargs=SYN, split_seed=-1)
+
+
+def test_a_boolean_or_fractional_user_in_reset_options_is_refused(scenario):
+    # users=[True] is refused; reset(options={"user": True}) was user 1
+    env = RecommendationEnv(scenario, users="all")
+    for user in (True, np.bool_(False)):
+        with pytest.raises(ValueError, match="unknown user"):
+            env.reset(options={"user": user})
+    venv = RecommendationVectorEnv(2, scenario, users="all")
+    for users in ([True, False], [1.7, 0.0]):
+        with pytest.raises(ValueError, match=r"options\['users'\] must be integer user ids"):
+            venv.reset(options={"users": users})
+    assert venv.reset(options={"users": [1, 0]})[1]["user"].tolist() == [1, 0]
 
 
 def test_unknown_keywords_are_all_listed(scenario):

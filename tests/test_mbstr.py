@@ -640,3 +640,14 @@ def test_ablation_report_states_each_comparison_with_its_sign(tmp_path):
     assert "Still improving at the end of the budget on some seeds: MB-STR (3 behaviour types)" in section
     assert "ML-100K ratings" not in section  # no figures, no section
     assert "No results" in module.report_section(tmp_path / "empty")
+
+
+def test_log_behavior_out_a_folder_says_to_give_a_file_with_or_without_overwrite(tmp_path, capsys):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for extra in ([], ["--overwrite"]):
+        assert main(["log-behavior", "--env", "recgym/Synthetic-Behavior-v0", "--out", str(folder), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {folder} is a folder: give the path of the CSV file to write" in err, err
+        assert "Errno" not in err and "--overwrite" not in err
+    assert list(folder.iterdir()) == []

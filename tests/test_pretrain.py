@@ -470,3 +470,20 @@ def test_pmf_initialised_encoder_round_trips_through_the_weights_files(tmp_path)
     loaded = state_encoders.make("drr-ave", space, weights=out)
     assert loaded.user_fold_in is not None  # the user term is folded in from the history: no user-id table
     assert loaded.user_embedding is None
+
+
+def test_evaluating_a_run_whose_encoder_weights_folder_is_gone_says_the_run_needs_it(tmp_path, capsys):
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--encoder", "mean", "--dataset", "synthetic", "--out", str(pre), "--epochs", "1",
+                 "--history-length", str(N), "--no-progress"]) == 0
+    assert main(["train", "--env", "recgym/Synthetic-PMF-v0", "--agent", "dqn", "--encoder", "mean",
+                 "--encoder-weights", str(pre), "--env-kwarg", f"history_length={N}", "--steps", "32", "--n-envs",
+                 "4", "--eval-every", "32", "--eval-episodes", "4", "--checkpoint-every", "32", "--out", str(run),
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    pre.rename(tmp_path / "moved")
+    assert main(["evaluate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("recgym: error: ") and "\n" not in err
+    assert f"was trained with --encoder-weights {pre}" in err and f"Put the folder back at {pre}" in err
+    assert "Valid agent arguments" not in err

@@ -57,6 +57,19 @@ def test_overwrite_refuses_a_folder_recgym_did_not_create(tmp_path, capsys, monk
     assert sorted(p.name for p in mine.iterdir()) == ["data", "notes.txt"]
 
 
+def test_overwrite_through_a_symbolic_link_says_it_is_a_link(tmp_path, capsys):
+    target = tmp_path / "real"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError, match=rf"--out {link} is a symbolic link \(to {target}\).*give the folder"):
+        train(small_config(steps=200), link, overwrite=True, progress=False)
+    assert cli_main(["train", *SMALL_ENV_FLAGS, "--steps", "200", "--out", str(link), "--overwrite"]) == 2
+    assert "is not a folder" not in one_error_line(capsys)
+    assert (target / "notes.txt").read_text() == "mine"
+
+
 def test_overwrite_refuses_a_run_folder_holding_files_of_the_user(tmp_path):
     out = tmp_path / "run"
     train(small_config(steps=200), out, progress=False)
@@ -244,6 +257,33 @@ def test_results_report_the_steps_actually_trained(tmp_path):
     assert RunDir(out).latest_checkpoint().name == "step-000000400"
     again = train(small_config(steps=400, checkpoint_every=1_000), out, resume=True, progress=False)
     assert again["steps"] == 400 and again["steps_per_second"] is None  # nothing left to train
+
+
+def test_run_killed_after_its_final_checkpoint_resumes_with_the_command_that_started_it(tmp_path, capsys):
+    # 8 users step together, so --steps 396 ends at 400; the kill came after the final checkpoint, before
+    # results.json (the state a kill in that window leaves)
+    out = tmp_path / "run"
+    command = ["train", *SMALL_ENV_FLAGS, "--steps", "396", "--out", str(out)]
+    assert cli_main(command) == 0
+    (out / "results.json").unlink()
+    (out / "learning_curve.png").unlink()
+    assert cli_main([*command, "--resume"]) == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["steps"] == 400 and results["steps_per_second"] is None  # nothing left to train
+    # a real overshoot is still refused
+    with pytest.raises(ValueError, match="already trained 400 steps, more than --steps 392"):
+        train(make_config(**{**json.loads((out / "config.json").read_text()), "steps": 392}), out, resume=True,
+              progress=False)
+
+
+def test_checkpoint_state_of_the_wrong_shape_is_a_corrupt_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    config = small_config(steps=200)
+    train(config, out, progress=False)
+    for state in ({"curve": 5}, [], {"curve": [{"reward": 1}]}, {"curve": [3]}, "x"):
+        (RunDir(out).latest_checkpoint() / "state.json").write_text(json.dumps(state))
+        with pytest.raises(CorruptCheckpointError, match="state.json is not a recgym checkpoint state.*--overwrite"):
+            train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
 
 
 # -- D19: no silent coercions -----------------------------------------------------------------------

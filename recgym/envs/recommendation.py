@@ -156,7 +156,9 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
         if user is None:
             user = int(self.users[self.np_random.integers(len(self.users))])
         else:
-            if not isinstance(user, (int, np.integer)) or not 0 <= int(user) < self.n_users:
+            # a bool is an int to Python: True would silently be user 1 (users=[True] is refused alike)
+            if isinstance(user, (bool, np.bool_)) or not isinstance(user, (int, np.integer)) \
+                    or not 0 <= int(user) < self.n_users:
                 raise ValueError(f"unknown user {user!r}: user ids run from 0 to {self.n_users - 1}")
             if not self._allowed_users[int(user)]:
                 raise ValueError(

@@ -70,7 +70,10 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         if users is None:
             users = self._sample_users(self.num_envs)
         else:
-            users = np.asarray(users, dtype=np.int64).reshape(-1)
+            given = np.asarray(users)
+            if given.size and given.dtype.kind not in "iu":  # not True as user 1, nor 1.7 as user 1
+                raise ValueError(f"options['users'] must be integer user ids, got {users!r}")
+            users = given.astype(np.int64).reshape(-1)
             if users.shape != (self.num_envs,):
                 raise ValueError(f"options['users'] must list {self.num_envs} user ids, got {users.shape[0]}")
             if (users < 0).any() or (users >= self.n_users).any() or not self._allowed_users[users].all():

@@ -363,6 +363,9 @@ def run_log_behavior(args: argparse.Namespace) -> int:
     behavior_ids = [i for i in env_ids() if gym.spec(i).kwargs["simulator"].startswith("behavior")]
     if args.env not in behavior_ids:
         raise ValueError(f"--env must be a behaviour environment, one of {', '.join(behavior_ids)}; got {args.env!r}")
+    if args.out.is_dir():  # --overwrite replaces a file, never a folder
+        raise IsADirectoryError(f"--out {args.out} is a folder: give the path of the CSV file to write "
+                                f"(e.g. --out {args.out / 'behavior_log.csv'})")
     for written in (args.out, description_path(args.out)):  # the log and its description
         if written.exists() and not args.overwrite:
             raise FileExistsError(f"{written} exists (--out {args.out} writes {args.out.name} and its description "

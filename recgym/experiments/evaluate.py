@@ -11,10 +11,11 @@ import agents
 from recgym.evaluation.long_term import evaluate_long_term
 from recgym.evaluation.offline import evaluate_offline
 from recgym.evaluation.online import evaluate_online
-from recgym.experiments.config import make_config
+from recgym.experiments.config import TrainConfig, make_config
 from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.run_dir import RunDir, read_json
 from recgym.experiments.train import check_checkpoint_model
+from state_encoders.weights import PretrainedWeightsError, read_description
 
 PROTOCOLS = ("online", "offline", "long-term")
 
@@ -49,6 +50,27 @@ def make_baseline(name: str, run: RunSetup, seed: int, steps: int) -> tuple[Any,
     return model, own
 
 
+def run_config(rd: RunDir) -> TrainConfig:
+    """The validated configuration of a run folder.
+
+    :raises FileNotFoundError: the run was trained from pretrained encoder weights (``--encoder-weights``)
+        whose folder is gone or unreadable: the agent's encoder is rebuilt from that folder when it loads.
+    """
+    saved = read_json(rd.config)
+    weights = saved.get("encoder_weights") if isinstance(saved, dict) else None
+    if isinstance(weights, str):
+        try:
+            read_description(weights)
+        except PretrainedWeightsError as err:
+            raise FileNotFoundError(
+                f"run {rd.root} was trained with --encoder-weights {weights}, and its agent's encoder is rebuilt "
+                f"from that folder when the run loads, but it cannot be used now ({err}). Put the folder back at "
+                f"{weights} (or write it again with the `recgym pretrain` command that made it) to evaluate or "
+                "resume the run"
+            ) from None
+    return make_config(**saved)
+
+
 def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str] | None = None,
                  n_episodes: int | None = None, device: str = "auto") -> list[dict[str, Any]]:
     """Evaluate a run folder's newest checkpoint, and optionally baselines, under ``protocol``.
@@ -61,7 +83,7 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
     rd = RunDir(run)
     if not rd.config.exists():
         raise FileNotFoundError(f"{rd.root} is not a run folder (no config.json): train with `recgym train --out DIR`")
-    config = make_config(**read_json(rd.config))
+    config = run_config(rd)
     spec = agents.spec(config.agent)
     run_setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
     folder = rd.latest_checkpoint()

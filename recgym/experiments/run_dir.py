@@ -207,7 +207,13 @@ class RunDir:
 
         :raises FileExistsError: saying why, and what to do instead.
         """
-        if not self.root.is_dir() or self.root.is_symlink():
+        if self.root.is_symlink():
+            # never followed: what --overwrite removes must be the folder named, not wherever a link points
+            raise FileExistsError(
+                f"--out {self.root} is a symbolic link (to {os.readlink(self.root)}): --overwrite does not replace "
+                f"anything through a link; give the folder itself as --out ({self.root.resolve()}), or another --out"
+            )
+        if not self.root.is_dir():
             raise FileExistsError(f"--out {self.root} exists and is not a folder: choose another --out")
         if not any(self.root.iterdir()):
             return

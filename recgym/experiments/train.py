@@ -10,6 +10,7 @@ plot. docs/guarantees.md says what a kill can lose.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -231,7 +232,24 @@ def load_checkpoint(run: RunDir, env: Any, device: str = "auto",
         ) from err
     if config is not None:
         check_checkpoint_model(model, config, folder / "model.zip")
-    return model, list(state.get("curve", []))
+    return model, checkpoint_curve(state, folder / "state.json")
+
+
+def checkpoint_curve(state: Any, path: Path) -> list[dict]:
+    """The learning curve of a checkpoint's ``state.json``, checked to have the shape ``save_checkpoint`` writes.
+
+    :raises CorruptCheckpointError: valid JSON of another shape (not a mapping, a curve that is not a list of
+        points with an integer ``step``), which would otherwise fail later as a ``TypeError``.
+    """
+    curve = state.get("curve", []) if isinstance(state, dict) else None
+    if not isinstance(curve, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("step"), int) and not isinstance(p.get("step"), bool) for p in curve
+    ):
+        raise CorruptCheckpointError(
+            f"{path} is not a recgym checkpoint state (expected {{\"step\": N, \"curve\": [points with a step]}}, "
+            f"got {json.dumps(state)[:200]}); it is not used: start again with --overwrite"
+        )
+    return list(curve)
 
 
 def check_pretrained_weights(config: TrainConfig) -> None:
@@ -310,7 +328,10 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
     if folder is None:
         raise FileNotFoundError(f"no checkpoint in {run.root}: nothing to resume; run without --resume")
     done = int(folder.name.removeprefix("step-"))
-    if config.steps < done:
+    # n_envs users step together, so a run of config.steps ends at the next multiple of n_envs (1000 -> 1008 with
+    # 16): a run killed after that final checkpoint is resumed by the command that started it, with nothing to train
+    batched_end = -(-config.steps // config.n_envs) * config.n_envs
+    if done > batched_end:
         raise ValueError(
             f"{run.root} has already trained {done} steps, more than --steps {config.steps}: "
             f"pass --steps {done} or more to continue it, or use `recgym evaluate --run {run.root}` to evaluate it"

@@ -89,6 +89,12 @@ def read_record(out: str | Path, cell: Cell) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def cell_status(out: str | Path, cell: Cell) -> str | None:
+    """The status its record gives a cell (``done``, ``failed``, ``skipped``), or None without a readable record."""
+    record = read_record(out, cell)
+    return None if record is None else record.get("status")
+
+
 def start_mode(run: RunDir, config: TrainConfig) -> tuple[dict[str, bool], TrainConfig]:
     """How ``train`` starts a cell's run folder: fresh, resumed from its checkpoint, or replaced.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +60,41 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_compare(args: argparse.Namespace) -> int:
     from recgym.experiments.compare.grid import load_grid
     from recgym.experiments.compare.report import write_report
-    from recgym.experiments.compare.runner import import_ray, load_records, run_grid
+    from recgym.experiments.compare.cells import cell_status
+    from recgym.experiments.compare.runner import (
+        check_finished_cells,
+        import_ray,
+        load_records,
+        run_grid,
+        unreadable_records,
+    )
 
     given = {k: v for k, v in overrides(args).items() if v is not None}
     if args.report_only and args.config is None and not given and (args.out / "grid.json").is_file():
         from recgym.experiments.compare.grid import make_grid
         from recgym.experiments.compare.runner import saved_grid
 
-        grid = make_grid(saved_grid(args.out))  # the grid the folder was last run with
+        # the grid the folder was last run with; only reported on, so its data need not be here
+        grid = make_grid(saved_grid(args.out), check_environments=False)
     else:
-        grid = load_grid(args.config, given)
+        grid = load_grid(args.config, given, check_environments=not args.report_only)
     cells = grid.cells()
     if args.check:
+        if args.out.is_dir():
+            check_finished_cells(args.out, cells)
         skipped = [c for c in cells if c.skip_reason]
-        print(f"grid OK: {len(cells)} cells ({len(cells) - len(skipped)} to run, {len(skipped)} skipped)")
+        finished = [c for c in cells if not c.skip_reason and cell_status(args.out, c) == "done"]
+        print(f"grid OK: {len(cells)} cells ({len(cells) - len(skipped) - len(finished)} to run, "
+              f"{len(finished)} finished before, {len(skipped)} skipped)")
         for cell in skipped:
             print(f"skipped {cell.key}: {cell.skip_reason}")
         return 0
     if args.report_only:
+        unreadable = unreadable_records(args.out, grid)
         paths = write_report(grid, args.out, load_records(args.out, grid))
+        for path in unreadable:
+            print(f"left out of the report: {path} is not a readable cell record (rerun the grid to run that cell "
+                  "again)", file=sys.stderr)
         print(f"summary: {paths['summary']}; results: {paths['csv']}")
         return 0
     if args.backend == "ray":

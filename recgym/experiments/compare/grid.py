@@ -42,6 +42,8 @@ ONLINE_METRICS = ("avg_reward_per_step", "avg_reward_per_episode", "avg_episode_
                   "distinct_first_items")
 #: what the offline protocol reports (recgym.evaluation.offline.evaluate_offline), k in its DEFAULT_KS
 OFFLINE_METRIC = re.compile(r"(precision|ndcg|ndcg_list|map)@(5|10|20)")
+#: the largest seed numpy (and so each cell's run) accepts
+MAX_SEED = 2**32 - 1
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
@@ -174,11 +176,16 @@ class GridConfig:
     def cell_split_seed(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)
 
-    def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int) -> TrainConfig:
-        """The ``recgym train`` configuration of one cell."""
+    def cell_env_kwargs(self, seed: int) -> dict[str, Any]:
+        """The environment settings of the cells of ``seed``: the grid's, its user split and data directory."""
         env_kwargs = {**self.env_kwargs, "split_seed": self.cell_split_seed(seed)}
         if self.data_dir is not None:
             env_kwargs["data_dir"] = self.data_dir
+        return env_kwargs
+
+    def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int) -> TrainConfig:
+        """The ``recgym train`` configuration of one cell."""
+        env_kwargs = self.cell_env_kwargs(seed)
         values: dict[str, Any] = dict(
             env=env, agent=agent, steps=self.steps, seed=seed, n_envs=self.n_envs, eval_every=self.eval_every,
             eval_episodes=self.eval_episodes, checkpoint_every=self.checkpoint_every, env_kwargs=env_kwargs,
@@ -284,17 +291,28 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
 # -- building and checking a grid -------------------------------------------------------------------
 
 
-def _as_list(values: dict[str, Any], key: str, problems: list[str], default: Any = None) -> list[Any]:
+def _as_list(values: dict[str, Any], key: str, problems: list[str], default: Any = None,
+             allow_empty: bool = False) -> list[Any]:
+    """A list setting; a single name (``baselines: random``) is a list of one, never split into characters."""
     value = values.get(key, default)
     if value is None:
+        if allow_empty:
+            return []
         problems.append(f"{key}: missing (give a list)")
         return []
     if isinstance(value, (str, int, dict)):
         value = [value]
-    if not isinstance(value, (list, tuple)) or not value:
-        problems.append(f"{key}: must be a non-empty list, got {value!r}")
+    if not isinstance(value, (list, tuple)) or not (value or allow_empty):
+        problems.append(f"{key}: must be a {'' if allow_empty else 'non-empty '}list, got {value!r}")
         return []
     return list(value)
+
+
+def _repeated(key: str, items: list[Any], problems: list[str]) -> None:
+    """Refuse a name listed twice: two cells would share one run folder (and one record)."""
+    twice = [x for i, x in enumerate(items) if x in items[:i]]
+    if twice:
+        problems.append(f"{key} repeat: {sorted(set(map(str, twice)))} listed more than once in {items!r}")
 
 
 def _encoder_choice(entry: Any, problems: list[str]) -> EncoderChoice | None:
@@ -336,7 +354,7 @@ def _encoder_choice(entry: Any, problems: list[str]) -> EncoderChoice | None:
     return EncoderChoice(str(label), name, None if weights is None else str(weights), freeze)
 
 
-def make_grid(values: Mapping[str, Any]) -> GridConfig:
+def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> GridConfig:
     """Validate a grid's settings and build a :class:`GridConfig`.
 
     Every problem is collected and reported in one :class:`~recgym.experiments.config.ConfigError`:
@@ -345,6 +363,9 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
 
     :param values: the settings (a grid file's mapping); relative ``weights`` folders are relative to the
         working directory, as ``recgym train --encoder-weights``.
+    :param check_environments: also build each environment once with the grid's ``env_kwargs`` and
+        ``data_dir`` (:func:`environment_problems`); False for a grid only reported on (``--report-only``),
+        whose data need not be on this machine.
     """
     import agents
     import state_encoders
@@ -373,6 +394,7 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
                  for x in labels if not _LABEL.fullmatch(x)]
 
     envs = [str(e) for e in _as_list(values, "envs", problems)]
+    _repeated("envs", envs, problems)
     for env in envs:
         try:
             check_recgym_id(env)
@@ -380,25 +402,27 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
             names["environment"].append(repr(env))
     learning = [a for a in agents.available() if agents.spec(a).uses_encoder]
     grid_agents = [str(a) for a in _as_list(values, "agents", problems)]
+    _repeated("agents", grid_agents, problems)
     for agent in grid_agents:
         if agent not in learning:
             names["agent"].append(repr(agent) + (" (a baseline: list it under baselines)"
                                                  if agent in agents.available() else ""))
-    baselines = [str(b) for b in values.get("baselines", DEFAULT_BASELINES) or []]
+    baselines = [str(b) for b in _as_list(values, "baselines", problems, DEFAULT_BASELINES, allow_empty=True)]
+    _repeated("baselines", baselines, problems)
     for name in baselines:
         if name not in agents.available() or name in learning:
             names["baseline"].append(repr(name))
 
     seeds = _as_list(values, "seeds", problems, default=[0])
-    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        problems.append(f"seeds must be integers >= 0, got {seeds!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds):
+        problems.append(f"seeds must be integers in 0..{MAX_SEED} (2**32 - 1, numpy's seed range), got {seeds!r}")
     elif len(set(seeds)) != len(seeds):
         problems.append(f"seeds repeat: {seeds!r}")
 
-    protocols = tuple(values.get("protocols", PROTOCOLS))
+    protocols = tuple(str(p) for p in _as_list(values, "protocols", problems, PROTOCOLS))
     if "online" not in protocols or any(p not in PROTOCOLS for p in protocols):
         problems.append(f"protocols must include online and be among {list(PROTOCOLS)}, got {list(protocols)}")
-    metrics = tuple(values.get("metrics", DEFAULT_METRICS))
+    metrics = tuple(_as_list(values, "metrics", problems, DEFAULT_METRICS, allow_empty=True))
     for metric in metrics:
         protocol, _, name = str(metric).partition("/")
         ok = (protocol == "online" and name in ONLINE_METRICS) or (protocol == "offline" and OFFLINE_METRIC.fullmatch(name))
@@ -417,6 +441,18 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
     split_seed = values.get("split_seed", "seed")
     if split_seed != "seed" and (isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0):
         problems.append(f"split_seed must be 'seed' or an integer >= 0, got {split_seed!r}")
+    env_kwargs = values.get("env_kwargs", {}) or {}
+    if not isinstance(env_kwargs, dict):
+        problems.append(f"env_kwargs must map environment settings to values, e.g. {{max_steps: 10}}, got {env_kwargs!r}")
+        env_kwargs = {}
+    elif "split_seed" in env_kwargs:
+        # each cell's split_seed comes from the grid's split_seed: one given here would be overridden
+        problems.append("env_kwargs sets split_seed: use the grid's own split_seed setting ('seed' or an integer)")
+    values["env_kwargs"] = env_kwargs
+    data_dir = values.get("data_dir")
+    if check_environments and data_dir is not None and not Path(data_dir).is_dir():
+        problems.append(f"data_dir {data_dir} is not a folder: give the folder holding the datasets "
+                        "(or leave data_dir out to use RECGYM_DATA_DIR, then the cache)")
     agent_kwargs = values.get("agent_kwargs", {}) or {}
     if not isinstance(agent_kwargs, dict) or any(not isinstance(v, dict) for v in agent_kwargs.values()):
         problems.append("agent_kwargs must map each agent to its settings, e.g. {dqn: {learning_rate: 0.001}}")
@@ -451,13 +487,45 @@ def make_grid(values: Mapping[str, Any]) -> GridConfig:
                     message = str(err).removeprefix("invalid run configuration: ")
                     if message not in cell_problems:
                         cell_problems.append(message)
+    if not cell_problems and check_environments:
+        cell_problems = environment_problems(grid)
     if cell_problems:
         raise ConfigError("invalid grid: " + "; ".join(cell_problems))
     return grid
 
 
-def load_grid(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> GridConfig:
-    """Read a grid file (YAML or TOML), apply ``overrides`` (command-line settings), and validate it."""
+def environment_problems(grid: GridConfig) -> list[str]:
+    """Build each environment of the grid once per action mode its agents and baselines need, with the grid's
+    ``env_kwargs`` and ``data_dir``: what each cell would build first, so that an unknown or invalid environment
+    setting, or missing data, is reported before the first cell trains rather than by every cell.
+
+    The environment's own resolver (:func:`recgym.envs.config.resolve_env_kwargs`, through
+    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the models it fits are
+    cached, so the cells do not fit them again.
+    """
+    import agents
+    from recgym.experiments.environments import make_run_setup
+
+    problems: list[str] = []
+    for env in grid.envs:
+        modes = dict.fromkeys(agents.spec(name).action_mode for name in (*grid.agents, *grid.baselines))
+        for mode in modes:
+            try:
+                make_run_setup(env, grid.cell_env_kwargs(grid.seeds[0]), mode).training_env(1).close()
+            except Exception as err:  # whatever stops the environment would stop every cell on it
+                message = f"environment {env} with env_kwargs {dict(grid.env_kwargs)}: {err}"
+                if message not in problems:
+                    problems.append(message)
+                break
+    return problems
+
+
+def load_grid(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
+              check_environments: bool = True) -> GridConfig:
+    """Read a grid file (YAML or TOML), apply ``overrides`` (command-line settings), and validate it.
+
+    :param check_environments: build each environment once (see :func:`make_grid`).
+    """
     values = load_config_file(path) if path is not None else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return make_grid(values)
+    return make_grid(values, check_environments=check_environments)

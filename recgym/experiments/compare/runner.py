@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -232,37 +231,105 @@ def _run_serial(tasks: list[CellTask], display: GridDisplay, on_record: Callable
         on_record(task, execute_cell(task))
 
 
+def _worker_main(connection: Any, log_dir: str, run: Callable[[CellTask], dict[str, Any]]) -> None:
+    """A worker process: run the cells it is sent, one at a time, until it is sent None (or its parent is gone)."""
+    _worker_init(log_dir)
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            record = run(task)
+        except Exception as err:  # execute_cell records a cell's own errors; this is anything else
+            record = _crashed_record(task, f"{type(err).__name__}: {err}")
+        connection.send(record)
+
+
+class _Worker:
+    """One spawned worker process and its own pipe, so a worker that dies is known, with the cell it held."""
+
+    def __init__(self, context: Any, log_dir: Path, run: Callable[[CellTask], dict[str, Any]]) -> None:
+        self.connection, child = context.Pipe()
+        # not a daemon: a cell may start processes of its own; a worker whose parent is gone stops at its next recv
+        self.process = context.Process(target=_worker_main, args=(child, str(log_dir), run))
+        self.process.start()
+        child.close()  # the parent's copy: the pipe reports EOF once the worker is gone
+        self.task: CellTask | None = None
+
+    def send(self, task: CellTask) -> None:
+        self.task = task
+        self.connection.send(task)
+
+    def stop(self) -> None:
+        try:
+            self.connection.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+        self.connection.close()
+
+
 def _run_local_pool(tasks: list[CellTask], workers: int, display: GridDisplay,
-                    on_record: Callable[[CellTask, dict], None], log_dir: Path) -> None:
+                    on_record: Callable[[CellTask, dict], None], log_dir: Path,
+                    run: Callable[[CellTask], dict[str, Any]] | None = None) -> None:
+    """Run ``tasks`` on ``workers`` worker processes; a worker that dies (killed, out of memory) fails only the
+    cell it was running, and a fresh worker takes its place.
+
+    :param run: what a worker does with a task (default :func:`execute_cell`; a module-level function: it
+        travels to the spawned workers).
+    """
+    run = run or execute_cell
     # spawn, not fork: a forked copy of a process holding torch's thread pools can deadlock
     context = multiprocessing.get_context("spawn")
     queue = list(tasks)
-    while queue:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                 initargs=(str(log_dir),)) as pool:
-            in_flight: dict[Future, CellTask] = {}
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < workers:
-                        task = queue.pop(0)
-                        in_flight[pool.submit(execute_cell, task)] = task
-                        display.started(task.cell)
-                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        task = in_flight.pop(future)
-                        try:
-                            record = future.result()
-                        except BrokenProcessPool:
-                            in_flight[future] = task  # recorded below with the other cells of the dead pool
-                            raise
-                        except Exception as err:  # the record could not come back (the cell's own errors do)
-                            record = _crashed_record(task, f"{type(err).__name__}: {err}")
-                        on_record(task, record)
-            except BrokenProcessPool as err:
-                # a worker died (killed, out of memory): its cells are recorded as failed and a fresh pool
-                # takes the rest
-                for task in in_flight.values():
-                    on_record(task, _crashed_record(task, f"worker process died ({err})"))
+    pool = [_Worker(context, log_dir, run) for _ in range(min(workers, len(queue)))]
+    try:
+        while True:
+            for worker in pool:
+                if worker.task is None and queue:
+                    task = queue.pop(0)
+                    worker.send(task)
+                    display.started(task.cell)
+            busy = [w for w in pool if w.task is not None]
+            if not busy:
+                return
+            multiprocessing.connection.wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
+            survivors = []
+            for worker in pool:
+                task, record = worker.task, None
+                if task is None:
+                    survivors.append(worker)
+                    continue
+                if worker.connection.poll():
+                    try:
+                        record = worker.connection.recv()
+                    except (EOFError, OSError):  # the pipe closed: the worker died
+                        record = None
+                elif worker.process.is_alive():
+                    survivors.append(worker)
+                    continue
+                if record is not None:
+                    worker.task = None
+                    on_record(task, record)
+                    survivors.append(worker)
+                    continue
+                # this worker died with its cell: only that cell fails, and a fresh worker takes the rest
+                worker.process.join()
+                on_record(task, _crashed_record(task, f"worker process died (exit code {worker.process.exitcode})"))
+                worker.task = None
+                worker.stop()
+                if queue:
+                    survivors.append(_Worker(context, log_dir, run))
+            pool = survivors
+    finally:
+        for worker in pool:
+            worker.stop()
 
 
 def _crashed_record(task: CellTask, error: str) -> dict[str, Any]:
@@ -424,6 +491,12 @@ def run_grid(grid: GridConfig, out: str | Path, workers: int | None = 1, backend
 def load_records(out: str | Path, grid: GridConfig) -> list[dict[str, Any]]:
     """The records of a grid's output folder (the cells that have one), in grid order."""
     return [r for r in (read_record(out, c) for c in grid.cells()) if r is not None]
+
+
+def unreadable_records(out: str | Path, grid: GridConfig) -> list[Path]:
+    """The record files of a grid's cells that exist but cannot be read (what :func:`load_records` leaves out)."""
+    return [record_path(out, c) for c in grid.cells()
+            if record_path(out, c).exists() and read_record(out, c) is None]
 
 
 def saved_grid(out: str | Path) -> dict[str, Any]:
