@@ -100,3 +100,48 @@ def test_doc_block_runs_as_printed(block: DocBlock, request: pytest.FixtureReque
     assert result.returncode == 0, (
         f"{block.name} fails when run as printed:\n{block.code}\n--- stderr ---\n{result.stderr[-4000:]}"
     )
+
+
+# -- the README's command sequence ------------------------------------------------------------------
+def readme_commands() -> list[list[str]]:
+    """The ``recgym`` lines of the README's "Command line" section, as argument lists (comments dropped)."""
+    import shlex
+
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"^```bash\n(.*?)^```", section, re.S | re.M)
+    assert block is not None, "README.md: no bash block under 'Command line'"
+    return [shlex.split(line, comments=True) for line in block.group(1).splitlines() if line.strip()]
+
+
+def _option(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def test_readme_command_sequence_runs_top_to_bottom():
+    """Each line parses, writes a folder no earlier line wrote (or resumes it), and reads only what exists."""
+    from recgym.cli import build_parser
+
+    parser = build_parser()
+    written: set[str] = set()
+    for argv in readme_commands():
+        assert argv[0] == "recgym", argv
+        try:
+            parser.parse_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"README.md: `{' '.join(argv)}` is not a valid recgym command")
+        for flag in ("--run", "--encoder-weights", "--behavior-log", "--config"):
+            path = _option(argv, flag)
+            assert path is None or path in written or (REPO_ROOT / path).exists(), (
+                f"README.md: `{' '.join(argv)}` reads {path}, which no earlier line writes"
+            )
+        out = _option(argv, "--out")
+        if out is not None and argv[1] == "train":
+            resumes = "--resume" in argv or "--overwrite" in argv
+            assert (out in written) == resumes, (
+                f"README.md: `{' '.join(argv)}` " + ("reuses" if out in written else "resumes")
+                + f" {out}, " + ("which an earlier line wrote: train would refuse it" if out in written
+                                 else "which no earlier line wrote")
+            )
+        if out is not None:
+            written.add(out)
