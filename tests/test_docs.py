@@ -83,6 +83,12 @@ def test_extractor_reads_indented_and_tilde_fences(tmp_path: Path) -> None:
     assert [(b.line, b.code) for b in blocks] == [(3, "x = 1\n"), (9, "y = 2\n")]
 
 
+def test_docs_name_only_paths_a_user_has():
+    # ../shared/ is where this repository's CI stages the data; a reader has RECGYM_DATA_DIR or the cache
+    offenders = [str(p.relative_to(REPO_ROOT)) for p in DOC_FILES if "../shared" in p.read_text(encoding="utf-8")]
+    assert offenders == [], f"docs naming ../shared (use RECGYM_DATA_DIR): {offenders}"
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
 def test_doc_block_runs_as_printed(block: DocBlock, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     env = dict(os.environ)
