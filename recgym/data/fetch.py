@@ -358,9 +358,11 @@ def find_sample(info: DatasetInfo, dirs: Iterable[Path]) -> Path | None:
     official files (``jester/jester5k-recommenderlab/``).
     """
     for directory in dirs:
-        if not directory.is_dir():
+        try:
+            folders = [directory, *sorted(p for p in directory.iterdir() if p.is_dir())]
+        except OSError:  # absent or unreadable: nothing found there
             continue
-        for folder in (directory, *sorted(p for p in directory.iterdir() if p.is_dir())):
+        for folder in folders:
             for name in info.samples:
                 if (folder / name).is_file():
                     return folder / name
