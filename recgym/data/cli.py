@@ -20,7 +20,7 @@ import sys
 import warnings
 from typing import Any
 
-from recgym.data.fetch import locate, rehash_files, resolve
+from recgym.data.fetch import find_sample, locate, rehash_files, resolve, search_dirs
 from recgym.data.locations import cache_dir
 from recgym.data.loading import LOADERS, load
 from recgym.data.registry import DATASETS, DatasetInfo, get_info
@@ -60,13 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _row(info: DatasetInfo, data_dir: str | None, load_local: bool) -> dict[str, Any]:
     where = locate(info, data_dir)
+    searched = search_dirs(info, data_dir)
+    # the full dataset wins; a sample (Jester5k) is shown only where the full files are absent
+    sample = find_sample(info, searched) if where is None and info.name != "synthetic" else None
     row: dict[str, Any] = {
         "name": info.name,
         "description": info.description,
         "scale": [info.scale.low, info.scale.high],
         "discrete": info.scale.discrete,
-        "available": info.name == "synthetic" or where is not None,
-        "location": "generated" if info.name == "synthetic" else (str(where) if where else None),
+        "available": info.name == "synthetic" or where is not None or sample is not None,
+        "location": "generated" if info.name == "synthetic" else (str(where or sample) if where or sample else None),
+        "sample": sample is not None,
+        "looks_for": list(info.required),
+        "samples": list(info.samples),
+        "archives": [a.filename for a in info.archives if a.extract],
+        "searched": [str(d) for d in searched] if info.name != "synthetic" else [],
         "url": info.urls[0] if info.urls else info.homepage,
         "licence": info.licence,
         "counts_source": "official",
@@ -81,7 +89,10 @@ def _row(info: DatasetInfo, data_dir: str | None, load_local: bool) -> dict[str,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                log = load(info.name, data_dir=data_dir, download=False, progress=False)
+                if sample is not None:
+                    log = load(info.name, path=sample, download=False, progress=False)
+                else:
+                    log = load(info.name, data_dir=data_dir, download=False, progress=False)
             row.update(users=log.n_users, items=log.n_items, ratings=len(log), density=log.density,
                        counts_source="loaded")
         except Exception as err:  # the table still lists the others
@@ -109,7 +120,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         mark = "" if r["counts_source"] == "loaded" else "*"
         scale = f"{r['scale'][0]:g}..{r['scale'][1]:g}" + ("" if r["discrete"] else " (cont.)")
-        available = f"yes: {r['location']}" if r["available"] else "no"
+        if r["sample"]:
+            available = (f"sample: {r['location']} (load it with path=; the full dataset's "
+                         f"{', '.join(r['looks_for'])} not found)")
+        elif r["available"]:
+            available = f"yes: {r['location']}"
+        else:
+            alternatives = (["the official archives"] if r["archives"] else []) + [f"the sample {s}" for s in r["samples"]]
+            available = (f"no: looks for {', '.join(r['looks_for'])}"
+                         + (f" (or {' or '.join(alternatives)})" if alternatives else "")
+                         + f" in {', '.join(r['searched'])}")
         if r["error"]:
             available += f" (load failed: {r['error'][:80]})"
         density = "?" if r["density"] is None else f"{r['density']:.2%}"

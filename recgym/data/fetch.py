@@ -149,9 +149,14 @@ def _verify_archive(archive_path: Path, archive: Archive, cache: Path) -> None:
 
 def not_found_message(info: DatasetInfo, missing: Sequence[str], searched: Iterable[Path], reason: str = "") -> str:
     """The error text for missing files: what, where searched, where from, how to supply."""
-    searched = list(dict.fromkeys(str(d) for d in searched))
+    searched = [Path(d) for d in dict.fromkeys(str(d) for d in searched)]
     lines = [f"{info.name}: file(s) {', '.join(missing)} not found{reason}."]
-    lines.append("Searched: " + ", ".join(searched) + ".")
+    lines.append("Searched: " + ", ".join(str(d) for d in searched) + ".")
+    sample = find_sample(info, searched)
+    if sample is not None:
+        # a sample is never used in place of the full dataset: the user chooses it by name
+        lines.append(f"A sample in the official layout was found: {sample}; load it with "
+                     f"load({info.name!r}, path={str(sample)!r}) (environments: path=...).")
     if info.manual:
         lines.append(info.manual)
     else:
@@ -338,6 +343,30 @@ def _download(
         if archive.extract:
             extract_archive(downloaded, archive, info, target)
     return _first_complete([target], info, required)
+
+
+def search_dirs(info: DatasetInfo, data_dir: str | os.PathLike[str] | None = None,
+                cache: Path | None = None) -> list[Path]:
+    """The directories a load searches for a dataset's files, in order (data directory, then the cache)."""
+    return _search_dirs(info, user_data_dir(data_dir), None, default_cache_dir(cache))
+
+
+def find_sample(info: DatasetInfo, dirs: Iterable[Path]) -> Path | None:
+    """The first of the dataset's sample files (``info.samples``) in ``dirs`` or their direct sub-folders.
+
+    Sub-folders count because a sample is often kept in a folder of its own beside the
+    official files (``jester/jester5k-recommenderlab/``).
+    """
+    for directory in dirs:
+        try:
+            folders = [directory, *sorted(p for p in directory.iterdir() if p.is_dir())]
+        except OSError:  # absent or unreadable: nothing found there
+            continue
+        for folder in folders:
+            for name in info.samples:
+                if (folder / name).is_file():
+                    return folder / name
+    return None
 
 
 def locate(info: DatasetInfo, data_dir: str | os.PathLike[str] | None = None, cache: Path | None = None) -> Path | None:

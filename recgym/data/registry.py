@@ -54,6 +54,8 @@ class DatasetInfo:
     :param downloadable: whether recgym may download it.
     :param manual: how to obtain the data when it is not downloadable.
     :param citation: reference to acknowledge.
+    :param samples: single files of a smaller sample in the dataset's layout (a registered file),
+        loaded with ``load(name, path=FILE)``; ``recgym datasets`` shows one it finds locally.
     """
 
     name: str
@@ -70,6 +72,7 @@ class DatasetInfo:
     downloadable: bool = True
     manual: str = ""
     citation: str = ""
+    samples: tuple[str, ...] = ()
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -145,6 +148,8 @@ DATASETS: dict[str, DatasetInfo] = {
                 "officially) as parsed from the official sheets by an independent project",
             ),
             citation=_JESTER_CITATION,
+            # recommenderlab's 5,000-user sample of Dataset 1, as CSV in the official layout
+            samples=("jester5k-dataset1-layout.csv",),
         ),
         DatasetInfo(
             name="jester-4",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -154,17 +155,54 @@ class TrainConfig(BaseModel):
         return json.loads(self.model_dump_json())
 
 
+def closest_key_hint(key: object, valid: Iterable[str], nested: Mapping[str, Iterable[str]] | None = None) -> str:
+    """Why ``key`` is not a setting, with the valid key it most likely means.
+
+    ``n-envs`` -> "did you mean `n_envs`?" (hyphens and case are forgiven first, then
+    :func:`difflib.get_close_matches`); a key that belongs one level down, such as
+    ``max_steps`` under ``env_kwargs``, is pointed there; otherwise the valid keys are listed.
+
+    :param key: the unknown key, as the file spells it.
+    :param valid: the keys the mapping accepts.
+    :param nested: for a key that belongs in a nested mapping: that mapping's name -> its keys.
+    """
+    valid = sorted(valid)
+    text = str(key)
+    normalised = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if normalised in valid:
+        return f"did you mean `{normalised}`?"
+    for parent, keys in (nested or {}).items():
+        if normalised in set(keys):
+            return f"`{normalised}` goes under `{parent}` ({parent}: {{{normalised}: ...}})"
+    close = difflib.get_close_matches(normalised, valid, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"valid keys: {', '.join(valid)}"
+
+
+def _train_nested_keys() -> dict[str, tuple[str, ...]]:
+    # imported here: the environment modules are heavy and a valid config never needs them
+    from recgym.envs.config import EPISODE_KEYWORDS
+    from recgym.scenario import SCENARIO_KEYWORDS
+
+    return {"env_kwargs": (*EPISODE_KEYWORDS, *SCENARIO_KEYWORDS)}
+
+
 def make_config(**values: Any) -> TrainConfig:
     """Build a :class:`TrainConfig`, turning validation failures into one readable :class:`ConfigError`."""
     try:
         return TrainConfig(**values)
     except ValidationError as err:
-        problems = "; ".join(
+        problems = []
+        for e in err.errors():
             # a check of the whole config (agent arguments) has no field to name: its message names them
-            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
-            for e in err.errors()
-        )
-        raise ConfigError(f"invalid run configuration: {problems}") from None
+            where = f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else ""
+            if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                hint = closest_key_hint(e["loc"][0], TrainConfig.model_fields, _train_nested_keys())
+                problems.append(f"{where}unknown setting; {hint}")
+            else:
+                problems.append(where + e["msg"].removeprefix("Value error, "))
+        raise ConfigError(f"invalid run configuration: {'; '.join(problems)}") from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

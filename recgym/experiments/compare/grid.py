@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from recgym.devices import DEVICE_CHOICES
-from recgym.experiments.config import ConfigError, TrainConfig, load_config_file, make_config
+from recgym.experiments.config import ConfigError, TrainConfig, closest_key_hint, load_config_file, make_config
 
 #: policies scored beside the agents on every environment and seed (docs/agents.md)
 DEFAULT_BASELINES = ("random", "popularity", "greedy-pmf", "oracle-greedy")
@@ -374,7 +374,8 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
 
     values = dict(values)
     fields = set(GridConfig.__dataclass_fields__)
-    problems: list[str] = [f"unknown setting {k!r}" for k in sorted(set(values) - fields)]
+    problems: list[str] = [f"unknown setting {k!r} ({closest_key_hint(k, fields)})"
+                           for k in sorted(set(values) - fields, key=str)]
     names: dict[str, list[str]] = {"encoder": [], "environment": [], "agent": [], "baseline": []}
 
     encoders: list[EncoderChoice] = []
