@@ -226,8 +226,8 @@ def test_sb3_mlp_policies_beat_random_on_the_flat_id_without_masks(algo, data_di
 
     venv = make_vec_env(FLAT_ID, n_envs=4, seed=0, env_kwargs={"data_dir": data_dir})
     if algo == "DQN":
-        model = stable_baselines3.DQN("MlpPolicy", venv, learning_starts=500, target_update_interval=500,
-                                      exploration_fraction=0.3, learning_rate=1e-3, seed=0)
+        model = stable_baselines3.DQN("MlpPolicy", venv, learning_starts=500, buffer_size=10_000,
+                                      target_update_interval=500, exploration_fraction=0.3, learning_rate=1e-3, seed=0)
     else:
         model = stable_baselines3.PPO("MlpPolicy", venv, n_steps=64, batch_size=64, learning_rate=3e-3, seed=0)
     model.learn(3000)
@@ -268,7 +268,7 @@ def test_a_cleanrl_style_dqn_beats_random_on_the_flat_id(data_dir, random_return
         i = step % buffer_size
         obs_buf[i], next_buf[i], act_buf[i], rew_buf[i], done_buf[i] = obs, next_obs, action, reward, terminated
         obs = env.reset()[0] if terminated or truncated else next_obs
-        if step >= start:
+        if step >= start and step % 4 == 0:  # CleanRL's train_frequency
             idx = rng.integers(min(step + 1, buffer_size), size=batch)
             with torch.no_grad():
                 best = target(torch.as_tensor(next_buf[idx])).max(dim=1).values
@@ -278,7 +278,7 @@ def test_a_cleanrl_style_dqn_beats_random_on_the_flat_id(data_dir, random_return
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            if step % 250 == 0:
+            if step % 200 == 0:
                 target.load_state_dict(q.state_dict())
 
     def greedy(batch_obs: np.ndarray) -> np.ndarray:

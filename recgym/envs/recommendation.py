@@ -136,7 +136,9 @@ class RecommenderSetup:
             )
         a = a.reshape(batch).astype(np.int64)
         if (a < 0).any() or (a >= k).any():
-            raise InvalidActionError(f"action {actions!r} is outside Discrete({k}): candidate indices run from 0 to {k - 1}")
+            raise InvalidActionError(
+                f"action {actions!r} is outside Discrete({k}): candidate indices run from 0 to {k - 1}"
+            )
         return a
 
     def _require_reset(self, started: bool, what: str) -> None:
@@ -171,15 +173,16 @@ class RecommendationEnv(RecommenderSetup, gym.Env):
     penalised or refused (``EpisodeConfig.unavailable``). The episode terminates when the user leaves or the
     candidates run out, and is truncated after ``max_steps`` steps.
 
-    Observation: see :mod:`recgym.envs.spaces`. Actions: see :mod:`recgym.envs.actions`.
+    Observation: see :mod:`recgym.envs.spaces` (``observation="features"``: :mod:`recgym.envs.features`).
+    Actions: see :mod:`recgym.envs.actions` (``candidates=K``: the index of one of K drawn items).
 
     :param scenario: a :class:`~recgym.scenario.Scenario` (``recgym.make_scenario(...)``); when
         omitted it is built from the data keywords (``dataset``, ``simulator``, ``data_dir``,
         ``embedding_fit``, ``split_seed``, ...: :class:`~recgym.scenario.ScenarioSpec`).
     :param config: an :class:`~recgym.envs.config.EpisodeConfig`; episode keywords
         (``history_length``, ``max_steps``, ``action_mode``, ``slate_size``, ``users``,
-        ``reward_mode``, ``consumed_length``, ``allow_repeats``, ``unavailable``) may be given
-        directly instead, as ``gymnasium.make`` does.
+        ``reward_mode``, ``consumed_length``, ``allow_repeats``, ``unavailable``, ``observation``,
+        ``candidates``) may be given directly instead, as ``gymnasium.make`` does.
     :param render_mode: ``"ansi"`` or None.
     """
 

@@ -106,5 +106,6 @@ def register_envs() -> None:
     # are not deprecated (they are the original user, kept with their numbers), so the note tells a
     # user nothing to act on: silence it for these ids only.
     warnings.filterwarnings(
-        "ignore", message=r".*The environment recgym/\w+-Behavior(-Flat)?-v0 is out of date", category=DeprecationWarning
+        "ignore", message=r".*The environment recgym/\w+-Behavior(-Flat)?-v0 is out of date",
+        category=DeprecationWarning,
     )
