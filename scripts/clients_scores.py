@@ -1,6 +1,6 @@
 """Scores of stock RL clients on ML100K-PMF in a fixed budget, against random and greedy-pmf.
 
-    python scripts/clients_scores.py [--steps 5000] [--seed 0] [--out docs/results/clients.md]
+    python scripts/clients_scores.py [--steps 5000] [--seed 0] [--out docs/results/clients.md] [--json FILE]
 
 Each client trains for ``--steps`` environment steps (4 environments through
 stable-baselines3's ``make_vec_env``; the CleanRL-style DQN on one) from the
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000, help="training steps of every learning client")
     parser.add_argument("--seed", type=int, default=0, help="seed of the networks, exploration and training envs")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "clients.md")
+    parser.add_argument("--json", type=Path, default=REPO / "runs" / "clients_scores.json", help="raw figures")
     args = parser.parse_args()
     torch.set_num_threads(1)
     scenario = make_scenario("ml-100k", "pmf")
@@ -180,7 +181,8 @@ def main() -> None:
         "|---|---|---:|---:|",
     ] + [f"| {r['client']} | `{r['id']}` | {r['steps']:,} | {r['return']:.2f} |" for r in rows]
     atomic_write(args.out, lambda p: p.write_text("\n".join(lines) + "\n"))
-    atomic_write(args.out.with_suffix(".json"), lambda p: p.write_text(json.dumps(
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.json, lambda p: p.write_text(json.dumps(
         {"steps": args.steps, "seed": args.seed, "rows": rows}, indent=1)))
     print(f"wrote {args.out}")
 
