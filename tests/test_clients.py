@@ -55,6 +55,7 @@ def test_flat_ids_pass_the_gymnasium_and_sb3_checkers(env_id):
 
 def test_the_ml100k_flat_id_passes_the_checkers(data_dir):
     env = gym.make(FLAT_ID, data_dir=data_dir)
+    assert env.observation_space.shape == (203,)  # the length docs/clients.md and environments.md state
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped, warn=True)
     # the full catalogue as actions (candidates=None) is a feature observation too, for maskable clients
