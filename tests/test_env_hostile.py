@@ -208,10 +208,16 @@ def test_gymnasium_wrappers_work_unmodified():
     assert "episode" in info
 
 
-def test_an_unsupported_render_mode_warns_like_gymnasium():
-    with pytest.warns(UserWarning, match="render_mode 'rgb_array' is not supported"):
+def test_an_unsupported_render_mode_warns_when_render_is_called():
+    # stock clients pass render_mode="rgb_array" unasked (SB3's make_vec_env): building stays silent,
+    # and the warning comes where it tells the user something, at render()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         env = RecommendationEnv(dataset="synthetic", dataset_kwargs=SYN, render_mode="rgb_array")
     assert env.render_mode is None
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode 'rgb_array' is not supported"):
+        assert env.render() is None
 
 
 def test_the_environment_holds_numpys_blas_to_one_thread(scenario):

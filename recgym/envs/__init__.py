@@ -18,6 +18,8 @@ _EXPORTS = {
     "SIMULATOR_IDS": "recgym.envs.registration",
     "SIMULATOR_V1_IDS": "recgym.envs.registration",
     "env_ids": "recgym.envs.registration",
+    "flat_env_ids": "recgym.envs.registration",
+    "FeatureMap": "recgym.envs.features",
     "register_envs": "recgym.envs.registration",
     "ObservationLayout": "recgym.envs.spaces",
     "RecommendationVectorEnv": "recgym.envs.vector",

@@ -23,6 +23,8 @@ ACTION_MODES = ("discrete", "embedding")
 REWARD_MODES = ("normalised", "rating")
 #: what happens when a discrete action names an item that is not available (see :class:`EpisodeConfig`)
 UNAVAILABLE_RULES = ("penalise", "error")
+#: what an observation is: recgym's dict of histories (for its encoders) or a float32 feature vector (any client)
+OBSERVATION_MODES = ("dict", "features")
 
 DEFAULT_HISTORY_LENGTH = 5  # N = 5 positive items in DRR's state (Liu et al. 2018, section 4.1)
 DEFAULT_MAX_STEPS = 20  # T: DRR's offline table ranks 20 positions
@@ -77,6 +79,14 @@ class EpisodeConfig:
         :class:`~recgym.envs.actions.InvalidActionError` (the offline protocol's setting). There is no
         substitution: the item scored is the item the policy chose. ``env.action_masks()`` tells a
         policy which items are available.
+    :param observation: ``"dict"`` (default): the ``spaces.Dict`` of histories that recgym's encoders read
+        (:mod:`recgym.envs.spaces`); ``"features"``: a float32 ``Box`` of fixed length for generic clients
+        (an MLP), see :mod:`recgym.envs.features`.
+    :param candidates: K, or None (default). With K, each step the environment draws K available items
+        at random (a candidate slate the ``"features"`` observation describes) and the action is
+        ``Discrete(K)``: the index of the candidate to recommend. Every action is then available, so
+        clients that cannot mask still play by the default rules. Needs ``observation="features"``,
+        ``action_mode="discrete"`` and ``slate_size=1``.
     """
 
     history_length: int = DEFAULT_HISTORY_LENGTH
@@ -88,6 +98,8 @@ class EpisodeConfig:
     consumed_length: int | None = None
     allow_repeats: bool = False
     unavailable: str = "penalise"
+    observation: str = "dict"
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -105,6 +117,17 @@ class EpisodeConfig:
         if not isinstance(self.allow_repeats, (bool, np.bool_)):
             raise ValueError(f"allow_repeats must be True or False, got {self.allow_repeats!r}")
         set_(self, "users", _user_selection(self.users))
+        if self.observation not in OBSERVATION_MODES:
+            raise ValueError(f"unknown observation {self.observation!r}; choose one of {list(OBSERVATION_MODES)}")
+        if self.candidates is not None:
+            set_(self, "candidates", _positive_int("candidates", self.candidates, 10_000))
+            if self.observation != "features" or self.action_mode != "discrete" or self.slate_size != 1:
+                raise ValueError(
+                    f"candidates={self.candidates} needs observation='features', action_mode='discrete' and "
+                    f"slate_size=1 (got observation={self.observation!r}, action_mode={self.action_mode!r}, "
+                    f"slate_size={self.slate_size}): only the feature observation describes the candidates; "
+                    "drop candidates for the other settings"
+                )
 
     def replace(self, **changes: Any) -> "EpisodeConfig":
         """A copy with ``changes`` applied (and validated)."""

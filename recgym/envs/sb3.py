@@ -40,7 +40,8 @@ class SB3VecEnvAdapter(VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
-            final = {key: value[i] for key, value in info["final_obs"].items()}
+            final_obs = info["final_obs"]
+            final = {key: value[i] for key, value in final_obs.items()} if isinstance(final_obs, dict) else final_obs[i]
             infos[i] = {"terminal_observation": final, "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
         return obs, rewards.astype(np.float32), dones, infos
 

@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 
 from recgym.envs.config import EpisodeConfig, resolve_env_kwargs
 from recgym.envs.core import SimulatorSnapshot
+from recgym.envs.features import draw_candidates
 from recgym.envs.recommendation import RecommenderSetup
 from recgym.scenario import Scenario
 
@@ -47,8 +48,17 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         config: EpisodeConfig | None = None,
         *,
         render_mode: str | None = None,
+        max_episode_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
+        # gymnasium.make_vec passes a spec's max_episode_steps here; it is the episode's max_steps
+        if max_episode_steps is not None:
+            kwargs.setdefault("max_steps", max_episode_steps)
+            if kwargs["max_steps"] != max_episode_steps:
+                raise ValueError(
+                    f"max_episode_steps={max_episode_steps} disagrees with max_steps={kwargs['max_steps']}: "
+                    "the episode is truncated by max_steps; pass only that"
+                )
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         scenario, config = resolve_env_kwargs(scenario, config, **kwargs)
@@ -60,6 +70,7 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = self._check_render_mode(render_mode)
         self._started = False
+        self._slate: np.ndarray | None = None
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         if isinstance(seed, (list, tuple)):
@@ -82,14 +93,34 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
                 )
         self.batch.reset_rows(rows, users, self.np_random)
         self._started = True
-        return self.batch.observation(), {"user": self.batch.users.copy()}
+        return self._observation(rows), {"user": self.batch.users.copy()}
+
+    def _observation(self, new_slate_rows: np.ndarray | None = None) -> Any:
+        """The batched observation; with candidates, ``new_slate_rows`` draw a new slate (None: every row)."""
+        obs = self.batch.observation()
+        if self.features is None:
+            return obs
+        k = self.config.candidates
+        if k is not None:
+            if self._slate is None or new_slate_rows is None:
+                self._slate = draw_candidates(self.batch.blocked, k, self.np_random)
+            elif new_slate_rows.size:
+                self._slate[new_slate_rows] = draw_candidates(self.batch.blocked[new_slate_rows], k, self.np_random)
+        return self.features.encode(obs, self._slate)
 
     def action_masks(self) -> np.ndarray:
-        """``(num_envs, n_items)`` bool: the items each row's episode may recommend now (a copy)."""
+        """``(num_envs, n_items)`` bool: the items each row's episode may recommend now (a copy).
+
+        With ``candidates=K``: ``(num_envs, K)``, all True (every candidate is available).
+        """
+        self._require_reset(self._started, "action_masks")
+        if self.config.candidates is not None:
+            return np.ones((self.num_envs, self.config.candidates), dtype=bool)
         return self.batch.action_masks()
 
     def expected_rewards(self) -> np.ndarray:
         """``(num_envs, n_items)`` the simulator's expected one-step reward of every item (read-only; for oracles)."""
+        self._require_reset(self._started, "expected_rewards")
         return self.batch.expected_rewards()
 
     def simulator_state(self) -> SimulatorSnapshot:
@@ -98,6 +129,7 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
         See :class:`~recgym.envs.core.SimulatorSnapshot`; roll it forward with
         ``env.simulator.expected_transition(snapshot.state, snapshot.users, items)``.
         """
+        self._require_reset(self._started, "simulator_state")
         return self.batch.simulator_state()
 
     def _sample_users(self, count: int) -> np.ndarray:
@@ -106,6 +138,10 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
     def step(self, actions):
         if not self._started:
             raise RuntimeError("step() called before reset()")
+        chosen = None
+        if self.config.candidates is not None:
+            chosen = self._candidate_indices(actions, self.num_envs)
+            actions = self._slate[np.arange(self.num_envs), chosen]
         res = self.batch.step(actions, self.np_random)
         fb = res.feedback
         k = self.mapper.slate_size
@@ -117,10 +153,13 @@ class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
             "left": fb.left.copy(),
             "user": self.batch.users.copy(),
         }
+        if chosen is not None:
+            infos["candidate"] = chosen
         done = res.terminated | res.truncated
-        if done.any():
-            rows = np.flatnonzero(done)
-            infos["final_obs"] = self.batch.observation()
-            infos["_final_obs"] = done
-            self.batch.reset_rows(rows, self._sample_users(rows.size), self.np_random)
-        return self.batch.observation(), res.reward, res.terminated, res.truncated, infos
+        if not done.any():
+            return self._observation(), res.reward, res.terminated, res.truncated, infos
+        rows = np.flatnonzero(done)
+        infos["final_obs"] = self._observation()
+        infos["_final_obs"] = done
+        self.batch.reset_rows(rows, self._sample_users(rows.size), self.np_random)
+        return self._observation(rows), res.reward, res.terminated, res.truncated, infos

@@ -59,6 +59,11 @@ class OnlineResult:
         out.pop("episode_rewards")
         return out
 
+    def __repr__(self) -> str:
+        # the per-episode returns run to hundreds of numbers: the repr names their count, not them
+        figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.summary().items())
+        return f"OnlineResult({figures}, episode_rewards=<{len(self.episode_rewards)} values>)"
+
 
 def bind_policy(policy: Any, env: Any) -> None:
     """Point a policy that reads the live environment (``oracle-greedy``) at ``env``."""

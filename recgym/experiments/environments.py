@@ -71,5 +71,11 @@ def make_run_setup(env_id: str, env_kwargs: dict[str, Any], action_mode: str) ->
             f"env_kwargs asks for action_mode={requested_mode!r} but the agent acts in {action_mode!r} mode; "
             "drop action_mode from env_kwargs"
         )
+    if kwargs.get("observation", "dict") != "dict" or kwargs.get("candidates") is not None:
+        raise ValueError(
+            f"{env_id!r} with observation={kwargs.get('observation', 'dict')!r}, "
+            f"candidates={kwargs.get('candidates')!r} is for generic clients (docs/clients.md); recgym's agents and protocols read the dict observation "
+            f"and choose among every item: use {env_id.replace('-Flat-', '-')!r} without observation/candidates"
+        )
     scenario, config = resolve_env_kwargs(action_mode=action_mode, **kwargs)
     return RunSetup(env_id, scenario, config)
