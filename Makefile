@@ -47,8 +47,8 @@ test: setup
 # build as above), in a venv of their own, on the fast tests that exercise each of them, so that a lower
 # bound the code has outgrown fails here rather than in a user's install. CI runs it after `make test`.
 LOWEST_VENV  ?= .venv-lowest
-LOWEST_TESTS ?= tests/test_envs.py tests/test_agents.py tests/test_data_loaders.py tests/test_data_spreadsheet.py \
-                tests/test_experiments.py tests/test_top_level.py
+LOWEST_TESTS ?= tests/test_envs.py tests/test_agents.py tests/test_data_loaders.py tests/test_data_sources.py \
+                tests/test_data_spreadsheet.py tests/test_experiments.py tests/test_top_level.py tests/test_packaging.py
 LOWEST_STAMP := $(LOWEST_VENV)/.installed
 
 .PHONY: test-lowest

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 # a PEP 508 name, then its version specifiers, before any environment marker
@@ -51,14 +50,26 @@ def lowest_pins(dependencies: list[str]) -> dict[str, str]:
     return pins
 
 
+def core_dependencies(pyproject: Path) -> list[str]:
+    """The ``[project] dependencies`` of a pyproject.toml."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise SystemExit("lowest_constraints.py reads pyproject.toml with tomllib (Python >= 3.11) or tomli: "
+                             "run it with Python 3.11+, or `pip install tomli` first") from None
+    return tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pyproject", type=Path, default=Path(__file__).resolve().parents[1] / "pyproject.toml")
     parser.add_argument("--keep", action="append", default=[], metavar="SPEC",
                         help="pin this requirement (e.g. torch==2.13.0) instead of its lower bound")
     args = parser.parse_args(argv)
-    dependencies = tomllib.loads(args.pyproject.read_text())["project"]["dependencies"]
-    pins = lowest_pins(dependencies)
+    pins = lowest_pins(core_dependencies(args.pyproject))
     for spec in args.keep:
         name = canonical_name(_REQUIREMENT.match(spec).group(1))
         if name not in pins:

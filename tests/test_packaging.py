@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ lowest_constraints = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lowest_constraints)
 canonical_name, lowest_pins = lowest_constraints.canonical_name, lowest_constraints.lowest_pins
 
-CORE = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+CORE = lowest_constraints.core_dependencies(REPO / "pyproject.toml")
 
 
 def floor(name: str) -> tuple[int, ...]:
