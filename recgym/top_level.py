@@ -35,8 +35,9 @@ def _location(name: str) -> Path | None:
     """Where ``import name`` finds (or found) its module, without importing it; None if nowhere."""
     module = sys.modules.get(name)
     spec = getattr(module, "__spec__", None) if module is not None else importlib.util.find_spec(name)
-    if spec is None:
-        return None
+    if spec is None:  # nothing found, or a module object put in sys.modules by hand
+        where = getattr(module, "__file__", None)
+        return Path(where).resolve() if where else None
     if spec.origin not in (None, "namespace"):
         return Path(spec.origin).resolve()
     locations = list(spec.submodule_search_locations or [])
@@ -68,6 +69,10 @@ def check_top_level_packages() -> None:
         location = _location(name)
         if location is not None and root in location.parents:
             continue
+        if location is None and name in sys.modules:
+            raise TopLevelPackageClash(
+                f"sys.modules['{name}'] holds {sys.modules[name]!r}, not recgym's '{name}' package in {root}: "
+                f"import recgym before replacing '{name}', or do not replace it.")
         if location is None:
             raise TopLevelPackageClash(
                 f"recgym's top-level package '{name}' is missing beside {root / 'recgym'}: the installation is "
