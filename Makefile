@@ -49,6 +49,8 @@ test: setup
 LOWEST_VENV  ?= .venv-lowest
 LOWEST_TESTS ?= tests/test_envs.py tests/test_agents.py tests/test_data_loaders.py tests/test_data_sources.py \
                 tests/test_data_spreadsheet.py tests/test_experiments.py tests/test_top_level.py tests/test_packaging.py
+# learning quality, not an API the floors could break; the main run keeps it (about half this subset's time)
+LOWEST_SKIP  ?= --deselect tests/test_agents.py::test_dqn_and_drr_beat_random_on_held_out_users
 LOWEST_STAMP := $(LOWEST_VENV)/.installed
 
 .PHONY: test-lowest
@@ -63,7 +65,7 @@ $(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
 
 test-lowest: $(LOWEST_STAMP)
 	$(LOWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -iE '^(gymnasium|stable.baselines3|torch|numpy|pandas|pydantic) '
-	$(LOWEST_VENV)/bin/python -m pytest -q $(LOWEST_TESTS) $(PYTEST_ARGS)
+	$(LOWEST_VENV)/bin/python -m pytest -q $(LOWEST_TESTS) $(LOWEST_SKIP) $(PYTEST_ARGS)
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
