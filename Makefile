@@ -43,6 +43,30 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The lowest versions of the core dependencies that pyproject.toml allows (torch excepted: the same CPU
+# build as above), in a venv of their own, on the fast tests that exercise each of them, so that a lower
+# bound the code has outgrown fails here rather than in a user's install. CI runs it after `make test`.
+LOWEST_VENV  ?= .venv-lowest
+LOWEST_TESTS ?= tests/test_envs.py tests/test_agents.py tests/test_data_loaders.py tests/test_data_sources.py \
+                tests/test_data_spreadsheet.py tests/test_experiments.py tests/test_top_level.py tests/test_packaging.py
+# learning quality, not an API the floors could break; the main run keeps it (about half this subset's time)
+LOWEST_SKIP  ?= --deselect tests/test_agents.py::test_dqn_and_drr_beat_random_on_held_out_users
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
+
+.PHONY: test-lowest
+
+$(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(PYTHON) scripts/lowest_constraints.py --keep "$(TORCH_SPEC)" > $(LOWEST_VENV)/constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --retries 0 --timeout 20 "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) \
+		|| $(LOWEST_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e ".[dev]"
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -iE '^(gymnasium|stable.baselines3|torch|numpy|pandas|pydantic) '
+	$(LOWEST_VENV)/bin/python -m pytest -q $(LOWEST_TESTS) $(LOWEST_SKIP) $(PYTEST_ARGS)
+
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
@@ -51,4 +75,4 @@ bench: setup
 	$(PY) scripts/bench_train.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) runs .pytest_cache

@@ -6,7 +6,12 @@ with Gymnasium through string entry points, so nothing heavy is built here.
 
 from typing import Any
 
-from recgym.envs.registration import register_envs
+from recgym.top_level import check_top_level_packages
+
+# before anything imports `agents`: another distribution's (the OpenAI Agents SDK's) fails here, with the fix
+check_top_level_packages()
+
+from recgym.envs.registration import register_envs  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,7 @@ import yaml
 from recgym.cli import main as cli_main
 from recgym.evaluation.intervals import paired_difference, student_t_interval
 from recgym.experiments.compare import load_grid, make_grid, run_grid
+from recgym.experiments.compare.report import slug
 from recgym.experiments.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -241,7 +242,13 @@ def test_check_counts_finished_cells_and_report_only_names_a_corrupt_record(tmp_
     assert f"left out of the report: {record} is not a readable cell record" in capsys.readouterr().err
 
 
-def test_two_workers_and_the_report(tmp_path):
+def test_two_workers_and_the_report(tmp_path, monkeypatch):
+    import recgym.experiments.plots as plots
+
+    drawn = {}  # what the report hands the plotting functions
+    for name in ("plot_metric_bars", "plot_heatmap"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _real=real, _name=name, **k: drawn.setdefault(_name, []).append(a) or _real(*a, **k))
     out = tmp_path / "grid"
     grid = make_grid(tiny_grid(protocols=["online", "offline"], metrics=["online/avg_reward_per_step",
                                                                           "offline/precision@10"]))
@@ -252,9 +259,56 @@ def test_two_workers_and_the_report(tmp_path):
     assert {r["protocol"] for r in rows} == {"online", "offline"}
     assert len({(r["agent"], r["encoder"], r["seed"]) for r in rows}) == 6
     assert sum(r["metric"] == "avg_reward_per_step" for r in rows) == 6
+    # results.csv holds each cell's own figures: the online one its run folder's results.json recorded
+    for record in outcome.records:
+        mine = {(r["protocol"], r["metric"]): float(r["value"]) for r in rows if r["run"] == record["run"]}
+        trained = json.loads((out / record["run"] / "results.json").read_text())
+        assert mine[("online", "avg_reward_per_step")] == pytest.approx(trained["online"]["avg_reward_per_step"])
+        assert mine[("offline", "precision@10")] == pytest.approx(record["figures"]["offline"]["precision@10"])
+    # per seed, from results.csv: policy -> metric -> {seed: value}
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    for r in rows:
+        policy = f"{r['agent']} (baseline)" if r["baseline"] == "True" else f"{r['agent']} / {r['encoder']}"
+        values.setdefault(policy, {}).setdefault(f"{r['protocol']}/{r['metric']}", {})[int(r["seed"])] = float(r["value"])
+    assert set(values) == {"dqn / mean", "dqn / drr-ave", "random (baseline)"}
+
+    def cell(xs):  # mean ± std [95% Student-t interval], as docs/compare.md describes the table
+        mean, half = student_t_interval(xs)
+        return f"{mean:.4f} ± {np.std(xs, ddof=1):.4f} [{mean - half:.4f}, {mean + half:.4f}]"
+
     summary = (out / "summary.md").read_text()
-    assert "| dqn / drr-ave |" in summary and "| random (baseline) |" in summary
-    assert "**" in summary and "Against the reference encoder `mean`" in summary
+    lines = {}  # the environment table's row of each policy (the paired table comes after it)
+    for line in summary.splitlines():
+        if line.startswith("| "):
+            lines.setdefault(line.split(" | ")[0][2:], line)
+    for policy, metrics in values.items():
+        expected = []
+        for metric in grid.metrics:
+            xs = [metrics[metric][s] for s in (0, 1)]
+            best = max(np.mean(list(v[metric].values())) for v in values.values())
+            expected.append(f"**{cell(xs)}**" if np.mean(xs) == best else cell(xs))
+        assert lines[policy] == f"| {policy} | " + " | ".join(expected) + " |", policy
+    assert summary.count("**") == 2 * len(grid.metrics)  # one bold figure per column
+    # the paired table: drr-ave minus the reference encoder `mean`, seed by seed
+    assert "Against the reference encoder `mean`" in summary
+    paired = []
+    for metric in grid.metrics:
+        mean, low, high, n = paired_difference([values["dqn / drr-ave"][metric][s] for s in (0, 1)],
+                                               [values["dqn / mean"][metric][s] for s in (0, 1)])
+        assert n == 2
+        paired.append(f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]" + ("*" if low > 0 or high < 0 else ""))
+    assert "| dqn / drr-ave | " + " | ".join(paired) + " | 2 |" in summary.splitlines()
+    # the bars are the same means and intervals, the heat map the same means
+    bars = {args[1].name: args[0]["Synthetic-PMF-v0"] for args in drawn["plot_metric_bars"]}
+    for metric in grid.metrics:
+        for policy, metrics in values.items():
+            label = policy.removesuffix(" (baseline)")
+            np.testing.assert_allclose(bars[f"bars_{slug(metric)}"][label],
+                                       student_t_interval([metrics[metric][s] for s in (0, 1)]))
+    (heat, rows_, columns, *_), = drawn["plot_heatmap"]
+    assert list(rows_) == ["dqn / mean", "dqn / drr-ave"] and list(columns) == ["Synthetic-PMF-v0"]
+    np.testing.assert_allclose(heat[:, 0], [np.mean(list(values[p]["online/avg_reward_per_step"].values()))
+                                            for p in rows_])
     for stem in ("curves_Synthetic-PMF-v0", "bars_online_avg_reward_per_step", "bars_offline_precision10",
                  "heatmap_online_avg_reward_per_step"):
         for suffix in (".png", ".svg"):

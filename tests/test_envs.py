@@ -338,10 +338,22 @@ def test_pmf_based_simulators_share_the_pmf_of_their_log(world, replay_world, be
     np.testing.assert_array_equal(world.simulator.item_embeddings, behavior_world.simulator.item_embeddings)
 
 
-def test_render_ansi_describes_the_step(world):
+def test_render_ansi_describes_the_step(world, behavior_world):
     env = RecommendationEnv(scenario=world, render_mode="ansi")
-    env.reset(seed=0)
-    assert "start items" in env.render()
-    env.step(3)
-    text = env.render()
-    assert "step 1" in text and "reward" in text
+    obs, info = env.reset(seed=0)
+    start = obs["history_items"][obs["history_mask"].astype(bool)].tolist()
+    assert start and env.render() == f"user {info['user']}: start items {start}"
+    _, reward, _, _, step = env.step(3)
+    assert env.render() == (f"user {info['user']} step 1: items [3] rated [{round(step['rating'], 2)}] "
+                            f"['{Behavior(step['behavior']).name.lower()}'] reward {reward:.3f}")
+    # the text follows the episode: its step count, and the user leaving
+    env = RecommendationEnv(scenario=behavior_world, render_mode="ansi", max_steps=200)
+    _, info = env.reset(seed=0)
+    steps, term = 0, False
+    while not term:
+        _, reward, term, _, step = env.step(int(np.flatnonzero(env.action_masks())[0]))
+        steps += 1
+        expected = (f"user {info['user']} step {steps}: items [{step['item']}] rated [{round(step['rating'], 2)}] "
+                    f"['{Behavior(step['behavior']).name.lower()}'] reward {reward:.3f}")
+        assert env.render() == expected + (" (left)" if step["left"] else "")
+    assert step["left"]  # behaviour users leave before the 200-step cap

@@ -8,12 +8,13 @@ import pytest
 
 from recgym.envs import RecommendationEnv, RecommendationVectorEnv
 from recgym.envs.config import EpisodeConfig
-from recgym.evaluation.long_term import LONG_TERM_MODES
+from recgym.evaluation.long_term import behavior_scenario
 from recgym.evaluation.offline import bootstrap_interval, evaluate_offline, replay_scenario, rerank_lists
 from recgym.evaluation.online import evaluate_online, run_episodes
 from recgym.experiments.environments import RunSetup
 from recgym.experiments.evaluate import evaluate_policy
 from recgym.scenario import fit_simulator, make_scenario
+from simulators import BehaviorSimulator
 from simulators.pmf import PMFSimulator
 
 SYN = dict(n_users=60, n_items=80, density=0.25, seed=4)
@@ -164,13 +165,45 @@ def test_online_evaluation_plays_one_episode_per_user(scenario):
     assert run_episodes(oracle, env, seed=3).avg_reward_per_step > res.avg_reward_per_step
 
 
+class FavouriteItemPolicy:
+    """Recommends every user's single favourite item at every step, consumed or not."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.favourite = scores.argmax(axis=1)  # [n_users]
+
+    def predict(self, obs, deterministic=True):
+        return self.favourite[obs["user"][:, 0]], None
+
+
 def test_long_term_protocol_reports_every_mode(scenario):
     run = RunSetup("recgym/Synthetic-PMF-v0", scenario, CONFIG)
-    policy = ScoreOrderPolicy(np.zeros((scenario.n_users, scenario.n_items)))
+    policy = FavouriteItemPolicy(scenario.simulator.rating_matrix.astype(float))
     out = evaluate_policy(policy, run, "long-term")
-    for name, _, steps in LONG_TERM_MODES:
-        assert 1 <= out[f"{name}: length"] <= steps
-        assert 0.0 <= out[f"{name}: left"] <= 1.0
+    # the modes of recgym.evaluation.long_term's table, written out: (repeats, max steps)
+    modes = {"no-repeat, until leave": (False, 100), "repeat, until leave": (True, 100),
+             "no-repeat, 10 turns": (False, 10)}
+    assert set(out) == {f"{m}: {f}" for m in modes for f in ("reward/episode", "length", "left")}
+    behavior = behavior_scenario(scenario)
+    assert isinstance(behavior.simulator, BehaviorSimulator)
+    window = CONFIG.window(scenario.n_items)
+    for name, (repeats, steps) in modes.items():
+        mode = CONFIG.replace(allow_repeats=repeats, max_steps=steps, consumed_length=window)
+        expected = evaluate_online(policy, behavior, mode, seed=0)
+        assert out[f"{name}: reward/episode"] == pytest.approx(expected.avg_reward_per_episode), name
+        assert out[f"{name}: length"] == pytest.approx(expected.avg_episode_length), name
+        assert out[f"{name}: left"] == pytest.approx(expected.left_fraction), name
+    # behaviour users get bored and leave: no until-leave episode reaches its 100-step cap
+    for name in ("no-repeat, until leave", "repeat, until leave"):
+        assert out[f"{name}: left"] == 1.0 and out[f"{name}: length"] < 100, name
+    # the 10-turn mode cuts the same episodes at 10 steps, so some users are still there at the end
+    assert out["no-repeat, 10 turns: length"] <= 10 < out["no-repeat, until leave: length"]
+    assert out["no-repeat, 10 turns: left"] < 1.0
+    # without repeats the favourite pays once (later asks are unavailable: a skip, reward 0), so both
+    # no-repeat modes earn the first step's reward; with repeats it is consumed again and earns more
+    first_step = out["no-repeat, until leave: reward/episode"]
+    assert out["no-repeat, 10 turns: reward/episode"] == pytest.approx(first_step)
+    assert 0.0 < first_step <= behavior.simulator.config.purchase_reward
+    assert out["repeat, until leave: reward/episode"] > first_step
 
 
 def test_unknown_protocol_is_rejected(scenario):

@@ -77,13 +77,23 @@ def test_registered_id_passes_both_env_checkers(dataset_id, simulator_id, data_d
         env = gym.make(env_id, max_steps=8, **make_kwargs(dataset_id, data_dir, generated_dir))
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped, warn=False)
+    simulator = env.unwrapped.simulator
     obs, _ = env.reset(seed=0)
-    total = 0
-    for _ in range(8):
+    env.action_space.seed(0)
+    steps = 0
+    term = trunc = False
+    while not (term or trunc):
         obs, reward, term, trunc, info = env.step(env.action_space.sample())
-        assert -1.0 - 1e-9 <= reward or simulator_id.startswith("Behavior")
-        total += 1
-        if term or trunc:
-            break
-    assert total >= 1
-    assert env.unwrapped.observation_space.contains(obs)
+        steps += 1
+        assert env.unwrapped.observation_space.contains(obs)
+        if simulator_id.startswith("Behavior"):
+            # the reward of the behaviour the user showed (skip / click / purchase), nothing else
+            assert reward == simulator.config.behavior_rewards[info["behavior"]], (reward, info)
+        else:
+            # the normalised rating of the step's item, so within [-1, 1]
+            assert reward == pytest.approx(float(simulator.scale.to_reward(info["rating"]))), (reward, info)
+            assert -1.0 - 1e-9 <= reward <= 1.0 + 1e-9
+        assert steps <= 8, "the episode outlived max_steps=8"
+    # before max_steps only the user leaving ends an episode; truncation comes at max_steps exactly
+    assert term or steps == 8, (steps, term, trunc)
+    assert not trunc or steps == 8, (steps, term, trunc)
