@@ -116,6 +116,15 @@ def _weights_folder(value: Any) -> str | None:
     return None
 
 
+def _hidden_widths(value: Any) -> str | None:
+    # DRR-att takes one width; DIN and HPMN a sequence of widths, one per hidden layer
+    if _is_int(value) and value > 0:
+        return None
+    if isinstance(value, (list, tuple)) and value and all(_is_int(v) and v > 0 for v in value):
+        return None
+    return "must be a positive integer (DRR-att) or a non-empty list of positive integers (DIN, HPMN)"
+
+
 def _noise(value: Any) -> str | None:
     return None if value in NOISE_KINDS else f"must be one of {', '.join(NOISE_KINDS)}"
 
@@ -135,7 +144,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "n_clusters": _optional_positive_int,
     "embedding_dim": _optional_positive_int,
     "hidden_size": _positive_int,
-    "attention_hidden": _positive_int,
+    "attention_hidden": _hidden_widths,
     # rates and discounts
     "learning_rate": _learning_rate,
     "actor_learning_rate": _learning_rate,
