@@ -32,6 +32,7 @@ from recgym.experiments.config import TrainConfig, changed_settings
 from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
+from recgym.threads import WORK_THREADS, set_threads
 
 class RunCallback(BaseCallback):
     """Progress bar with reward, periodic test-user evaluation and atomic checkpoints.
@@ -352,6 +353,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     """
     run = RunDir(out)
     check_start(run, config, resume, overwrite)
+    set_threads(WORK_THREADS)  # the trainer launches work: recgym's thread policy (recgym/threads.py)
 
     spec = agents.spec(config.agent)
     setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
