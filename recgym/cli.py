@@ -37,10 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # work is launched here, so the thread policy is set here (building an environment sets nothing)
-    from recgym.threads import WORK_THREADS, limit_blas_threads
-
-    limit_blas_threads(WORK_THREADS)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError, RuntimeError) as err:

@@ -8,8 +8,8 @@ busy 2-core machine: environment steps 3-5x slower with two BLAS threads, DRR
 training at half speed, DQN training 10x slower with two torch threads).
 
 Nothing here runs on import, and building an environment changes no thread
-count: the limit is set where work is launched (the ``recgym`` command, the
-trainer, ``agents.make``/``agents.load``, the benchmark scripts), and a library
+count: the limit is set where work is launched (the trainer, once its
+environments are built; ``agents.make``/``agents.load``; the benchmark scripts), and a library
 user who builds environments directly chooses with :func:`set_threads` or
 ``threadpoolctl`` themselves.
 """

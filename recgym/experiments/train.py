@@ -353,11 +353,13 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     """
     run = RunDir(out)
     check_start(run, config, resume, overwrite)
-    set_threads(WORK_THREADS)  # the trainer launches work: recgym's thread policy (recgym/threads.py)
 
     spec = agents.spec(config.agent)
     setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
     train_env = setup.training_env(config.n_envs)
+    # the trainer launches work: recgym's thread policy (recgym/threads.py), set from here on, where building the
+    # environment used to set it, so that the scenario is built as before and every figure stays the same
+    set_threads(WORK_THREADS)
     curve: list[dict] = []
     if resume:
         model, curve = load_checkpoint(run, train_env, config.device, config)
