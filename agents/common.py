@@ -259,63 +259,6 @@ def optimizer_kwargs() -> dict[str, Any]:
     return {"fused": True} if _FUSED_ADAM else {}
 
 
-#: Thread-count setters that OpenBLAS builds export (plain, 64-bit-int, and numpy's scipy-openblas).
-_OPENBLAS_SETTERS = (
-    "openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-)
-
-
-def limit_blas_threads(n_threads: int) -> bool:
-    """Set the thread count of every OpenBLAS loaded in this process (numpy's); True if one was found.
-
-    The environments score items with numpy matrix products; OpenBLAS threads
-    busy-wait between calls and then compete with torch for the same cores,
-    which halved training throughput on a 2-core machine. This is what
-    ``threadpoolctl`` does, without the dependency: find the loaded library in
-    ``/proc/self/maps`` and call its setter (Linux only; elsewhere a no-op).
-    """
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return False
-    found = False
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in _OPENBLAS_SETTERS:
-            setter = getattr(library, symbol, None)
-            if setter is not None:
-                setter(int(n_threads))
-                found = True
-                break
-    return found
-
-
-def set_threads(n_threads: int | None) -> None:
-    """Use ``n_threads`` threads for torch and for numpy's OpenBLAS (``None`` leaves both).
-
-    The networks here are small (batch 64, widths in the hundreds) and the
-    environment's numpy work comes in small pieces: on a few cores one thread
-    each is fastest (measured on 2 cores: 2 torch threads made DQN training 10x
-    slower), and it leaves cores to the environment and to other processes.
-    Both settings are process-wide.
-    """
-    if n_threads is None:
-        return
-    if int(n_threads) < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    th.set_num_threads(int(n_threads))
-    limit_blas_threads(int(n_threads))
-
-
 def pmf_encoder_kwargs(scenario: Scenario, freeze: bool = True, normalize: bool = True) -> dict[str, Any]:
     """Encoder arguments that initialise its tables from the scenario's embedding model (as DRR).
 

@@ -25,6 +25,7 @@ from agents.categories import item_categories
 from state_encoders.features import content_kwargs, item_content_features
 from recgym.devices import resolve_device
 from recgym.scenario import Scenario
+from recgym.threads import set_threads
 from agents.common import (
     as_sb3_env,
     check_action_mode,
@@ -32,7 +33,6 @@ from agents.common import (
     pmf_encoder_kwargs,
     replay_schedule,
     scenario_of,
-    set_threads,
 )
 from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
 from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy
@@ -242,7 +242,7 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
     :param seed: seed of the networks, the exploration and the replay sampling.
     :param n_threads: threads for torch and numpy's BLAS, process-wide (default 1, the
         fastest for these small networks; None leaves the settings alone); see
-        :func:`agents.common.set_threads`.
+        :func:`recgym.threads.set_threads`.
     :param scenario: the scenario the agent is built for (default: ``env``'s, read through
         :func:`agents.common.scenario_of`).
     :param device: where the learning agents' networks, replay samples and updates live: ``"auto"``

@@ -12,19 +12,15 @@ with embedding actions a batched step costs at most 1.5x the bare
 
 from __future__ import annotations
 
-import os
+import argparse
+import resource
+import time
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+import gymnasium as gym
+import numpy as np
 
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import time  # noqa: E402
-
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-
-import recgym  # noqa: E402,F401
+import recgym  # noqa: F401
+from recgym.threads import WORK_THREADS, limit_blas_threads
 
 
 def time_single(env: gym.Env, actions: list, repeat: int = 3) -> float:
@@ -59,6 +55,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="local data directory (default: RECGYM_DATA_DIR)")
     parser.add_argument("--steps", type=int, default=20000, help="single-env steps per timing")
     args = parser.parse_args()
+    limit_blas_threads(WORK_THREADS)  # recgym's thread policy, as under `recgym train`
     kwargs = {"data_dir": args.data_dir} if args.data_dir else {}
     rng = np.random.default_rng(0)
 

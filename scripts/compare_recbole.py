@@ -559,23 +559,15 @@ def ours_main(args: argparse.Namespace) -> None:
 # -- the report ---------------------------------------------------------------------------------
 
 
-def _mean_std(values: list[float]) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "-"
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.4f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.4f} ± {std:.4f}"
-
-
 def _seconds(value: float | None) -> str:
     return "-" if value is None else (f"{value:,.0f}" if value >= 10 else f"{value:.1f}")
 
 
 def report_main(args: argparse.Namespace) -> None:
     """Write docs/results/ubm.md from the cached JSON files."""
+    _use_this_checkout()
+    from recgym.evaluation.intervals import mean_std_text
+
     lines = [
         "# User-behaviour models: recgym beside RecBole on ML-100K",
         "",
@@ -630,7 +622,7 @@ def report_main(args: argparse.Namespace) -> None:
                     ratio = f"{sum(r['test'][key] for r in records) / len(records) / theirs['test'][key]:.2f}"
                     speedup = f"{theirs['seconds_per_epoch'] / speed:.1f}"
                 rows.append([f"recgym {name}{label_note} ({seeds})", what,
-                             *[_mean_std([r["test"][m] for r in records]) for m in metrics], ratio, speedup,
+                             *[mean_std_text([r["test"][m] for r in records]) for m in metrics], ratio, speedup,
                              _seconds(speed), _seconds(sum(r["total_seconds"] for r in records) / len(records))])
         for name in ours:
             if not any(OURS_CACHE.glob(f"{name}-*-seed*.json")):
@@ -726,6 +718,9 @@ def _shortfalls() -> list[str]:
 
 def _tisasrec_vs_sasrec() -> list[str]:
     """TiSASRec has no RecBole version: our TiSASRec against our SASRec, same data, budget and seeds."""
+    _use_this_checkout()
+    from recgym.evaluation.intervals import mean_std_text
+
     out = []
     for label in ("budget", "converged"):
         figures = {}
@@ -733,7 +728,7 @@ def _tisasrec_vs_sasrec() -> list[str]:
             records = [r for r in map(read_cached_json, sorted(OURS_CACHE.glob(f"{name}-{label}-seed*.json")))
                        if r.get("status") == "done"]
             if records:
-                figures[name] = (_mean_std([r["test"]["NDCG@10"] for r in records]), len(records))
+                figures[name] = (mean_std_text([r["test"]["NDCG@10"] for r in records]), len(records))
         if len(figures) == 2:
             (t, nt), (s_, ns) = figures["tisasrec"], figures["sasrec"]
             out.append(f"- {'At RecBole SASRec' + chr(39) + 's budget' if label == 'budget' else 'To convergence'}:"
@@ -743,6 +738,9 @@ def _tisasrec_vs_sasrec() -> list[str]:
 
 def _update_encoder_table(path: Path = REPO / "docs" / "encoders.md") -> None:
     """Fill the "supervised scores" column of docs/encoders.md's overview from our cached runs at the budget."""
+    _use_this_checkout()
+    from recgym.evaluation.intervals import mean_std_text
+
     if not path.exists():
         return
     out = []
@@ -753,7 +751,7 @@ def _update_encoder_table(path: Path = REPO / "docs" / "encoders.md") -> None:
         if records:
             metric = "NDCG@10" if records[0]["task"] == "next-item" else "AUC"
             task = "next item" if records[0]["task"] == "next-item" else "click-through"
-            cell = (f"{metric} {_mean_std([r['test'][metric] for r in records])} (ML-100K {task}, "
+            cell = (f"{metric} {mean_std_text([r['test'][metric] for r in records])} (ML-100K {task}, "
                     f"{records[0]['epoch_budget']} epochs, {len(records)} seeds; docs/results/ubm.md)")
             cells = line.rstrip().rstrip("|").split(" | ")
             line = " | ".join(cells[:-1] + [cell]) + " |"

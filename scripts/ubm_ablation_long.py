@@ -298,8 +298,8 @@ def report_section(out_dir: Path) -> str:
         cpu = f"{_mean([r['cpu_seconds'] for r in rs]):.0f}" if all("cpu_seconds" in r for r in rs) else "-"
         lines.append(
             f"| {name}: {row.label} | {row.history_length} | {len(rs)} | {_mean([r['epochs'] for r in rs]):.1f}"
-            f" ({_mean([r['best_epoch'] for r in rs]):.1f}) | {_mean_std([r['test']['AUC'] for r in rs])}"
-            f" | {_mean_std([r['test']['LogLoss'] for r in rs])} | {rs[0]['parameters']:,}"
+            f" ({_mean([r['best_epoch'] for r in rs]):.1f}) | {mean_std_text([r['test']['AUC'] for r in rs])}"
+            f" | {mean_std_text([r['test']['LogLoss'] for r in rs])} | {rs[0]['parameters']:,}"
             f" | {_mean([r['seconds_per_epoch'] for r in rs]):.1f} | {_mean([r['total_seconds'] for r in rs]):.0f}"
             f" | {cpu} |"
         )
@@ -324,7 +324,7 @@ def report_section(out_dir: Path) -> str:
         verdict = "beats" if _mean(diffs) > 0 else "falls short of"
         by_length = ""
         if all("test_by_history" in r for pair in pairs for r in pair):
-            parts = [f"{label}: {_mean_std([a['test_by_history'][label]['AUC'] - b['test_by_history'][label]['AUC'] for a, b in pairs], signed=True)}"
+            parts = [f"{label}: {mean_std_text([a['test_by_history'][label]['AUC'] - b['test_by_history'][label]['AUC'] for a, b in pairs], signed=True)}"
                      for label in pairs[0][0]["test_by_history"]]
             by_length = f"; by earlier ratings {', '.join(parts)}"
         if verdict == "beats":
@@ -332,7 +332,7 @@ def report_section(out_dir: Path) -> str:
         else:
             how = f" by {-_mean(diffs):.4f} AUC"
         lines.append(f"* `{row.ablation_of}` {verdict} `{name}`{how} ({ISOLATES[name]}): ΔAUC"
-                     f" {_mean_std(diffs, signed=True)} over {len(diffs)} seed{'s' if len(diffs) != 1 else ''},"
+                     f" {mean_std_text(diffs, signed=True)} over {len(diffs)} seed{'s' if len(diffs) != 1 else ''},"
                      f" ahead in {wins}{by_length}.")
     capped = [r for rs in runs.values() for r in rs if r["best_epoch"] == r["epochs"] == r["settings"]["epochs"]]
     total = sum(len(rs) for rs in runs.values())
@@ -371,7 +371,7 @@ def diagnostics_section(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
         "|---|" + "---|" * len(labels),
     ]
     for name, rs in done.items():
-        lines.append(f"| {name} | " + " | ".join(_mean_std([r["test_by_history"][label]["AUC"] for r in rs])
+        lines.append(f"| {name} | " + " | ".join(mean_std_text([r["test_by_history"][label]["AUC"] for r in rs])
                                                   for label in labels) + " |")
     hpmn = {name: rs for name, rs in done.items() if "read_weights" in rs[0]}
     if hpmn:
@@ -397,20 +397,10 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _mean_std(values: list[float], signed: bool = False) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "-"
-    mean = _mean(values)
-    fmt = "+.4f" if signed else ".4f"
-    if len(values) == 1:
-        return f"{mean:{fmt}}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:{fmt}} ± {std:.4f}"
-
 
 
 
 
 if str(REPO) not in sys.path:  # import recgym from this checkout (a script's folder is what Python puts first)
     sys.path.insert(0, str(REPO))
+from recgym.evaluation.intervals import mean_std_text  # noqa: E402

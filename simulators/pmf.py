@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from recgym.data.rating_log import RatingLog
-from threadpoolctl import threadpool_limits
+from recgym.threads import limit_blas_threads
 from simulators.base import Behavior, Feedback, NotFittedError, UserSimulator
 
 #: Default PMF dimension: DRR's embedding size (section 4.1; 50 in reimplementations).
@@ -256,7 +256,7 @@ class PMFSimulator(UserSimulator):
         item_y[:, :d] = rng.normal(0.0, INIT_STD, size=(self.n_items, d))
         design = np.empty((max(self.n_users, self.n_items), d + 1))
         # thousands of tiny BLAS calls: threads only hurt (a d=100 fit took 4x longer on 2 busy cores)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with limit_blas_threads(1):
             for _ in range(self.n_iters):
                 # Users: residual r - mu - c_j, design [V_j, 1].
                 design[: self.n_items, :d] = item_y[:, :d]

@@ -1,6 +1,6 @@
 """Specifications of ``agents``: the factory, masking, PER, DEERS, the baselines, learning, save/load.
 
-Everything runs on one small synthetic world (150 users x 120 items, PMF of
+Everything runs on one small synthetic scenario (150 users x 120 items, PMF of
 dimension 16, 80/20 user split) with fixed seeds, one torch thread.
 """
 
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def world() -> Scenario:
+def scenario() -> Scenario:
     log = make_synthetic_log(n_users=N_USERS, n_items=N_ITEMS, density=0.15, seed=0)
     sim = PMFSimulator(dim=16).fit(log)
     perm = np.random.default_rng(0).permutation(N_USERS)
@@ -47,12 +47,12 @@ def world() -> Scenario:
     return scenario_from_parts(log, sim, perm[:cut], perm[cut:])
 
 
-def vec_env(world: Scenario, mode: str = "discrete", n: int = 8, users: str = "train") -> RecommendationVectorEnv:
-    return RecommendationVectorEnv(n, scenario=world, users=users, action_mode=mode)
+def vec_env(scenario: Scenario, mode: str = "discrete", n: int = 8, users: str = "train") -> RecommendationVectorEnv:
+    return RecommendationVectorEnv(n, scenario=scenario, users=users, action_mode=mode)
 
 
-def batch_obs(world: Scenario, mode: str = "discrete", n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    obs, _ = vec_env(world, mode, n).reset(seed=seed)
+def batch_obs(scenario: Scenario, mode: str = "discrete", n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    obs, _ = vec_env(scenario, mode, n).reset(seed=seed)
     return obs
 
 
@@ -60,9 +60,9 @@ def batch_obs(world: Scenario, mode: str = "discrete", n: int = 8, seed: int = 0
 
 
 @pytest.mark.parametrize("name", agents.available())
-def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
+def test_every_agent_builds_and_recommends_unconsumed_items(scenario, name):
     mode = agents.spec(name).action_mode
-    env = vec_env(world, mode)
+    env = vec_env(scenario, mode)
     model = agents.make(name, env, seed=0)
     obs, _ = env.reset(seed=1)
     available = env.action_masks()  # [8, n_items]: not consumed, in the user's candidates
@@ -108,15 +108,15 @@ def test_every_agent_builds_and_recommends_unconsumed_items(world, name):
     ("deers", {"batch_size": 0}, r"batch_size=0"),
     ("linucb", {"alpha": float("nan")}, r"alpha=nan"),
 ])
-def test_make_applies_the_command_lines_range_checks(world, name, setting, match):
+def test_make_applies_the_command_lines_range_checks(scenario, name, setting, match):
     # the README's Python API used to build these (gamma=nan trained to NaN Q-values)
-    env = vec_env(world, agents.spec(name).action_mode)
+    env = vec_env(scenario, agents.spec(name).action_mode)
     with pytest.raises(ValueError, match=rf"invalid settings for agent '{name}': {match}"):
         agents.make(name, env, seed=0, **setting)
 
 
-def test_gamma_zero_is_a_valid_discount(world):
-    assert agents.make("dqn", vec_env(world), seed=0, gamma=0.0).gamma == 0.0  # myopic: a stateless simulator
+def test_gamma_zero_is_a_valid_discount(scenario):
+    assert agents.make("dqn", vec_env(scenario), seed=0, gamma=0.0).gamma == 0.0  # myopic: a stateless simulator
 
 
 @pytest.mark.parametrize("cls, mode, setting, match", [
@@ -129,16 +129,16 @@ def test_gamma_zero_is_a_valid_discount(world):
     (agents.DRR, "embedding", {"actor_learning_rate": float("inf")}, r"DRR: actor_learning_rate=inf"),
     (agents.LinUCBAgent, "discrete", {"alpha": float("nan")}, r"LinUCBAgent: alpha=nan"),
 ])
-def test_agent_classes_built_directly_apply_the_same_checks(world, cls, mode, setting, match):
-    env = SB3VecEnvAdapter(vec_env(world, mode))
+def test_agent_classes_built_directly_apply_the_same_checks(scenario, cls, mode, setting, match):
+    env = SB3VecEnvAdapter(vec_env(scenario, mode))
     with pytest.raises(ValueError, match=rf"invalid settings for {match}"):
         cls(env=env, seed=0, **setting)
 
 
 @pytest.mark.parametrize("cls, name, mode", [(agents.MaskedDQN, "dqn", "discrete"), (agents.DRR, "drr", "embedding")])
-def test_agent_classes_built_directly_have_makes_defaults(world, cls, name, mode):
-    made = agents.make(name, vec_env(world, mode), seed=0)
-    direct = cls(env=SB3VecEnvAdapter(vec_env(world, mode)), seed=0)
+def test_agent_classes_built_directly_have_makes_defaults(scenario, cls, name, mode):
+    made = agents.make(name, vec_env(scenario, mode), seed=0)
+    direct = cls(env=SB3VecEnvAdapter(vec_env(scenario, mode)), seed=0)
     for key in ("learning_rate", "buffer_size", "batch_size", "gamma", "learning_starts", "gradient_steps"):
         assert getattr(direct, key) == getattr(made, key), key
     assert direct.train_freq == made.train_freq
@@ -149,27 +149,27 @@ def test_agent_classes_built_directly_have_makes_defaults(world, cls, name, mode
         assert direct.tau == made.tau == 0.01
 
 
-def test_unknown_agent_lists_the_valid_names(world):
+def test_unknown_agent_lists_the_valid_names(scenario):
     with pytest.raises(ValueError, match="unknown agent 'dqm'.*ddpg.*dqn.*drr.*linucb"):
-        agents.make("dqm", vec_env(world))
+        agents.make("dqm", vec_env(scenario))
     with pytest.raises(ValueError, match="available agents"):
         agents.spec("nope")
 
 
-def test_unknown_encoder_lists_the_valid_ones(world):
+def test_unknown_encoder_lists_the_valid_ones(scenario):
     with pytest.raises(ValueError, match="unknown state encoder 'drr-avg'.*drr-ave"):
-        agents.make("dqn", vec_env(world), encoder="drr-avg")
+        agents.make("dqn", vec_env(scenario), encoder="drr-avg")
 
 
-def test_baselines_take_no_encoder(world):
+def test_baselines_take_no_encoder(scenario):
     with pytest.raises(ValueError, match="takes no encoder"):
-        agents.make("popularity", vec_env(world), encoder="mean")
+        agents.make("popularity", vec_env(scenario), encoder="mean")
 
 
 @pytest.mark.parametrize("name, wrong", [("dqn", "embedding"), ("drr", "discrete"), ("popularity", "embedding")])
-def test_wrong_action_mode_says_how_to_build_the_env(world, name, wrong):
+def test_wrong_action_mode_says_how_to_build_the_env(scenario, name, wrong):
     with pytest.raises(ValueError, match=rf"needs an environment with action_mode=.*spec\('{name}'\)"):
-        agents.make(name, vec_env(world, wrong))
+        agents.make(name, vec_env(scenario, wrong))
 
 
 def test_specs_declare_action_modes_and_default_encoders():
@@ -183,19 +183,19 @@ def test_specs_declare_action_modes_and_default_encoders():
                          "oracle-greedy-topics", "planner", "linucb"))
 
 
-def test_every_environment_form_exposes_the_same_scenario_without_unwrapping(world):
-    single = RecommendationEnv(scenario=world)
-    vector = vec_env(world)
+def test_every_environment_form_exposes_the_same_scenario_without_unwrapping(scenario):
+    single = RecommendationEnv(scenario=scenario)
+    vector = vec_env(scenario)
     forms = [
         single,
-        gym.wrappers.RecordEpisodeStatistics(RecommendationEnv(scenario=world)),
+        gym.wrappers.RecordEpisodeStatistics(RecommendationEnv(scenario=scenario)),
         vector,
         SB3VecEnvAdapter(vector),
         VecMonitor(SB3VecEnvAdapter(vector)),
-        DummyVecEnv([lambda: RecommendationEnv(scenario=world)]),
+        DummyVecEnv([lambda: RecommendationEnv(scenario=scenario)]),
     ]
     for env in forms:
-        assert scenario_of(env) is world
+        assert scenario_of(env) is scenario
         assert action_mode_of(env) == ("discrete", 1)
     with pytest.raises(ValueError, match="not a recgym environment"):
         scenario_of(gym.make("CartPole-v1"))
@@ -213,20 +213,20 @@ def test_agents_and_protocols_never_unwrap_environments():
                 assert banned not in text, f"{path.name} uses {banned}"
 
 
-def test_learning_agents_train_on_a_single_env(world):
-    model = agents.make("dqn", RecommendationEnv(scenario=world), seed=0, learning_starts=50)
+def test_learning_agents_train_on_a_single_env(scenario):
+    model = agents.make("dqn", RecommendationEnv(scenario=scenario), seed=0, learning_starts=50)
     model.learn(128)  # one gradient step per 4 env steps with a single env
     assert model.num_timesteps == 128 and model.train_freq.frequency == 4 and model.gradient_steps == 1
 
 
 @pytest.mark.parametrize("name", ["dqn", "drr"])
-def test_replay_ratio_sets_the_update_schedule(world, name):
+def test_replay_ratio_sets_the_update_schedule(scenario, name):
     config = EpisodeConfig(action_mode=agents.spec(name).action_mode)
-    quarter = agents.make(name, RecommendationVectorEnv(8, world, config), seed=0, replay_ratio=0.25)
+    quarter = agents.make(name, RecommendationVectorEnv(8, scenario, config), seed=0, replay_ratio=0.25)
     assert quarter.train_freq.frequency == 1 and quarter.gradient_steps == 2  # 2 updates per 8 transitions
-    single = agents.make(name, RecommendationEnv(scenario=world, config=config), seed=0, replay_ratio=0.25)
+    single = agents.make(name, RecommendationEnv(scenario=scenario, config=config), seed=0, replay_ratio=0.25)
     assert single.train_freq.frequency == 4 and single.gradient_steps == 1
-    explicit = agents.make(name, RecommendationVectorEnv(8, world, config), seed=0, replay_ratio=0.25,
+    explicit = agents.make(name, RecommendationVectorEnv(8, scenario, config), seed=0, replay_ratio=0.25,
                            gradient_steps=5)
     assert explicit.gradient_steps == 5  # an explicit schedule wins
     with pytest.raises(ValueError, match="replay_ratio"):
@@ -236,9 +236,9 @@ def test_replay_ratio_sets_the_update_schedule(world, name):
 # -- DQN masking -----------------------------------------------------------------------------
 
 
-def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(world):
-    model = agents.make("dqn", vec_env(world), seed=0)
-    obs = batch_obs(world)
+def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(scenario):
+    model = agents.make("dqn", vec_env(scenario), seed=0)
+    obs = batch_obs(scenario)
     with torch.no_grad():
         q = model.q_net(model.policy.obs_to_tensor(obs)[0]).numpy()  # [B, n_items]
     # fill each row's consumed window with its highest-valued items
@@ -255,9 +255,9 @@ def test_dqn_never_recommends_a_consumed_item_even_with_the_highest_q(world):
 
 
 @pytest.mark.parametrize("q_head", ["linear", "dot", "features", "history", "prior"])
-def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
-    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": q_head})
-    obs = model.policy.obs_to_tensor(batch_obs(world))[0]
+def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(scenario, q_head):
+    model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": q_head})
+    obs = model.policy.obs_to_tensor(batch_obs(scenario))[0]
     with torch.no_grad():
         every = model.q_net.q_values(obs)
         some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 8))
@@ -265,31 +265,31 @@ def test_dqn_heads_score_chosen_items_like_the_whole_catalogue(world, q_head):
     torch.testing.assert_close(every[:, [5, 9]], some)
 
 
-def test_dqn_features_head_is_linear_in_the_items_descriptors(world, tmp_path):
+def test_dqn_features_head_is_linear_in_the_items_descriptors(scenario, tmp_path):
     from state_encoders.features import item_content_features
 
-    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "features"})
-    content = item_content_features(world.log)
+    model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "features"})
+    content = item_content_features(scenario.log)
     phi = model.q_net.item_phi
     torch.testing.assert_close(phi[:, -content.shape[1]:], torch.as_tensor(content))  # the scenario's content
     # two items with the same descriptor and bias get the same value in every state
     with torch.no_grad():
         model.q_net.item_phi[7] = model.q_net.item_phi[3]
         model.q_net.item_bias[7] = model.q_net.item_bias[3]
-        q = model.q_net.q_values(model.policy.obs_to_tensor(batch_obs(world))[0])
+        q = model.q_net.q_values(model.policy.obs_to_tensor(batch_obs(scenario))[0])
     torch.testing.assert_close(q[:, 7], q[:, 3])
     model.learn(64)
     model.save(tmp_path / "m.zip")
-    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    loaded = agents.load(tmp_path / "m.zip", vec_env(scenario))
     torch.testing.assert_close(loaded.q_net.item_phi, model.q_net.item_phi)
     with pytest.raises(ValueError, match="finite"):
-        agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "features", "item_features": np.ones((3, 2))})
+        agents.make("dqn", vec_env(scenario), policy_kwargs={"q_head": "features", "item_features": np.ones((3, 2))})
 
 
-def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(world, tmp_path):
-    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "history"})
+def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(scenario, tmp_path):
+    model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "history"})
     net = model.q_net
-    env = vec_env(world)
+    env = vec_env(scenario)
     obs, _ = env.reset(seed=0)
     for _ in range(3):  # a few shown items in every row's history
         obs, *_ = env.step(np.arange(8) * 3 + 1)
@@ -317,22 +317,22 @@ def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(world, tmp
         torch.testing.assert_close(without, net.q_net(net.extract_features(padded, net.features_extractor)))
     model.learn(64)
     model.save(tmp_path / "m.zip")
-    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    loaded = agents.load(tmp_path / "m.zip", vec_env(scenario))
     torch.testing.assert_close(loaded.q_net.history_descriptors, net.history_descriptors)
     with torch.no_grad():
         torch.testing.assert_close(loaded.q_net.q_values(tensor_obs), model.q_net.q_values(tensor_obs))
     assert channels == 2  # item embeddings, and the item categories (genres, else k-means clusters)
 
 
-def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(world, tmp_path):
-    env = vec_env(world, users="test")
-    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "prior"})
+def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(scenario, tmp_path):
+    env = vec_env(scenario, users="test")
+    model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "prior"})
     greedy = agents.make("greedy-pmf", env, seed=0)
     obs, _ = env.reset(seed=0)
     for _ in range(3):
         obs, *_ = env.step(greedy.predict(obs)[0])
     tensor_obs = model.policy.obs_to_tensor(obs)[0]
-    scale = world.log.scale
+    scale = scenario.log.scale
     expected = (greedy.predicted_ratings(obs) - scale.midpoint) / scale.half_range  # the fold-in of greedy-pmf
     with torch.no_grad():
         prior = model.q_net._prior(tensor_obs, None)
@@ -342,17 +342,17 @@ def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(world, tmp_path):
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], greedy.predict(obs)[0])
     model.learn(64)
     model.save(tmp_path / "m.zip")
-    loaded = agents.load(tmp_path / "m.zip", vec_env(world))
+    loaded = agents.load(tmp_path / "m.zip", vec_env(scenario))
     with torch.no_grad():
         torch.testing.assert_close(loaded.q_net.q_values(tensor_obs), model.q_net.q_values(tensor_obs))
     with pytest.raises(ValueError, match="prior_model"):
-        agents.make("dqn", vec_env(world), policy_kwargs={"q_head": "prior", "prior_model": {"reg": 1.0}})
+        agents.make("dqn", vec_env(scenario), policy_kwargs={"q_head": "prior", "prior_model": {"reg": 1.0}})
 
 
-def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(world, monkeypatch):
+def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(scenario, monkeypatch):
     import agents.dqn as dqn_module
 
-    model = agents.make("dqn", vec_env(world), seed=0, policy_kwargs={"q_head": "prior"}, learning_starts=16)
+    model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "prior"}, learning_starts=16)
     model.learn(64)
     assert model.q_net.fold_in_memo is model.q_net_target.fold_in_memo
     calls = []
@@ -370,9 +370,9 @@ def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(wo
     assert online.shape == target.shape == (8, N_ITEMS)
 
 
-def test_dqn_target_maximises_over_unconsumed_items_only(world):
-    model = agents.make("dqn", vec_env(world), seed=0, double_q=False)
-    obs = batch_obs(world)
+def test_dqn_target_maximises_over_unconsumed_items_only(scenario):
+    model = agents.make("dqn", vec_env(scenario), seed=0, double_q=False)
+    obs = batch_obs(scenario)
     tensor_obs = model.policy.obs_to_tensor(obs)[0]
     with torch.no_grad():
         q = model.q_net_target(tensor_obs).numpy()
@@ -382,14 +382,14 @@ def test_dqn_target_maximises_over_unconsumed_items_only(world):
     np.testing.assert_allclose(target, 1.0 + 0.9 * masked.max(axis=1), rtol=1e-5)
 
 
-def test_default_dqn_target_is_double_dqn(world):
-    model = agents.make("dqn", vec_env(world), seed=0)
+def test_default_dqn_target_is_double_dqn(scenario):
+    model = agents.make("dqn", vec_env(scenario), seed=0)
     assert model.double_q  # the default
     # the target network lags the online one; move it away so that the two disagree
     with torch.no_grad():
         for p in model.q_net_target.parameters():
             p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
-    obs = batch_obs(world)
+    obs = batch_obs(scenario)
     tensor_obs = model.policy.obs_to_tensor(obs)[0]
     with torch.no_grad():
         online, target_q = model.q_net(tensor_obs).numpy(), model.q_net_target(tensor_obs).numpy()
@@ -493,32 +493,32 @@ def test_n_step_dict_buffer_returns_match_hand_computed_values():
     assert buffer.timeouts[5, 0] == 0  # the temporary cut at the newest position is undone
 
 
-def test_dqn_n_steps_uses_the_n_step_buffer_and_refuses_per(world):
-    model = agents.make("dqn", vec_env(world), seed=0, n_steps=3, learning_starts=32)
+def test_dqn_n_steps_uses_the_n_step_buffer_and_refuses_per(scenario):
+    model = agents.make("dqn", vec_env(scenario), seed=0, n_steps=3, learning_starts=32)
     assert isinstance(model.replay_buffer, NStepDictReplayBuffer)
     assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, model.gamma)
     model.learn(128)
     assert model._n_updates > 0
     with pytest.raises(ValueError, match="n_steps"):
-        agents.make("dqn", vec_env(world), seed=0, n_steps=3, prioritized_replay=True)
+        agents.make("dqn", vec_env(scenario), seed=0, n_steps=3, prioritized_replay=True)
     with pytest.raises(ValueError, match="prioritized replay"):  # DRR replays with PER by default
-        agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3)
-    drr = agents.make("drr", vec_env(world, "embedding"), seed=0, n_steps=3, prioritized_replay=False)
+        agents.make("drr", vec_env(scenario, "embedding"), seed=0, n_steps=3)
+    drr = agents.make("drr", vec_env(scenario, "embedding"), seed=0, n_steps=3, prioritized_replay=False)
     assert isinstance(drr.replay_buffer, NStepDictReplayBuffer) and drr.replay_buffer.n_steps == 3
 
 
-def test_n_steps_is_bounded_by_what_the_buffer_holds_per_environment(world):
+def test_n_steps_is_bounded_by_what_the_buffer_holds_per_environment(scenario):
     # 10**9 used to build and then die in the first update with MemoryError (batch x n_steps arrays)
     with pytest.raises(ValueError, match=r"n_steps=1000000000 is more than the replay buffer holds.*buffer_size"):
-        agents.make("dqn", vec_env(world), seed=0, n_steps=10**9)
+        agents.make("dqn", vec_env(scenario), seed=0, n_steps=10**9)
     # 8 envs share buffer_size 80: 10 transitions each, so n = 10 fits and 11 does not
-    assert agents.make("dqn", vec_env(world), seed=0, n_steps=10, buffer_size=80).replay_buffer.n_steps == 10
+    assert agents.make("dqn", vec_env(scenario), seed=0, n_steps=10, buffer_size=80).replay_buffer.n_steps == 10
     with pytest.raises(ValueError, match=r"n_steps=11 .*\(10 transitions"):
-        agents.make("dqn", vec_env(world), seed=0, n_steps=11, buffer_size=80)
+        agents.make("dqn", vec_env(scenario), seed=0, n_steps=11, buffer_size=80)
 
 
-def test_drr_trains_with_per_weights_and_updates_priorities(world):
-    model = agents.make("drr", vec_env(world, "embedding"), seed=0, learning_starts=64)
+def test_drr_trains_with_per_weights_and_updates_priorities(scenario):
+    model = agents.make("drr", vec_env(scenario, "embedding"), seed=0, learning_starts=64)
     model.learn(256)
     assert isinstance(model.replay_buffer, PrioritizedDictReplayBuffer)
     leaves = model.replay_buffer.tree.leaves(model.replay_buffer.n_transitions())
@@ -526,8 +526,8 @@ def test_drr_trains_with_per_weights_and_updates_priorities(world):
     assert 0.4 < model.replay_buffer.beta <= 1.0
 
 
-def test_drr_actor_and_critic_learn_their_own_state_modules_at_drr_rates(world):
-    model = agents.make("drr", vec_env(world, "embedding"), seed=0, learning_starts=32)
+def test_drr_actor_and_critic_learn_their_own_state_modules_at_drr_rates(scenario):
+    model = agents.make("drr", vec_env(scenario, "embedding"), seed=0, learning_starts=32)
     actor_encoder, critic_encoder = model.actor.features_extractor, model.critic.features_extractor
     assert actor_encoder is not critic_encoder  # separate extractors: the critic's gets the TD gradient
     weights = {name: enc.position_weights.detach().clone() for name, enc in (("actor", actor_encoder), ("critic", critic_encoder))}
@@ -566,14 +566,14 @@ def test_competitors_share_a_category_and_have_the_opposite_feedback():
     assert drawn == {1, 2}
 
 
-def test_competitor_sampling_on_the_world_respects_categories_and_feedback(world):
-    flags, source = item_categories(world.log, world.item_embeddings)
+def test_competitor_sampling_on_the_scenario_respects_categories_and_feedback(scenario):
+    flags, source = item_categories(scenario.log, scenario.item_embeddings)
     assert source == "genres"
-    table = feedback_table(world, "log")
-    assert not table[world.test_users].any()  # test users' ratings never reach training
+    table = feedback_table(scenario, "log")
+    assert not table[scenario.test_users].any()  # test users' ratings never reach training
     sampler = CompetitorSampler(flags, table, seed=0)
     rng = np.random.default_rng(0)
-    users = rng.choice(world.train_users, 500)
+    users = rng.choice(scenario.train_users, 500)
     items = rng.integers(N_ITEMS, size=500)
     liked = rng.random(500) < 0.5
     comp, valid = sampler.sample(users, items, liked)
@@ -584,9 +584,9 @@ def test_competitor_sampling_on_the_world_respects_categories_and_feedback(world
     assert (comp[valid] != items[valid]).all()
 
 
-def test_categories_fall_back_to_kmeans_without_genres(world):
-    no_genres = dataclasses.replace(world.log, item_features=None)
-    flags, source = item_categories(no_genres, world.simulator.item_embeddings, n_clusters=6)
+def test_categories_fall_back_to_kmeans_without_genres(scenario):
+    no_genres = dataclasses.replace(scenario.log, item_features=None)
+    flags, source = item_categories(no_genres, scenario.simulator.item_embeddings, n_clusters=6)
     assert source == "kmeans" and flags.shape == (N_ITEMS, 6) and (flags.sum(axis=1) == 1).all()
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     points = np.repeat(centres, 20, axis=0) + np.random.default_rng(0).normal(0, 0.5, (60, 2))
@@ -595,8 +595,8 @@ def test_categories_fall_back_to_kmeans_without_genres(world):
     assert len(set(labels)) == 3
 
 
-def test_the_pairwise_term_changes_the_deers_loss(world):
-    model = agents.make("deers", vec_env(world), seed=0, learning_starts=64)
+def test_the_pairwise_term_changes_the_deers_loss(scenario):
+    model = agents.make("deers", vec_env(scenario), seed=0, learning_starts=64)
     model.learn(200)
     data = model.replay_buffer.sample(64)
     state = model.competitors._rng.bit_generator.state
@@ -609,9 +609,9 @@ def test_the_pairwise_term_changes_the_deers_loss(world):
     assert paired.item() < plain.item()
 
 
-def test_deers_scores_every_item_like_it_scores_one(world):
-    model = agents.make("deers", vec_env(world), seed=0)
-    obs = model.policy.obs_to_tensor(batch_obs(world))[0]
+def test_deers_scores_every_item_like_it_scores_one(scenario):
+    model = agents.make("deers", vec_env(scenario), seed=0)
+    obs = model.policy.obs_to_tensor(batch_obs(scenario))[0]
     with torch.no_grad():
         all_items = model.q_net.q_values(obs)
         some = model.q_net.q_values(obs, torch.tensor([[3, 7]] * 8))
@@ -621,40 +621,40 @@ def test_deers_scores_every_item_like_it_scores_one(world):
 # -- baselines --------------------------------------------------------------------------------------
 
 
-def test_popularity_picks_the_most_rated_unconsumed_item(world):
-    model = agents.make("popularity", vec_env(world))
-    df = world.log.interactions
-    counts = np.bincount(df[df["user"].isin(world.train_users)]["item"], minlength=N_ITEMS)
+def test_popularity_picks_the_most_rated_unconsumed_item(scenario):
+    model = agents.make("popularity", vec_env(scenario))
+    df = scenario.log.interactions
+    counts = np.bincount(df[df["user"].isin(scenario.train_users)]["item"], minlength=N_ITEMS)
     order = np.argsort(-counts, kind="stable")
-    obs = batch_obs(world)
+    obs = batch_obs(scenario)
     obs["consumed"][:] = N_ITEMS
     obs["consumed"][:, 0] = order[0]
     actions, _ = model.predict(obs)
     assert (actions == order[1]).all()
 
 
-def test_greedy_pmf_picks_the_argmax_predicted_rating(world):
-    model = agents.make("greedy-pmf", vec_env(world), seed=0)
+def test_greedy_pmf_picks_the_argmax_predicted_rating(scenario):
+    model = agents.make("greedy-pmf", vec_env(scenario), seed=0)
     model.learn(0)
-    obs = batch_obs(world)
+    obs = batch_obs(scenario)
     ratings = model.predicted_ratings(obs)
     masked = np.where(consumed_mask_numpy(obs["consumed"], N_ITEMS), -np.inf, ratings)
     np.testing.assert_array_equal(model.predict(obs)[0], masked.argmax(axis=1))
     # training users: the scenario's embedding model (fitted on training ratings only), unclipped
-    pmf, users = world.embedding_model, obs["user"][:, 0]
+    pmf, users = scenario.embedding_model, obs["user"][:, 0]
     expected = pmf.user_embeddings[users] @ pmf.item_embeddings.T + pmf.user_bias[users, None] + pmf.item_bias + pmf.global_mean
     np.testing.assert_allclose(ratings, expected, rtol=1e-4)
-    assert not world.seen_users()[world.test_users].any()
+    assert not scenario.seen_users()[scenario.test_users].any()
 
 
-def test_greedy_pmf_folds_in_test_users_by_ridge_regression(world):
-    model = agents.make("greedy-pmf", vec_env(world), seed=0)
+def test_greedy_pmf_folds_in_test_users_by_ridge_regression(scenario):
+    model = agents.make("greedy-pmf", vec_env(scenario), seed=0)
     model.learn(0)
-    obs = batch_obs(world)
-    u = world.test_users[0]
+    obs = batch_obs(scenario)
+    u = scenario.test_users[0]
     obs["user"][:] = u
     factors, bias = model.user_factors(obs)
-    pmf = world.embedding_model
+    pmf = scenario.embedding_model
     mask = obs["history_mask"][0].astype(bool)
     items = obs["history_items"][0][mask]
     ratings = obs["history_feedback"][0][mask] * 2.0 + 3.0
@@ -665,8 +665,8 @@ def test_greedy_pmf_folds_in_test_users_by_ridge_regression(world):
     assert bias[0] == pytest.approx(solution[-1], rel=1e-4)
 
 
-def test_oracle_greedy_achieves_the_maximum_expected_one_step_reward(world):
-    env = vec_env(world)
+def test_oracle_greedy_achieves_the_maximum_expected_one_step_reward(scenario):
+    env = vec_env(scenario)
     model = agents.make("oracle-greedy", env)
     obs, _ = env.reset(seed=0)
     for _ in range(5):
@@ -676,8 +676,8 @@ def test_oracle_greedy_achieves_the_maximum_expected_one_step_reward(world):
         np.testing.assert_allclose(rewards, best, rtol=1e-6)  # PMF answers its expected reward exactly
 
 
-def test_random_never_repeats_an_item_in_an_episode(world):
-    env = RecommendationEnv(scenario=world, max_steps=40)
+def test_random_never_repeats_an_item_in_an_episode(scenario):
+    env = RecommendationEnv(scenario=scenario, max_steps=40)
     model = agents.make("random", env, seed=0)
     for episode in range(5):
         obs, _ = env.reset(seed=episode)
@@ -704,13 +704,13 @@ def test_linucb_update_equations_match_a_hand_computed_two_item_example():
     np.testing.assert_allclose(bandit.ucb(np.array([[1.0, 0.0]])), [[0.4 + 0.5 * np.sqrt(0.4), 0.5]])
 
 
-def test_linucb_learns_online_from_the_environment(world):
-    untrained = _test_reward(world, agents.make("linucb", vec_env(world, n=16), seed=0), "discrete")
-    random_reward = _test_reward(world, agents.make("random", vec_env(world), seed=0), "discrete")
-    model = agents.make("linucb", vec_env(world, n=16), seed=0)
+def test_linucb_learns_online_from_the_environment(scenario):
+    untrained = _test_reward(scenario, agents.make("linucb", vec_env(scenario, n=16), seed=0), "discrete")
+    random_reward = _test_reward(scenario, agents.make("random", vec_env(scenario), seed=0), "discrete")
+    model = agents.make("linucb", vec_env(scenario, n=16), seed=0)
     model.learn(640)
     assert model.num_timesteps == 640
-    learned = _test_reward(world, model, "discrete")
+    learned = _test_reward(scenario, model, "discrete")
     # 640 online steps on the training users lift the held-out users' reward per step well above
     # a random recommender and the same bandit before learning (measured: 0.18 vs -0.02 and -0.02)
     assert learned > random_reward + 0.1, (learned, random_reward)
@@ -720,19 +720,19 @@ def test_linucb_learns_online_from_the_environment(world):
 # -- learning -------------------------------------------------------------------------------------------
 
 
-def _test_reward(world, model, mode: str) -> float:
-    return run_episodes(model, vec_env(world, mode, n=16, users="test"), seed=0).avg_reward_per_step
+def _test_reward(scenario, model, mode: str) -> float:
+    return run_episodes(model, vec_env(scenario, mode, n=16, users="test"), seed=0).avg_reward_per_step
 
 
-def test_dqn_and_drr_beat_random_on_held_out_users(world):
-    random_reward = _test_reward(world, agents.make("random", vec_env(world), seed=0), "discrete")
-    popularity_reward = _test_reward(world, agents.make("popularity", vec_env(world)), "discrete")
-    dqn = agents.make("dqn", vec_env(world, n=16), seed=0)
+def test_dqn_and_drr_beat_random_on_held_out_users(scenario):
+    random_reward = _test_reward(scenario, agents.make("random", vec_env(scenario), seed=0), "discrete")
+    popularity_reward = _test_reward(scenario, agents.make("popularity", vec_env(scenario)), "discrete")
+    dqn = agents.make("dqn", vec_env(scenario, n=16), seed=0)
     dqn.learn(5000)
-    dqn_reward = _test_reward(world, dqn, "discrete")
-    drr = agents.make("drr", vec_env(world, "embedding", n=16), seed=0)
+    dqn_reward = _test_reward(scenario, dqn, "discrete")
+    drr = agents.make("drr", vec_env(scenario, "embedding", n=16), seed=0)
     drr.learn(5000)
-    drr_reward = _test_reward(world, drr, "embedding")
+    drr_reward = _test_reward(scenario, drr, "embedding")
     print(f"average reward per step on test users: random {random_reward:.3f}, popularity {popularity_reward:.3f}, "
           f"dqn {dqn_reward:.3f}, drr {drr_reward:.3f}")
     assert dqn_reward > random_reward + 0.05
@@ -740,32 +740,32 @@ def test_dqn_and_drr_beat_random_on_held_out_users(world):
     assert dqn_reward > popularity_reward
 
 
-def test_greedy_pmf_topics_subtracts_the_recent_topics_of_each_item(world):
+def test_greedy_pmf_topics_subtracts_the_recent_topics_of_each_item(scenario):
     from agents.categories import item_categories
 
-    base = agents.make("greedy-pmf", vec_env(world), seed=0)
-    model = agents.make("greedy-pmf-topics", vec_env(world), seed=0, penalty=0.25, window=2)
-    env = vec_env(world)
+    base = agents.make("greedy-pmf", vec_env(scenario), seed=0)
+    model = agents.make("greedy-pmf-topics", vec_env(scenario), seed=0, penalty=0.25, window=2)
+    env = vec_env(scenario)
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step(np.arange(8) * 5)
     obs, *_ = env.step(np.arange(8) * 5 + 2)
-    flags, _ = item_categories(world.log, world.embedding_model.item_embeddings)
+    flags, _ = item_categories(scenario.log, scenario.embedding_model.item_embeddings)
     flags = flags.astype(float)
     shares = flags / np.maximum(flags.sum(axis=1, keepdims=True), 1)
     last = obs["history_items"][:, -2:]
     counts = np.stack([flags[row[obs["history_mask"][i, -2:].astype(bool)]].sum(axis=0) for i, row in enumerate(last)])
-    expected = base.predicted_ratings(obs) - 0.25 * world.log.scale.half_range * counts @ shares.T
+    expected = base.predicted_ratings(obs) - 0.25 * scenario.log.scale.half_range * counts @ shares.T
     np.testing.assert_allclose(model.scores(obs), expected, rtol=1e-6)
     # with no penalty it is greedy-pmf
-    plain = agents.make("greedy-pmf-topics", vec_env(world), seed=0, penalty=0.0)
+    plain = agents.make("greedy-pmf-topics", vec_env(scenario), seed=0, penalty=0.0)
     np.testing.assert_array_equal(plain.predict(obs)[0], base.predict(obs)[0])
     for bad in ({"penalty": -1.0}, {"penalty": float("nan")}, {"window": 0}, {"window": 1.5}):
         with pytest.raises(ValueError, match="greedy-pmf-topics"):
-            agents.make("greedy-pmf-topics", vec_env(world), **bad)
+            agents.make("greedy-pmf-topics", vec_env(scenario), **bad)
 
 
-def test_oracle_greedy_topics_is_oracle_greedy_minus_the_topic_rule(world):
-    env = vec_env(world)
+def test_oracle_greedy_topics_is_oracle_greedy_minus_the_topic_rule(scenario):
+    env = vec_env(scenario)
     oracle = agents.make("oracle-greedy", env, seed=0)
     model = agents.make("oracle-greedy-topics", env, seed=0, penalty=3.0, window=2)
     rule = agents.make("greedy-pmf-topics", env, seed=0, window=2)
@@ -788,9 +788,9 @@ def test_oracle_greedy_topics_is_oracle_greedy_minus_the_topic_rule(world):
 
 @pytest.mark.parametrize("name", ["dqn", "drr", "ddpg", "deers", "popularity", "greedy-pmf", "greedy-pmf-topics",
                                   "linucb", "oracle-greedy", "oracle-greedy-topics", "planner"])
-def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name):
+def test_save_load_round_trip_gives_identical_predictions(scenario, tmp_path, name):
     mode = agents.spec(name).action_mode
-    env = vec_env(world, mode)
+    env = vec_env(scenario, mode)
     model = agents.make(name, env, seed=0, **({"learning_starts": 32} if agents.spec(name).uses_encoder else {}))
     model.learn(96)
     model.save(tmp_path / "model")
@@ -802,7 +802,7 @@ def test_save_load_round_trip_gives_identical_predictions(world, tmp_path, name)
     np.testing.assert_array_equal(before, after)
 
 
-def test_loading_something_else_is_a_clear_error(world, tmp_path):
+def test_loading_something_else_is_a_clear_error(scenario, tmp_path):
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a saved recgym agent"):
-        agents.load(tmp_path / "junk.zip", vec_env(world))
+        agents.load(tmp_path / "junk.zip", vec_env(scenario))

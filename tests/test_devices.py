@@ -43,15 +43,15 @@ SMALL_ENV = {"dataset_kwargs": {"n_users": 60, "n_items": 80, "seed": 1}, "max_s
 
 
 @pytest.fixture(scope="module")
-def world():
+def scenario():
     log = make_synthetic_log(n_users=60, n_items=80, density=0.15, seed=0)
     sim = PMFSimulator(dim=8).fit(log)
     perm = np.random.default_rng(0).permutation(60)
     return scenario_from_parts(log, sim, perm[:48], perm[48:], dim=8)
 
 
-def vec_env(world, mode: str = "discrete", n: int = 8) -> RecommendationVectorEnv:
-    return RecommendationVectorEnv(n, scenario=world, users="train", action_mode=mode)
+def vec_env(scenario, mode: str = "discrete", n: int = 8) -> RecommendationVectorEnv:
+    return RecommendationVectorEnv(n, scenario=scenario, users="train", action_mode=mode)
 
 
 # -- resolution -------------------------------------------------------------------------------------------
@@ -78,8 +78,8 @@ def test_cuda_without_cuda_and_unknown_names_are_clear_errors(monkeypatch):
 
 
 @needs_no_cuda
-def test_make_load_train_and_pretrain_refuse_cuda_on_a_machine_without_it(world, tmp_path, capsys):
-    env = vec_env(world)
+def test_make_load_train_and_pretrain_refuse_cuda_on_a_machine_without_it(scenario, tmp_path, capsys):
+    env = vec_env(scenario)
     with pytest.raises(ValueError, match="'cuda' was asked for"):
         agents.make("dqn", env, device="cuda")
     model = agents.make("dqn", env, seed=0)
@@ -126,9 +126,9 @@ def test_a_grid_rerun_on_another_device_reuses_its_finished_cells(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["dqn", "drr", "deers"])
-def test_an_agent_its_encoders_buffers_and_replay_samples_live_on_its_device(world, name):
+def test_an_agent_its_encoders_buffers_and_replay_samples_live_on_its_device(scenario, name):
     kwargs = {"policy_kwargs": {"q_head": "prior"}} if name == "dqn" else {}
-    model = agents.make(name, vec_env(world, agents.spec(name).action_mode), seed=0, device="auto",
+    model = agents.make(name, vec_env(scenario, agents.spec(name).action_mode), seed=0, device="auto",
                         learning_starts=16, **kwargs)
     model.learn(48)
     assert model.device == resolve_device("auto")
@@ -138,9 +138,9 @@ def test_an_agent_its_encoders_buffers_and_replay_samples_live_on_its_device(wor
     assert batch.observations["history_items"].device.type == model.device.type
 
 
-def _trained_dqn(world, device: str, q_head: str = "prior", steps: int = 64, updates: int = 12):
+def _trained_dqn(scenario, device: str, q_head: str = "prior", steps: int = 64, updates: int = 12):
     """DQN with the fold-in prior head: a buffer filled by the seeded random warm-up, then ``updates`` steps."""
-    model = agents.make("dqn", vec_env(world), seed=0, device=device, learning_starts=steps,
+    model = agents.make("dqn", vec_env(scenario), seed=0, device=device, learning_starts=steps,
                         policy_kwargs={"q_head": q_head})
     model.learn(steps)  # random unconsumed items from the agent's own generator: the same on every device
     np.random.seed(0)  # SB3's uniform replay sampling draws from numpy's global generator
@@ -148,8 +148,8 @@ def _trained_dqn(world, device: str, q_head: str = "prior", steps: int = 64, upd
     return model
 
 
-def _trained_drr(world, device: str, steps: int = 64, updates: int = 8):
-    model = agents.make("drr", vec_env(world, "embedding"), seed=0, device=device, learning_starts=steps)
+def _trained_drr(scenario, device: str, steps: int = 64, updates: int = 8):
+    model = agents.make("drr", vec_env(scenario, "embedding"), seed=0, device=device, learning_starts=steps)
     model.learn(steps)
     model.train(gradient_steps=updates, batch_size=16)  # PER samples with its own seeded generator
     return model
@@ -159,10 +159,10 @@ def _state(model) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in model.policy.state_dict().items()}
 
 
-def _pretrained_mean(world, device: str):
+def _pretrained_mean(scenario, device: str):
     torch.manual_seed(0)
-    seq = UserSequences.from_log(world.training_log())
-    windows = WindowBuilder(seq, world.n_users, history_length=3)
+    seq = UserSequences.from_log(scenario.training_log())
+    windows = WindowBuilder(seq, scenario.n_users, history_length=3)
     task = NextItemTask()
     encoder = state_encoders.make("mean", windows.observation_space, embedding_dim=8)
     result = fit(encoder, task.make_head(encoder, windows), task, windows, task.split(seq),
@@ -171,13 +171,13 @@ def _pretrained_mean(world, device: str):
 
 
 @needs_no_cuda
-def test_auto_and_cpu_give_identical_results_on_a_machine_without_cuda(world):
+def test_auto_and_cpu_give_identical_results_on_a_machine_without_cuda(scenario):
     for train_fn in (_trained_dqn, _trained_drr):
-        on_cpu, on_auto = _state(train_fn(world, "cpu")), _state(train_fn(world, "auto"))
+        on_cpu, on_auto = _state(train_fn(scenario, "cpu")), _state(train_fn(scenario, "auto"))
         assert on_cpu.keys() == on_auto.keys()
         for key in on_cpu:
             np.testing.assert_array_equal(on_cpu[key], on_auto[key], err_msg=key)
-    (enc_cpu, res_cpu), (enc_auto, res_auto) = _pretrained_mean(world, "cpu"), _pretrained_mean(world, "auto")
+    (enc_cpu, res_cpu), (enc_auto, res_auto) = _pretrained_mean(scenario, "cpu"), _pretrained_mean(scenario, "auto")
     assert module_device(enc_auto) == torch.device("cpu")
     assert res_cpu.test == res_auto.test and res_cpu.valid == res_auto.valid
     for a, b in zip(enc_cpu.state_dict().values(), enc_auto.state_dict().values()):
@@ -185,15 +185,15 @@ def test_auto_and_cpu_give_identical_results_on_a_machine_without_cuda(world):
 
 
 @needs_cuda
-def test_cpu_and_cuda_give_the_same_results_up_to_floating_point_tolerance(world):
+def test_cpu_and_cuda_give_the_same_results_up_to_floating_point_tolerance(scenario):
     for train_fn in (_trained_dqn, _trained_drr):
-        on_cpu, on_gpu = _state(train_fn(world, "cpu")), _state(train_fn(world, "cuda"))
+        on_cpu, on_gpu = _state(train_fn(scenario, "cpu")), _state(train_fn(scenario, "cuda"))
         for key in on_cpu:
             np.testing.assert_allclose(on_cpu[key], on_gpu[key], rtol=1e-4, atol=1e-5, err_msg=key)
-    cpu_q = _trained_dqn(world, "cpu").action_scores(_observations(world))
-    gpu_q = _trained_dqn(world, "cuda").action_scores(_observations(world))
+    cpu_q = _trained_dqn(scenario, "cpu").action_scores(_observations(scenario))
+    gpu_q = _trained_dqn(scenario, "cuda").action_scores(_observations(scenario))
     np.testing.assert_allclose(cpu_q, gpu_q, rtol=1e-4, atol=1e-5)
-    (enc_cpu, res_cpu), (enc_gpu, res_gpu) = _pretrained_mean(world, "cpu"), _pretrained_mean(world, "cuda")
+    (enc_cpu, res_cpu), (enc_gpu, res_gpu) = _pretrained_mean(scenario, "cpu"), _pretrained_mean(scenario, "cuda")
     assert module_device(enc_gpu).type == "cuda"
     for key in res_cpu.test:
         assert res_cpu.test[key] == pytest.approx(res_gpu.test[key], abs=1e-3), key
@@ -201,8 +201,8 @@ def test_cpu_and_cuda_give_the_same_results_up_to_floating_point_tolerance(world
         torch.testing.assert_close(a, b.cpu(), rtol=1e-4, atol=1e-5)
 
 
-def _observations(world) -> dict[str, np.ndarray]:
-    obs, _ = vec_env(world).reset(seed=3)
+def _observations(scenario) -> dict[str, np.ndarray]:
+    obs, _ = vec_env(scenario).reset(seed=3)
     return obs
 
 
@@ -244,9 +244,9 @@ def _claims_cuda(zip_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["dqn", "drr"])
-def test_an_agent_saved_on_a_gpu_loads_and_predicts_on_the_cpu(world, tmp_path, name):
+def test_an_agent_saved_on_a_gpu_loads_and_predicts_on_the_cpu(scenario, tmp_path, name):
     mode = agents.spec(name).action_mode
-    env = vec_env(world, mode)
+    env = vec_env(scenario, mode)
     model = agents.make(name, env, seed=0, device="cpu", learning_starts=16)
     model.learn(48)
     path = tmp_path / "gpu-model.zip"

@@ -24,17 +24,17 @@ SYN = dict(n_users=80, n_items=120, density=0.15, seed=3)
 
 
 @pytest.fixture(scope="module")
-def world():
+def scenario():
     return make_scenario("synthetic", "pmf", dataset_kwargs=SYN)
 
 
 @pytest.fixture(scope="module")
-def replay_world():
+def replay_scenario():
     return make_scenario("synthetic", "replay", dataset_kwargs=SYN)
 
 
 @pytest.fixture(scope="module")
-def behavior_world():
+def behavior_scenario():
     return make_scenario("synthetic", "behavior", dataset_kwargs=SYN)
 
 
@@ -54,14 +54,14 @@ def rollout(env, seed: int, n_steps: int = 60, action_seed: int = 0):
 
 # -- API conformance --------------------------------------------------------------------------
 @pytest.mark.parametrize("action_mode,slate_size", [("discrete", 1), ("embedding", 1), ("discrete", 3), ("embedding", 3)])
-def test_check_env_passes_for_every_action_mode(world, action_mode, slate_size):
-    env = RecommendationEnv(scenario=world, action_mode=action_mode, slate_size=slate_size)
+def test_check_env_passes_for_every_action_mode(scenario, action_mode, slate_size):
+    env = RecommendationEnv(scenario=scenario, action_mode=action_mode, slate_size=slate_size)
     gym_check_env(env, skip_render_check=True)
     sb3_check_env(env, warn=False)
 
 
-def test_check_env_passes_for_replay_and_behavior(replay_world, behavior_world):
-    for w in (replay_world, behavior_world):
+def test_check_env_passes_for_replay_and_behavior(replay_scenario, behavior_scenario):
+    for w in (replay_scenario, behavior_scenario):
         env = RecommendationEnv(scenario=w)
         gym_check_env(env, skip_render_check=True)
         sb3_check_env(env, warn=False)
@@ -87,9 +87,9 @@ def test_make_and_make_vec_on_synthetic():
 
 
 # -- observation semantics --------------------------------------------------------------------
-def test_episode_starts_from_first_logged_positive_items(world):
-    env = RecommendationEnv(scenario=world, users="all")
-    log = world.log
+def test_episode_starts_from_first_logged_positive_items(scenario):
+    env = RecommendationEnv(scenario=scenario, users="all")
+    log = scenario.log
     df = log.sorted_interactions()
     user = int(df["user"].iloc[0])
     obs, _ = env.reset(seed=0, options={"user": user})
@@ -100,8 +100,8 @@ def test_episode_starts_from_first_logged_positive_items(world):
     assert set(liked) <= set(obs["consumed"].tolist())
 
 
-def test_positive_queue_slides_only_on_positive_feedback(world):
-    env = RecommendationEnv(scenario=world, users="all")
+def test_positive_queue_slides_only_on_positive_feedback(scenario):
+    env = RecommendationEnv(scenario=scenario, users="all")
     obs, _ = env.reset(seed=1, options={"user": 0})
     pad = env.n_items
     for _ in range(15):
@@ -121,8 +121,8 @@ def test_positive_queue_slides_only_on_positive_feedback(world):
             break
 
 
-def test_embedding_action_recommends_best_unconsumed_item(world):
-    env = RecommendationEnv(scenario=world, action_mode="embedding", users="all")
+def test_embedding_action_recommends_best_unconsumed_item(scenario):
+    env = RecommendationEnv(scenario=scenario, action_mode="embedding", users="all")
     obs, _ = env.reset(seed=0, options={"user": 3})
     action = np.clip(env.item_embeddings[7] * 3, -1, 1).astype(np.float32)
     scores = env.item_embeddings @ action
@@ -132,8 +132,8 @@ def test_embedding_action_recommends_best_unconsumed_item(world):
     assert info["item"] == expected
 
 
-def test_an_unavailable_item_is_penalised_never_substituted(world):
-    env = RecommendationEnv(scenario=world, users="all")
+def test_an_unavailable_item_is_penalised_never_substituted(scenario):
+    env = RecommendationEnv(scenario=scenario, users="all")
     env.reset(seed=0, options={"user": 5})
     first = int(np.flatnonzero(env.action_masks())[0])
     _, _, _, _, info = env.step(first)
@@ -141,15 +141,15 @@ def test_an_unavailable_item_is_penalised_never_substituted(world):
     _, reward, _, _, info2 = env.step(first)  # already consumed
     assert info2["item"] == first and info2["unavailable"]
     assert reward == pytest.approx(-1.0) and info2["behavior"] == Behavior.SKIP
-    strict = RecommendationEnv(scenario=world, users="all", unavailable="error")
+    strict = RecommendationEnv(scenario=scenario, users="all", unavailable="error")
     strict.reset(seed=0, options={"user": 5})
     strict.step(first)
     with pytest.raises(InvalidActionError, match="unavailable item"):
         strict.step(first)
 
 
-def test_vector_env_reports_and_penalises_unavailable_items_per_row(world):
-    venv = RecommendationVectorEnv(4, scenario=world, users="all")
+def test_vector_env_reports_and_penalises_unavailable_items_per_row(scenario):
+    venv = RecommendationVectorEnv(4, scenario=scenario, users="all")
     venv.reset(seed=0)
     masks = venv.action_masks()
     actions = masks.argmax(axis=1)
@@ -161,8 +161,8 @@ def test_vector_env_reports_and_penalises_unavailable_items_per_row(world):
 
 # -- episode rules ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("slate_size", [1, 4])
-def test_no_item_is_consumed_twice_in_an_episode(world, slate_size):
-    env = RecommendationEnv(scenario=world, max_steps=25, slate_size=slate_size)
+def test_no_item_is_consumed_twice_in_an_episode(scenario, slate_size):
+    env = RecommendationEnv(scenario=scenario, max_steps=25, slate_size=slate_size)
     obs, _ = env.reset(seed=2)
     start = set(obs["consumed"][obs["consumed"] != env.n_items].tolist())
     consumed: list[int] = []
@@ -180,26 +180,26 @@ def test_no_item_is_consumed_twice_in_an_episode(world, slate_size):
     assert not (set(consumed) & start)
 
 
-def test_a_slate_repeating_an_item_is_penalised_at_the_repeat(world):
-    env = RecommendationEnv(scenario=world, slate_size=3)
+def test_a_slate_repeating_an_item_is_penalised_at_the_repeat(scenario):
+    env = RecommendationEnv(scenario=scenario, slate_size=3)
     env.reset(seed=0)
     item = int(np.flatnonzero(env.action_masks())[0])
     _, _, _, _, info = env.step(np.array([item, item, item]))
     assert info["unavailable"].tolist() == [False, True, True]
 
 
-def test_truncation_after_max_steps(world):
-    env = RecommendationEnv(scenario=world, max_steps=4)
+def test_truncation_after_max_steps(scenario):
+    env = RecommendationEnv(scenario=scenario, max_steps=4)
     env.reset(seed=0)
     flags = [env.step(env.action_space.sample())[2:4] for _ in range(4)]
     assert flags[:3] == [(False, False)] * 3 and flags[3] == (False, True)
 
 
-def test_replay_episode_terminates_when_candidates_run_out(replay_world):
-    env = RecommendationEnv(scenario=replay_world, max_steps=500, users="all")
-    user = int(np.argmin(np.bincount(replay_world.log.interactions["user"], minlength=replay_world.log.n_users)))
+def test_replay_episode_terminates_when_candidates_run_out(replay_scenario):
+    env = RecommendationEnv(scenario=replay_scenario, max_steps=500, users="all")
+    user = int(np.argmin(np.bincount(replay_scenario.log.interactions["user"], minlength=replay_scenario.log.n_users)))
     obs, _ = env.reset(seed=0, options={"user": user})
-    rated = set(replay_world.log.interactions.query("user == @user")["item"].tolist())
+    rated = set(replay_scenario.log.interactions.query("user == @user")["item"].tolist())
     n_left = len(rated - set(obs["consumed"].tolist()))
     items = []
     for t in range(n_left):
@@ -209,8 +209,8 @@ def test_replay_episode_terminates_when_candidates_run_out(replay_world):
     assert set(items) <= rated
 
 
-def test_behavior_users_leave_and_terminate(behavior_world):
-    env = RecommendationEnv(scenario=behavior_world, max_steps=200, users="all")
+def test_behavior_users_leave_and_terminate(behavior_scenario):
+    env = RecommendationEnv(scenario=behavior_scenario, max_steps=200, users="all")
     left = 0
     for episode in range(20):
         env.reset(seed=episode)
@@ -223,16 +223,16 @@ def test_behavior_users_leave_and_terminate(behavior_world):
 
 
 # -- seeding ------------------------------------------------------------------------------------
-def test_same_seed_same_trajectory(behavior_world):
-    a = rollout(RecommendationEnv(scenario=behavior_world), seed=11)
-    b = rollout(RecommendationEnv(scenario=behavior_world), seed=11)
-    c = rollout(RecommendationEnv(scenario=behavior_world), seed=12)
+def test_same_seed_same_trajectory(behavior_scenario):
+    a = rollout(RecommendationEnv(scenario=behavior_scenario), seed=11)
+    b = rollout(RecommendationEnv(scenario=behavior_scenario), seed=11)
+    c = rollout(RecommendationEnv(scenario=behavior_scenario), seed=12)
     assert a == b and a != c
 
 
-def test_single_and_batched_env_follow_the_same_rules(behavior_world):
-    single = RecommendationEnv(scenario=behavior_world, max_steps=10)
-    vec = RecommendationVectorEnv(1, scenario=behavior_world, max_steps=10)
+def test_single_and_batched_env_follow_the_same_rules(behavior_scenario):
+    single = RecommendationEnv(scenario=behavior_scenario, max_steps=10)
+    vec = RecommendationVectorEnv(1, scenario=behavior_scenario, max_steps=10)
     obs_s, info_s = single.reset(seed=5)
     obs_v, info_v = vec.reset(seed=5)
     rng = np.random.default_rng(0)
@@ -249,9 +249,9 @@ def test_single_and_batched_env_follow_the_same_rules(behavior_world):
             assert int(obs_v["user"][0, 0]) == int(obs_s["user"][0])
 
 
-def test_vector_env_seeding_and_autoreset(world):
+def test_vector_env_seeding_and_autoreset(scenario):
     def run(seed):
-        venv = RecommendationVectorEnv(16, scenario=world, max_steps=3)
+        venv = RecommendationVectorEnv(16, scenario=scenario, max_steps=3)
         obs, _ = venv.reset(seed=seed)
         rewards = []
         for t in range(7):
@@ -268,13 +268,13 @@ def test_vector_env_seeding_and_autoreset(world):
 
 
 # -- bad input ---------------------------------------------------------------------------------
-def test_invalid_actions_raise_clear_errors(world):
-    env = RecommendationEnv(scenario=world)
+def test_invalid_actions_raise_clear_errors(scenario):
+    env = RecommendationEnv(scenario=scenario)
     env.reset(seed=0)
     for bad in (-1, env.n_items, 2.5, np.nan, np.array([1, 2])):
         with pytest.raises(InvalidActionError, match="Discrete|item id|shape"):
             env.step(bad)
-    emb = RecommendationEnv(scenario=world, action_mode="embedding")
+    emb = RecommendationEnv(scenario=scenario, action_mode="embedding")
     emb.reset(seed=0)
     d = emb.action_space.shape[0]
     for bad, msg in ((np.full(d, np.nan, np.float32), "NaN"), (np.full(d, 2.0, np.float32), "outside"), (np.zeros(d + 1, np.float32), "shape")):
@@ -282,29 +282,29 @@ def test_invalid_actions_raise_clear_errors(world):
             emb.step(bad)
 
 
-def test_stepping_a_finished_episode_raises(world):
-    env = RecommendationEnv(scenario=world, max_steps=1)
+def test_stepping_a_finished_episode_raises(scenario):
+    env = RecommendationEnv(scenario=scenario, max_steps=1)
     env.reset(seed=0)
     env.step(0)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(1)
 
 
-def test_unknown_user_and_bad_config_raise(world):
-    env = RecommendationEnv(scenario=world)
+def test_unknown_user_and_bad_config_raise(scenario):
+    env = RecommendationEnv(scenario=scenario)
     with pytest.raises(ValueError, match="unknown user"):
         env.reset(options={"user": 10_000})
-    test_user = int(world.test_users[0])
+    test_user = int(scenario.test_users[0])
     with pytest.raises(ValueError, match="not in this environment's user set"):
         env.reset(options={"user": test_user})
     with pytest.raises(ValueError, match="action_mode"):
-        RecommendationEnv(scenario=world, action_mode="continuous")
+        RecommendationEnv(scenario=scenario, action_mode="continuous")
     with pytest.raises(ValueError, match="history_length"):
-        RecommendationEnv(scenario=world, history_length=0)
+        RecommendationEnv(scenario=scenario, history_length=0)
     with pytest.raises(ValueError, match="reward_mode"):
-        RecommendationEnv(scenario=world, reward_mode="clicks")
+        RecommendationEnv(scenario=scenario, reward_mode="clicks")
     with pytest.raises(ValueError, match="users must be"):
-        RecommendationEnv(scenario=world, users="validation")
+        RecommendationEnv(scenario=scenario, users="validation")
 
 
 def test_from_log_builds_an_environment_over_a_custom_log():
@@ -315,10 +315,10 @@ def test_from_log_builds_an_environment_over_a_custom_log():
 
 
 # -- stable-baselines3 ----------------------------------------------------------------------------
-def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(world):
+def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(scenario):
     from stable_baselines3 import DQN
 
-    venv = SB3VecEnvAdapter(RecommendationVectorEnv(4, scenario=world, max_steps=3))
+    venv = SB3VecEnvAdapter(RecommendationVectorEnv(4, scenario=scenario, max_steps=3))
     obs = venv.reset()
     assert obs["history_items"].shape == (4, 5)
     for _ in range(3):
@@ -332,14 +332,14 @@ def test_sb3_adapter_reports_terminal_observations_and_trains_dqn(world):
     assert action.shape == (4,)
 
 
-def test_pmf_based_simulators_share_the_pmf_of_their_log(world, replay_world, behavior_world):
+def test_pmf_based_simulators_share_the_pmf_of_their_log(scenario, replay_scenario, behavior_scenario):
     # one embedding space for X-PMF, X-Replay and X-Behavior: an actor trained on one means the same on the others
-    np.testing.assert_array_equal(world.simulator.item_embeddings, replay_world.simulator.item_embeddings)
-    np.testing.assert_array_equal(world.simulator.item_embeddings, behavior_world.simulator.item_embeddings)
+    np.testing.assert_array_equal(scenario.simulator.item_embeddings, replay_scenario.simulator.item_embeddings)
+    np.testing.assert_array_equal(scenario.simulator.item_embeddings, behavior_scenario.simulator.item_embeddings)
 
 
-def test_render_ansi_describes_the_step(world, behavior_world):
-    env = RecommendationEnv(scenario=world, render_mode="ansi")
+def test_render_ansi_describes_the_step(scenario, behavior_scenario):
+    env = RecommendationEnv(scenario=scenario, render_mode="ansi")
     obs, info = env.reset(seed=0)
     start = obs["history_items"][obs["history_mask"].astype(bool)].tolist()
     assert start and env.render() == f"user {info['user']}: start items {start}"
@@ -347,7 +347,7 @@ def test_render_ansi_describes_the_step(world, behavior_world):
     assert env.render() == (f"user {info['user']} step 1: items [3] rated [{round(step['rating'], 2)}] "
                             f"['{Behavior(step['behavior']).name.lower()}'] reward {reward:.3f}")
     # the text follows the episode: its step count, and the user leaving
-    env = RecommendationEnv(scenario=behavior_world, render_mode="ansi", max_steps=200)
+    env = RecommendationEnv(scenario=behavior_scenario, render_mode="ansi", max_steps=200)
     _, info = env.reset(seed=0)
     steps, term = 0, False
     while not term:

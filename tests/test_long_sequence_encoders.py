@@ -349,26 +349,26 @@ def test_long_sequence_encoders_refuse_bad_arguments_with_the_fix():
 
 
 @pytest.fixture(scope="module")
-def behaviour_world():
+def behaviour_scenario():
     log = make_synthetic_log(n_users=40, n_items=30, density=0.4, seed=2)
     pmf = PMFSimulator(dim=6, n_iters=8, seed=0).fit(log)
     users = np.random.default_rng(2).permutation(40)
     return scenario_from_parts(log, BehaviorSimulator(rating_model=pmf).fit(log), users[:32], users[32:], dim=6)
 
 
-def _long_encoder_kwargs(world, name: str) -> dict:
+def _long_encoder_kwargs(scenario, name: str) -> dict:
     kwargs = {"hidden_size": 8, "attention_hidden": (8,)} if name == "hpmn" else {"k": 4}
     if name == "ubr":
-        kwargs["item_features"] = world.log.item_genres()
+        kwargs["item_features"] = scenario.log.item_genres()
     return kwargs
 
 
 @pytest.mark.parametrize("agent", ["dqn", "drr"])
 @pytest.mark.parametrize("name", ["hpmn", "ubr"])
-def test_long_sequence_encoder_drives_agents_on_a_behavior_environment(behaviour_world, agent, name):
-    env = RecommendationVectorEnv(4, scenario=behaviour_world, history_length=12, max_steps=10,
+def test_long_sequence_encoder_drives_agents_on_a_behavior_environment(behaviour_scenario, agent, name):
+    env = RecommendationVectorEnv(4, scenario=behaviour_scenario, history_length=12, max_steps=10,
                                   action_mode=agents.spec(agent).action_mode)
-    model = agents.make(agent, env, encoder=name, seed=0, encoder_kwargs=_long_encoder_kwargs(behaviour_world, name),
+    model = agents.make(agent, env, encoder=name, seed=0, encoder_kwargs=_long_encoder_kwargs(behaviour_scenario, name),
                         learning_starts=32, batch_size=8, train_freq=1, gradient_steps=1)
     extractor = model.q_net.features_extractor if agent == "dqn" else model.critic.features_extractor
     before = [p.detach().clone() for p in extractor.parameters() if p.requires_grad]
@@ -381,33 +381,33 @@ def test_long_sequence_encoder_drives_agents_on_a_behavior_environment(behaviour
 
 
 @pytest.mark.parametrize("name", ["hpmn", "ubr"])
-def test_dqn_target_head_scores_each_candidate_as_the_query(behaviour_world, name):
-    env = RecommendationVectorEnv(2, scenario=behaviour_world, history_length=12, max_steps=10)
-    model = agents.make("dqn", env, encoder=name, seed=0, encoder_kwargs=_long_encoder_kwargs(behaviour_world, name),
+def test_dqn_target_head_scores_each_candidate_as_the_query(behaviour_scenario, name):
+    env = RecommendationVectorEnv(2, scenario=behaviour_scenario, history_length=12, max_steps=10)
+    model = agents.make("dqn", env, encoder=name, seed=0, encoder_kwargs=_long_encoder_kwargs(behaviour_scenario, name),
                         policy_kwargs={"q_head": "target"}, learning_starts=16, batch_size=8, train_freq=1,
                         gradient_steps=1)
     obs = model.policy.obs_to_tensor(env.reset(seed=0)[0])[0]
     with torch.no_grad():
         every = model.q_net.q_values(obs)  # [B, n_items]: one read per candidate
         some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 2))
-    assert every.shape == (2, behaviour_world.log.n_items)
+    assert every.shape == (2, behaviour_scenario.log.n_items)
     torch.testing.assert_close(every[:, [5, 9]], some)
     model.learn(48)
 
 
 @pytest.mark.parametrize("name", ["hpmn", "ubr"])
 @pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "fine-tuned"])
-def test_pretrained_long_sequence_encoder_loads_into_dqn_frozen_or_fine_tuned(behaviour_world, tmp_path, name,
+def test_pretrained_long_sequence_encoder_loads_into_dqn_frozen_or_fine_tuned(behaviour_scenario, tmp_path, name,
                                                                              freeze):
     """Click-through pretraining (each paper's task) on the training users, then DQN on the Behavior env."""
     from recgym.pretrain import ClickThroughTask, TrainerConfig, pretrain_encoder
     from state_encoders.weights import save_pretrained
 
-    kwargs = {"embedding_dim": 6, **_long_encoder_kwargs(behaviour_world, name)}
-    trained = pretrain_encoder(behaviour_world.training_log(), name, ClickThroughTask(), history_length=12,
+    kwargs = {"embedding_dim": 6, **_long_encoder_kwargs(behaviour_scenario, name)}
+    trained = pretrain_encoder(behaviour_scenario.training_log(), name, ClickThroughTask(), history_length=12,
                                encoder_kwargs=kwargs, config=TrainerConfig(epochs=1, batch_size=256, progress=False))
     save_pretrained(trained.encoder, kwargs, tmp_path)
-    env = RecommendationVectorEnv(4, scenario=behaviour_world, history_length=12, max_steps=10)
+    env = RecommendationVectorEnv(4, scenario=behaviour_scenario, history_length=12, max_steps=10)
     model = agents.make("dqn", env, encoder=name, seed=0, learning_starts=16, batch_size=8,
                         encoder_kwargs={"weights": str(tmp_path), "freeze": freeze})
     before = {k: v.detach().clone() for k, v in model.q_net.features_extractor.state_dict().items()}

@@ -435,20 +435,20 @@ def test_cloze_training_learns_a_sequential_pattern():
 
 
 @pytest.fixture(scope="module")
-def world():
+def scenario():
     log = make_synthetic_log(n_users=60, n_items=40, density=0.3, seed=1)
     perm = np.random.default_rng(1).permutation(60)
     rating_model = PMFSimulator(dim=8).fit(log)
     return scenario_from_parts(log, BehaviorSimulator(rating_model=rating_model).fit(log), perm[:48], perm[48:], dim=8)
 
 
-def test_recorded_log_is_seeded_and_is_what_the_episodes_showed(world):
+def test_recorded_log_is_seeded_and_is_what_the_episodes_showed(scenario):
     settings = LoggingSettings(max_steps=12, batch_size=20, seed=3)
-    log = record_behavior_log(world, settings)
+    log = record_behavior_log(scenario, settings)
     df = log.interactions
-    pd.testing.assert_frame_equal(df, record_behavior_log(world, settings).interactions)
-    assert not df.equals(record_behavior_log(world, LoggingSettings(max_steps=12, seed=4)).interactions)
-    assert set(df["user"]) <= set(world.train_users.tolist()) and (log.n_users, log.n_items) == (60, 40)
+    pd.testing.assert_frame_equal(df, record_behavior_log(scenario, settings).interactions)
+    assert not df.equals(record_behavior_log(scenario, LoggingSettings(max_steps=12, seed=4)).interactions)
+    assert set(df["user"]) <= set(scenario.train_users.tolist()) and (log.n_users, log.n_items) == (60, 40)
     start = df[df[PROPENSITY_COLUMN].isna()]
     assert (start["timestamp"] < 0).all() and (start[BEHAVIOR_COLUMN] == CLICK).all()
     shown = df[df[PROPENSITY_COLUMN].notna()]
@@ -461,8 +461,8 @@ def test_recorded_log_is_seeded_and_is_what_the_episodes_showed(world):
         assert rows["timestamp"].is_monotonic_increasing
 
 
-def test_softmax_logging_policy_probabilities(world):
-    env = RecommendationVectorEnv(3, scenario=world)
+def test_softmax_logging_policy_probabilities(scenario):
+    env = RecommendationVectorEnv(3, scenario=scenario)
     obs, _ = env.reset(seed=0)
     policy = SoftmaxLoggingPolicy(env, temperature=0.5, seed=0)
     available = env.action_masks()
@@ -587,8 +587,8 @@ def test_pretrain_refuses_a_cut_log_with_the_reason(recorded_log, tmp_path, caps
 
 
 @pytest.mark.parametrize("agent", ["dqn", "drr"])
-def test_mbstr_drives_dqn_and_drr_on_a_behavior_environment(world, agent):
-    env = RecommendationVectorEnv(4, scenario=world, action_mode=agents.spec(agent).action_mode)
+def test_mbstr_drives_dqn_and_drr_on_a_behavior_environment(scenario, agent):
+    env = RecommendationVectorEnv(4, scenario=scenario, action_mode=agents.spec(agent).action_mode)
     model = agents.make(agent, env, encoder="mbstr", seed=0, learning_starts=48, batch_size=16, train_freq=1,
                         gradient_steps=1)
     extractor = model.q_net.features_extractor if agent == "dqn" else model.critic.features_extractor
@@ -611,14 +611,10 @@ def test_mbstr_drives_dqn_and_drr_on_a_behavior_environment(world, agent):
 
 
 def test_ablation_report_states_each_comparison_with_its_sign(tmp_path):
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "ubm_ablation_multi.py"
-    spec = importlib.util.spec_from_file_location("ubm_ablation_multi", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from recgym.pretrain import multi_behavior_report as module
+
     ndcg = {"mbstr": [0.15, 0.17], "mbstr-1": [0.13, 0.14], "sasrec": [0.16, 0.18]}
     for model, values in ndcg.items():
         for seed, value in enumerate(values):

@@ -1,6 +1,6 @@
 """Specifications of supervised pretraining: windows, splits, metrics, the loop, ``recgym pretrain``, loading.
 
-Small hand-made logs and one synthetic world (120 users x 100 items), one torch thread.
+Small hand-made logs and one synthetic scenario (120 users x 100 items), one torch thread.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def hand_log() -> RatingLog:
 
 
 @pytest.fixture(scope="module")
-def world():
+def scenario():
     log = make_synthetic_log(n_users=120, n_items=100, density=0.15, seed=0)
     sim = PMFSimulator(dim=8).fit(log)
     perm = np.random.default_rng(0).permutation(120)
@@ -95,13 +95,13 @@ def test_window_holds_the_items_before_the_target_in_the_environment_layout():
         assert windows.observation_space.contains({k: v[row] for k, v in obs.items()})
 
 
-def test_window_of_the_first_liked_items_is_the_environment_start_observation(world):
-    env = RecommendationEnv(scenario=world, history_length=N, users="train")
-    windows = WindowBuilder(UserSequences.from_log(world.training_log()), world.n_users, history_length=N)
+def test_window_of_the_first_liked_items_is_the_environment_start_observation(scenario):
+    env = RecommendationEnv(scenario=scenario, history_length=N, users="train")
+    windows = WindowBuilder(UserSequences.from_log(scenario.training_log()), scenario.n_users, history_length=N)
     assert windows.observation_space == env.observation_space
     seq = windows.sequences
     # a training user whose first N interactions are all liked: the window before the (N+1)-th is the start state
-    user = next(u for u in world.train_users if seq.lengths[u] > N and seq.liked[seq.starts[u]: seq.starts[u] + N].all())
+    user = next(u for u in scenario.train_users if seq.lengths[u] > N and seq.liked[seq.starts[u]: seq.starts[u] + N].all())
     start_obs, _ = env.reset(seed=0, options={"user": int(user)})
     window = {k: v[0] for k, v in windows.observations(np.array([seq.starts[user] + N])).items()}
     assert window.keys() == start_obs.keys()
@@ -111,11 +111,11 @@ def test_window_of_the_first_liked_items_is_the_environment_start_observation(wo
 
 
 @pytest.mark.parametrize("name", state_encoders.available())
-def test_every_encoder_reads_windows_and_environment_observations_alike(world, name):
-    env = RecommendationVectorEnv(4, scenario=world, history_length=N, users="train")
-    windows = WindowBuilder(UserSequences.from_log(world.training_log()), world.n_users, history_length=N)
+def test_every_encoder_reads_windows_and_environment_observations_alike(scenario, name):
+    env = RecommendationVectorEnv(4, scenario=scenario, history_length=N, users="train")
+    windows = WindowBuilder(UserSequences.from_log(scenario.training_log()), scenario.n_users, history_length=N)
     encoder = state_encoders.make(name, windows.observation_space, embedding_dim=8,
-                                  **content_kwargs(state_encoders.encoder_class(name), world.log))  # content-aware encoders take item features
+                                  **content_kwargs(state_encoders.encoder_class(name), scenario.log))  # content-aware encoders take item features
     env_obs, _ = env.reset(seed=0)
     from_env = encoder({k: torch.as_tensor(v).float() for k, v in env_obs.items()})
     from_log = encoder(windows.tensors(np.arange(4) + 10))
@@ -151,7 +151,7 @@ def test_time_ordered_split_cuts_the_targets_in_global_time_order():
         time_ordered_split(seq, (0.5, 0.5, 0.5))
 
 
-def test_pretraining_sees_no_rating_of_a_test_user(world, monkeypatch, tmp_path):
+def test_pretraining_sees_no_rating_of_a_test_user(scenario, monkeypatch, tmp_path):
     import recgym.pretrain
     from recgym.experiments import pretrain as wiring
 
@@ -164,12 +164,12 @@ def test_pretraining_sees_no_rating_of_a_test_user(world, monkeypatch, tmp_path)
 
     real = recgym.pretrain.pretrain_encoder
     monkeypatch.setattr(recgym.pretrain, "pretrain_encoder", spy)
-    monkeypatch.setattr("recgym.scenario.make_scenario", lambda *a, **k: world)
+    monkeypatch.setattr("recgym.scenario.make_scenario", lambda *a, **k: scenario)
     wiring.pretrain(wiring.PretrainConfig(encoder="mean", dataset="synthetic", epochs=1, history_length=N,
                                           embedding_dim=8), tmp_path / "run", progress=False)
-    assert set(seen["users"]) <= set(world.train_users.tolist())
-    assert not set(seen["users"]) & set(world.test_users.tolist())
-    train_rows = np.isin(world.log.interactions["user"], world.train_users).sum()
+    assert set(seen["users"]) <= set(scenario.train_users.tolist())
+    assert not set(seen["users"]) & set(scenario.test_users.tolist())
+    train_rows = np.isin(scenario.log.interactions["user"], scenario.train_users).sum()
     assert seen["n"] == train_rows
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["users"] == {"pretrained_on": "train", "n_train_users": 96, "n_test_users_excluded": 24}
@@ -236,9 +236,9 @@ class FlatTask(NextItemTask):
         return {**super().evaluate(encoder, head, windows, targets, batch_size), "NDCG@10": 0.5}
 
 
-def test_early_stopping_stops_after_patience_epochs_without_improvement(world):
-    seq = UserSequences.from_log(world.training_log())
-    windows = WindowBuilder(seq, world.n_users, history_length=N)
+def test_early_stopping_stops_after_patience_epochs_without_improvement(scenario):
+    seq = UserSequences.from_log(scenario.training_log())
+    windows = WindowBuilder(seq, scenario.n_users, history_length=N)
     task = FlatTask()
     encoder = state_encoders.make("mean", windows.observation_space, embedding_dim=8)
     result = fit(encoder, task.make_head(encoder, windows), task, windows, task.split(seq),
@@ -247,21 +247,21 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(world):
     assert len(result.history) == 3 and result.seconds_per_epoch > 0
 
 
-def _fit_mean(world, **config):
+def _fit_mean(scenario, **config):
     torch.manual_seed(0)
-    seq = UserSequences.from_log(world.training_log())
-    windows = WindowBuilder(seq, world.n_users, history_length=N)
+    seq = UserSequences.from_log(scenario.training_log())
+    windows = WindowBuilder(seq, scenario.n_users, history_length=N)
     task = NextItemTask()
     encoder = state_encoders.make("mean", windows.observation_space, embedding_dim=8)
     return fit(encoder, task.make_head(encoder, windows), task, windows, task.split(seq),
                TrainerConfig(batch_size=512, lr=1e-2, progress=False, **config))
 
 
-def test_a_snapshot_reports_the_budget_without_changing_the_run(world):
-    plain = _fit_mean(world, epochs=5, patience=None)
-    with_snapshot = _fit_mean(world, epochs=5, patience=None, snapshot_epoch=3)
+def test_a_snapshot_reports_the_budget_without_changing_the_run(scenario):
+    plain = _fit_mean(scenario, epochs=5, patience=None)
+    with_snapshot = _fit_mean(scenario, epochs=5, patience=None, snapshot_epoch=3)
     assert with_snapshot.test == plain.test and with_snapshot.best_epoch == plain.best_epoch
-    three = _fit_mean(world, epochs=3, patience=None)
+    three = _fit_mean(scenario, epochs=3, patience=None)
     snap = with_snapshot.snapshot
     assert snap["epochs"] == 3 and snap["best_epoch"] == three.best_epoch
     assert snap["test"] == pytest.approx(three.test)
@@ -270,12 +270,12 @@ def test_a_snapshot_reports_the_budget_without_changing_the_run(world):
         TrainerConfig(snapshot_epoch=0)
 
 
-def test_training_improves_next_item_ranking_over_chance(world):
+def test_training_improves_next_item_ranking_over_chance(scenario):
     task = NextItemTask()
-    trained = pretrain_encoder(world.training_log(), "mean", task, history_length=N,
+    trained = pretrain_encoder(scenario.training_log(), "mean", task, history_length=N,
                                encoder_kwargs={"embedding_dim": 16},
                                config=TrainerConfig(epochs=15, patience=15, batch_size=256, lr=1e-2, progress=False))
-    chance_hr = 10 / world.n_items
+    chance_hr = 10 / scenario.n_items
     assert trained.result.valid["HR@10"] > chance_hr
     assert trained.result.history[-1]["train_loss"] < trained.result.history[0]["train_loss"]
 
@@ -339,21 +339,21 @@ def test_recgym_pretrain_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path
 
 
 @pytest.fixture(scope="module")
-def pretrained(world, tmp_path_factory):
-    """drr-ave pretrained on the world's training users with the environment's history length."""
+def pretrained(scenario, tmp_path_factory):
+    """drr-ave pretrained on the scenario's training users with the environment's history length."""
     from state_encoders.weights import save_pretrained
 
     folder = tmp_path_factory.mktemp("pre-drr-ave")
     kwargs = {"embedding_dim": 8}
-    trained = pretrain_encoder(world.training_log(), "drr-ave", NextItemTask(), history_length=N,
+    trained = pretrain_encoder(scenario.training_log(), "drr-ave", NextItemTask(), history_length=N,
                                encoder_kwargs=kwargs, config=TrainerConfig(epochs=2, batch_size=256, progress=False))
     save_pretrained(trained.encoder, kwargs, folder)
     return folder, trained.encoder
 
 
-def test_make_with_weights_rebuilds_the_pretrained_encoder(world, pretrained):
+def test_make_with_weights_rebuilds_the_pretrained_encoder(scenario, pretrained):
     folder, encoder = pretrained
-    env = RecommendationEnv(scenario=world, history_length=N)
+    env = RecommendationEnv(scenario=scenario, history_length=N)
     loaded = state_encoders.make("drr-ave", env.observation_space, weights=folder, freeze=True)
     for (name, a), b in zip(encoder.state_dict().items(), loaded.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
@@ -361,12 +361,12 @@ def test_make_with_weights_rebuilds_the_pretrained_encoder(world, pretrained):
     assert all(p.requires_grad for p in state_encoders.make("drr-ave", env.observation_space, weights=folder).parameters())
 
 
-def test_make_with_weights_refuses_another_encoder_or_other_sizes(world, pretrained, tmp_path):
+def test_make_with_weights_refuses_another_encoder_or_other_sizes(scenario, pretrained, tmp_path):
     folder, _ = pretrained
-    space = RecommendationEnv(scenario=world, history_length=N).observation_space
+    space = RecommendationEnv(scenario=scenario, history_length=N).observation_space
     with pytest.raises(PretrainedWeightsError, match="for encoder 'drr-ave', not 'drr-p'"):
         state_encoders.make("drr-p", space, weights=folder)
-    longer = RecommendationEnv(scenario=world, history_length=N + 2).observation_space
+    longer = RecommendationEnv(scenario=scenario, history_length=N + 2).observation_space
     with pytest.raises(PretrainedWeightsError, match="history_length 3 there, 5 here"):
         state_encoders.make("drr-ave", longer, weights=folder)
     with pytest.raises(PretrainedWeightsError, match="give a folder written by `recgym pretrain`"):
@@ -380,9 +380,9 @@ def _encoder_params(model):
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-def test_pretrained_encoder_in_dqn_stays_fixed_when_frozen_and_learns_when_fine_tuned(world, pretrained, freeze):
+def test_pretrained_encoder_in_dqn_stays_fixed_when_frozen_and_learns_when_fine_tuned(scenario, pretrained, freeze):
     folder, encoder = pretrained
-    env = RecommendationVectorEnv(8, scenario=world, history_length=N)
+    env = RecommendationVectorEnv(8, scenario=scenario, history_length=N)
     model = agents.make("dqn", env, encoder="drr-ave", seed=0, learning_starts=16, batch_size=16,
                         encoder_kwargs={"weights": str(folder), "freeze": freeze})
     before = _encoder_params(model)
@@ -407,9 +407,9 @@ def test_train_config_checks_the_pretrained_weights_encoder(pretrained):
         make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", freeze_encoder=False)
 
 
-def test_pretrained_encoder_starts_both_drr_actor_and_critic(world, pretrained):
+def test_pretrained_encoder_starts_both_drr_actor_and_critic(scenario, pretrained):
     folder, encoder = pretrained
-    env = RecommendationVectorEnv(8, scenario=world, history_length=N, action_mode="embedding")
+    env = RecommendationVectorEnv(8, scenario=scenario, history_length=N, action_mode="embedding")
     model = agents.make("drr", env, encoder="drr-ave", seed=0, encoder_kwargs={"weights": str(folder), "freeze": True})
     for extractor in (model.actor.features_extractor, model.critic.features_extractor):
         for key, value in encoder.state_dict().items():

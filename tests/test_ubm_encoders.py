@@ -4,7 +4,7 @@ The generic properties every registered encoder shares (shapes, masking in
 eval mode, empty history, gradients, PMF initialisation, SB3 DQN) are also
 checked by ``tests/test_state_encoders.py``; here: the same with dropout on,
 causality, each model's own equations, the content featuriser, and training
-with recgym's DQN and DRR agents on a small synthetic world.
+with recgym's DQN and DRR agents on a small synthetic scenario.
 """
 
 from __future__ import annotations
@@ -364,17 +364,17 @@ def test_jester_features_are_joke_words_and_synthetic_ones_are_genres():
 
 
 @pytest.fixture(scope="module")
-def world():
+def scenario():
     log = make_synthetic_log(n_users=60, n_items=40, density=0.3, seed=1)
     perm = np.random.default_rng(1).permutation(60)
     return scenario_from_parts(log, PMFSimulator(dim=8).fit(log), perm[:48], perm[48:], dim=8)
 
 
-def _encoder_kwargs(world, name: str) -> dict:
+def _encoder_kwargs(scenario, name: str) -> dict:
     small = {"caser": {"horizontal_filters": 4}, "gru4rec": {"hidden_size": 16}, "prnn": {"hidden_size": 16}}
     kwargs = dict(small.get(name, {}))
     if name in ("fdsa", "prnn"):
-        kwargs["item_features"] = item_content_features(world.log)
+        kwargs["item_features"] = item_content_features(scenario.log)
     return kwargs
 
 
@@ -385,10 +385,10 @@ def _trainable_encoder_params(model, name: str) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("agent", ["dqn", "drr"])
 @pytest.mark.parametrize("name", UBM)
-def test_encoder_trains_inside_recgym_agents(world, agent, name):
+def test_encoder_trains_inside_recgym_agents(scenario, agent, name):
     mode = agents.spec(agent).action_mode
-    env = RecommendationVectorEnv(4, scenario=world, action_mode=mode)
-    model = agents.make(agent, env, encoder=name, seed=0, encoder_kwargs=_encoder_kwargs(world, name),
+    env = RecommendationVectorEnv(4, scenario=scenario, action_mode=mode)
+    model = agents.make(agent, env, encoder=name, seed=0, encoder_kwargs=_encoder_kwargs(scenario, name),
                         learning_starts=64, batch_size=16, train_freq=1, gradient_steps=1)
     assert model.encoder_name == name
     before = _trainable_encoder_params(model, agent)
@@ -401,24 +401,24 @@ def test_encoder_trains_inside_recgym_agents(world, agent, name):
 
 
 @pytest.mark.parametrize("name", ["fdsa", "prnn"])
-def test_agents_pass_the_scenarios_item_content_to_content_aware_encoders(world, name):
-    env = RecommendationVectorEnv(2, scenario=world, action_mode="discrete")
+def test_agents_pass_the_scenarios_item_content_to_content_aware_encoders(scenario, name):
+    env = RecommendationVectorEnv(2, scenario=scenario, action_mode="discrete")
     model = agents.make("dqn", env, encoder=name, seed=0)  # no item_features given: the scenario's are used
     table = model.q_net.features_extractor.item_features
-    expected = item_content_features(world.log)
+    expected = item_content_features(scenario.log)
     assert table.shape[0] >= expected.shape[0]
     np.testing.assert_allclose(table[: expected.shape[0]].numpy(), expected)
 
 
-def test_dqn_target_head_scores_candidates_through_din(world):
-    env = RecommendationVectorEnv(4, scenario=world, action_mode="discrete")
+def test_dqn_target_head_scores_candidates_through_din(scenario):
+    env = RecommendationVectorEnv(4, scenario=scenario, action_mode="discrete")
     model = agents.make("dqn", env, encoder="din", seed=0, policy_kwargs={"q_head": "target"},
                         learning_starts=32, batch_size=16, train_freq=1, gradient_steps=1)
     obs = model.policy.obs_to_tensor(env.reset(seed=0)[0])[0]
     with torch.no_grad():
         every = model.q_net.q_values(obs)
         some = model.q_net.q_values(obs, torch.tensor([[5, 9]] * 4))
-    assert every.shape == (4, world.log.n_items)
+    assert every.shape == (4, scenario.log.n_items)
     torch.testing.assert_close(every[:, [5, 9]], some)
     model.learn(96)
     with pytest.raises(ValueError, match="target-aware"):

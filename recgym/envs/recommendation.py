@@ -8,7 +8,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from gymnasium import spaces
 
@@ -22,27 +21,6 @@ from recgym.scenario import Scenario
 from simulators.base import Behavior
 
 __all__ = ["DEFAULT_HISTORY_LENGTH", "DEFAULT_MAX_STEPS", "RecommendationEnv", "RecommenderSetup"]
-
-_BLAS_LIMITED = False
-
-
-def _use_one_blas_thread() -> None:
-    """Hold numpy's BLAS to one thread, once per process (set ``RECGYM_BLAS_THREADS`` to choose another count).
-
-    An environment step is a few small matrix products; OpenBLAS threads
-    busy-wait between them and fight the agent's torch thread for the cores
-    (measured: 3-5x slower steps on a busy 2-core machine with two BLAS threads).
-    """
-    global _BLAS_LIMITED
-    if _BLAS_LIMITED:
-        return
-    import os
-
-    wanted = os.environ.get("RECGYM_BLAS_THREADS", "1")
-    if wanted.isdigit() and int(wanted) > 0 and any(i.get("user_api") == "blas" for i in threadpool_info()):
-        threadpool_limits(limits=int(wanted), user_api="blas")
-    _BLAS_LIMITED = True
-
 
 class RecommenderSetup:
     """What the single and the vector environment share: scenario, episode rules, spaces, start states."""
@@ -69,7 +47,6 @@ class RecommenderSetup:
         self._spec = value
 
     def _setup(self, scenario: Scenario, config: EpisodeConfig, batch_size: int | None) -> None:
-        _use_one_blas_thread()
         self.scenario, self.config = scenario, config
         sim = scenario.simulator
         self.simulator = sim

@@ -55,3 +55,31 @@ def paired_difference(values: Sequence[float], reference: Sequence[float]) -> tu
     diff = (a - b)[~(np.isnan(a) | np.isnan(b))]
     mean, half = student_t_interval(diff)
     return mean, mean - half, mean + half, int(diff.size)
+
+
+def mean_and_sample_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``n - 1`` in the denominator; 0 for a single value) of ``values``.
+
+    :raises ValueError: ``values`` is empty.
+    """
+    if len(values) == 0:
+        raise ValueError("the mean of no values is undefined: pass at least one value")
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def mean_std_text(values: Sequence[float | None], signed: bool = False) -> str:
+    """``"mean ± std"`` over seeds to 4 decimals, for the result tables (None and NaN values left out).
+
+    One value prints as its mean alone, none as ``-``.
+
+    :param values: one figure per seed.
+    :param signed: print the mean with its sign (``+0.0123``), for differences.
+    """
+    kept = [float(v) for v in values if v is not None and not math.isnan(v)]
+    if not kept:
+        return "-"
+    mean, std = mean_and_sample_std(kept)
+    fmt = "+.4f" if signed else ".4f"
+    return f"{mean:{fmt}}" if len(kept) == 1 else f"{mean:{fmt}} ± {std:.4f}"

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from recgym.devices import DEVICE_CHOICES
-from recgym.experiments.config import ConfigError, TrainConfig, load_config_file, make_config
+from recgym.experiments.config import PROTOCOLS, ConfigError, TrainConfig, load_config_file, make_config
 
-PROTOCOLS = ("online", "offline", "long-term")
 # said wherever a run folder is loaded: SB3's model.zip and the replay buffer are pickles
 TRAIN_TRUST_NOTE = ("--resume unpickles the run's model.zip and replay_buffer.pkl, which can run any code: "
                     "resume only runs you trust.")

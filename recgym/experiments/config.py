@@ -18,6 +18,9 @@ class ConfigError(ValueError):
 #: settings that say where a run computes, not what it learns: a resumed run (``recgym train --resume``,
 #: a rerun of ``recgym compare``) may change them, and a saved configuration without them still matches
 RUNTIME_SETTINGS = frozenset({"device"})
+#: the evaluation protocols a trained run can be scored under (``recgym evaluate --protocol``,
+#: :func:`recgym.experiments.evaluate.evaluate_policy`); the one list every command takes its choices from
+PROTOCOLS = ("online", "offline", "long-term")
 
 
 def changed_settings(saved: dict[str, Any], given: dict[str, Any],

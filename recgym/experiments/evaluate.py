@@ -11,13 +11,11 @@ import agents
 from recgym.evaluation.long_term import evaluate_long_term
 from recgym.evaluation.offline import evaluate_offline
 from recgym.evaluation.online import evaluate_online
-from recgym.experiments.config import TrainConfig, make_config
+from recgym.experiments.config import PROTOCOLS, TrainConfig, make_config
 from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.run_dir import RunDir, read_json
 from recgym.experiments.train import check_checkpoint_model
 from state_encoders.weights import PretrainedWeightsError, read_description
-
-PROTOCOLS = ("online", "offline", "long-term")
 
 
 def evaluate_policy(policy: Any, run: RunSetup, protocol: str, n_episodes: int | None = None, seed: int = 0) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from recgym.experiments.config import TrainConfig, changed_settings
 from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
+from recgym.threads import WORK_THREADS, set_threads
 
 class RunCallback(BaseCallback):
     """Progress bar with reward, periodic test-user evaluation and atomic checkpoints.
@@ -356,6 +357,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     spec = agents.spec(config.agent)
     setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
     train_env = setup.training_env(config.n_envs)
+    # the trainer launches work: recgym's thread policy (recgym/threads.py), set from here on, where building the
+    # environment used to set it, so that the scenario is built as before and every figure stays the same
+    set_threads(WORK_THREADS)
     curve: list[dict] = []
     if resume:
         model, curve = load_checkpoint(run, train_env, config.device, config)

@@ -28,13 +28,23 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from recgym.devices import DEVICE_CHOICES
-from recgym.experiments.config import ConfigError, TrainConfig, closest_key_hint, load_config_file, make_config
+from recgym.experiments.config import (
+    PROTOCOLS,
+    ConfigError,
+    TrainConfig,
+    closest_key_hint,
+    load_config_file,
+    make_config,
+)
 
 #: policies scored beside the agents on every environment and seed (docs/agents.md)
 DEFAULT_BASELINES = ("random", "popularity", "greedy-pmf", "oracle-greedy")
 #: baselines that read the live simulator: shown for reference, never the best of a column
 CHEATING_BASELINES = frozenset({"oracle-greedy", "planner"})
-PROTOCOLS = ("online", "offline")
+#: the protocols a grid cell is scored under: all of :data:`~recgym.experiments.config.PROTOCOLS` but long-term,
+#: which replays the cell on its scenario's behaviour users in three modes (``recgym evaluate --protocol
+#: long-term`` on a cell's run folder does it)
+GRID_PROTOCOLS = tuple(p for p in PROTOCOLS if p != "long-term")
 #: figures of the tables, ``protocol/metric``; the first is the main metric (heat map)
 DEFAULT_METRICS = ("online/avg_reward_per_step", "offline/precision@10", "offline/ndcg@10")
 #: what the online protocol reports (recgym.evaluation.online.OnlineResult.summary)
@@ -138,7 +148,7 @@ class GridConfig:
     seeds: tuple[int, ...]
     reference: str
     baselines: tuple[str, ...] = DEFAULT_BASELINES
-    protocols: tuple[str, ...] = PROTOCOLS
+    protocols: tuple[str, ...] = GRID_PROTOCOLS
     metrics: tuple[str, ...] = DEFAULT_METRICS
     steps: int = 20_000
     n_envs: int = 16
@@ -420,9 +430,9 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     elif len(set(seeds)) != len(seeds):
         problems.append(f"seeds repeat: {seeds!r}")
 
-    protocols = tuple(str(p) for p in _as_list(values, "protocols", problems, PROTOCOLS))
-    if "online" not in protocols or any(p not in PROTOCOLS for p in protocols):
-        problems.append(f"protocols must include online and be among {list(PROTOCOLS)}, got {list(protocols)}")
+    protocols = tuple(str(p) for p in _as_list(values, "protocols", problems, GRID_PROTOCOLS))
+    if "online" not in protocols or any(p not in GRID_PROTOCOLS for p in protocols):
+        problems.append(f"protocols must include online and be among {list(GRID_PROTOCOLS)}, got {list(protocols)}")
     metrics = tuple(_as_list(values, "metrics", problems, DEFAULT_METRICS, allow_empty=True))
     for metric in metrics:
         protocol, _, name = str(metric).partition("/")

@@ -1,0 +1,78 @@
+"""One definition of each shared thing (issue 23): the protocols, the BLAS-thread limiter; tests import no script.
+
+Read from the source with ``ast``, so a second copy anywhere under ``agents/``, ``recgym/``,
+``simulators/`` or ``state_encoders/`` fails here whatever it is called from.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agents", "recgym", "simulators", "state_encoders")
+
+
+def _modules() -> list[tuple[Path, ast.Module]]:
+    return [(path, ast.parse(path.read_text(), filename=str(path)))
+            for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))]
+
+
+def _assigned_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def test_protocols_are_defined_once():
+    defining = [path.relative_to(ROOT).as_posix() for path, tree in _modules() if "PROTOCOLS" in _assigned_names(tree)]
+    assert defining == ["recgym/experiments/config.py"]
+
+
+def test_one_module_sets_blas_threads():
+    # threadpoolctl's limiter, a ctypes call into OpenBLAS's setter, or the environment variables read at
+    # BLAS load: each is a thread policy of its own
+    setters = {"threadpool_limits", "ThreadpoolController", "openblas_set_num_threads", "CDLL"}
+    found = set()
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+            if name in setters or "OPENBLAS_NUM_THREADS" in text or "/proc/self/maps" in text:
+                found.add(path.relative_to(ROOT).as_posix())
+    assert found == {"recgym/threads.py"}
+
+
+def test_no_test_imports_a_script():
+    offenders = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            imported = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                        else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            loads_a_file = isinstance(node, ast.Attribute) and node.attr == "spec_from_file_location"
+            if loads_a_file or any(m.split(".")[0] in {"scripts", "script_utils"} for m in imported):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_blas_limit_applies_and_is_restored_as_a_context():
+    from threadpoolctl import threadpool_info
+
+    from recgym.threads import limit_blas_threads
+
+    def counts() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    with limit_blas_threads(1):
+        assert counts() and set(counts()) == {1}
+    assert counts() == before
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_threads must be a whole number >= 1"):
+            limit_blas_threads(bad)
