@@ -152,12 +152,14 @@ def scenario_for(env_id: str, variant: str, data_dir: str | None) -> Scenario:
     return make_scenario(spec["dataset"], spec["simulator"], data_dir=data_dir, simulator_kwargs=sim_kwargs)
 
 
-def measure(env_id: str, seeds: int, root: Path, data_dir: str | None) -> None:
-    """Evaluate every (variant, N, policy, seed) not cached yet."""
+def measure(env_id: str, seeds: int, root: Path, data_dir: str | None, only: list[int] | None = None) -> None:
+    """Evaluate every (variant, N, policy, seed) not cached yet (of the seeds in ``only``, when given)."""
     for variant in VARIANTS:
         scenario = None
         ceilings = CEILINGS if variant == "behaviour" else []
         for seed in range(seeds if variant == "behaviour" else min(seeds, STATIONARY_SEEDS)):
+            if only is not None and seed not in only:
+                continue
             cells = [(n, name) for n in MEMORIES for name in RULES] + [(MEMORIES[0], name) for name in ceilings]
             for memory, name in cells:
                 out = cache_path(root, env_id, variant, memory, name, seed)
@@ -291,10 +293,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / "runs" / "memory")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "memory.md")
     parser.add_argument("--report", action="store_true", help="rewrite the doc from the cache, evaluate nothing")
+    parser.add_argument("--only-seeds", type=int, nargs="*", default=None,
+                        help="evaluate only these seeds (to split a run across processes); the doc covers --seeds")
     args = parser.parse_args()
     if not args.report:
         for env_id in args.envs:
-            measure(env_id, args.seeds, args.cache, args.data_dir)
+            measure(env_id, args.seeds, args.cache, args.data_dir, args.only_seeds)
     text = "\n".join(report(args.envs, args.seeds, args.cache))
     atomic_write(args.out, lambda tmp: tmp.write_text(text))
     print(f"wrote {args.out}")
