@@ -302,8 +302,10 @@ def run_log(args: argparse.Namespace) -> int:
         policy, described, run = run_logging_policy(Path(args.policy), args.epsilon)
         if args.env is not None and args.env != run.env_id:
             raise ValueError(f"run {args.policy} was trained on {run.env_id}, not --env {args.env}: drop --env")
-        if overrides:
-            run = RunSetup(run.env_id, run.scenario, run.config.replace(**overrides))
+        if args.max_steps is not None and args.max_steps != run.config.max_steps:
+            # the observation's `consumed` list is sized by the episode length: the agent reads no other shape
+            raise ValueError(f"run {args.policy} acts on episodes of max_steps={run.config.max_steps} (its "
+                             "observations have that shape): drop --max-steps to log it")
     else:
         run = make_run_setup(args.env or "recgym/ML100K-PMF-v0", overrides, "discrete")
         policy, described = logging_policy(args.policy, run, args.temperature, args.epsilon, args.seed)
