@@ -1,4 +1,4 @@
-"""The ``recgym`` command line: ``recgym datasets | train | evaluate | demo | pretrain | log-behavior | compare``.
+"""The ``recgym`` command line: ``recgym datasets | train | evaluate | demo | pretrain | log-behavior | log | compare``.
 
 Each sub-command lives with the code it drives and adds itself through a
 ``register(subparsers)`` function, so this file only wires them together.
@@ -13,7 +13,7 @@ import sys
 # module path of each sub-command group, in the order shown by --help
 _COMMAND_MODULES = (
     "recgym.data.cli", "recgym.experiments.cli", "recgym.experiments.pretrain", "recgym.experiments.behavior_log",
-    "recgym.experiments.compare.cli",
+    "recgym.experiments.transition_log", "recgym.experiments.compare.cli",
 )
 
 

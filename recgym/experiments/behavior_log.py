@@ -35,6 +35,7 @@ import pandas as pd
 
 from recgym.data.rating_log import BEHAVIOR_COLUMN, RatingLog
 from recgym.envs.config import DEFAULT_HISTORY_LENGTH
+from recgym.evaluation.transitions import masked_softmax, sample_actions
 from recgym.scenario import Scenario
 from simulators.base import Behavior
 from simulators.behavior import BehaviorConfig, BehaviorSimulator, behaviors_from_ratings
@@ -109,19 +110,12 @@ class SoftmaxLoggingPolicy:
 
     def probabilities(self, observations: dict[str, np.ndarray], available: np.ndarray) -> np.ndarray:
         """``(B, n_items)`` the policy's probabilities (0 for unavailable items) for a batch of observations."""
-        logits = self.scorer.predicted_ratings(observations) / self.temperature  # [B, n_items]
-        logits = np.where(available, logits, -np.inf)
-        logits -= logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        return weights / weights.sum(axis=1, keepdims=True)
+        return masked_softmax(self.scorer.predicted_ratings(observations), available, self.temperature)
 
     def act(self, observations: dict[str, np.ndarray], available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sampled items ``(B,)`` and their propensities ``(B,)``."""
         probs = self.probabilities(observations, available)  # [B, n_items]
-        # inverse-CDF sampling: one uniform draw per row
-        draws = self.rng.random(probs.shape[0])[:, None]
-        items = np.minimum((probs.cumsum(axis=1) < draws).sum(axis=1), probs.shape[1] - 1)
-        items = np.where(available[np.arange(items.size), items], items, probs.argmax(axis=1))  # round-off guard
+        items = sample_actions(probs, available, self.rng)
         return items, probs[np.arange(items.size), items]
 
 

@@ -1,0 +1,241 @@
+"""Off-policy estimators (recgym.evaluation.ope), transition logs and their Minari export (``recgym log``)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from recgym.evaluation.ope import (
+    DecisionArrays,
+    RatingRewardModel,
+    decision_arrays,
+    estimate,
+    estimate_all,
+)
+from recgym.evaluation.transitions import (
+    EpsilonMixture,
+    GreedyProbabilities,
+    SoftmaxProbabilities,
+    UniformProbabilities,
+    record_transitions,
+)
+
+SYN = dict(n_users=60, n_items=50, density=0.3, seed=0)
+
+
+def arrays(episode, step, rewards, mu, pi, q=None, v=None) -> DecisionArrays:
+    as_array = (lambda x: None if x is None else np.asarray(x, dtype=np.float64))
+    return DecisionArrays(np.asarray(episode), np.asarray(step), as_array(rewards), as_array(mu), as_array(pi),
+                          as_array(q), as_array(v))
+
+
+# -- hand-computed values ---------------------------------------------------------------------------
+# a bandit log: four one-step episodes; weights pi/mu = 2, 0, 1, 2
+BANDIT = arrays([0, 1, 2, 3], [0, 0, 0, 0], rewards=[1, 2, 0, 4], mu=[0.5, 0.25, 0.5, 0.25], pi=[1, 0, 0.5, 0.5],
+                q=[1, 1, 1, 3], v=[1.5, 1, 0.5, 2])
+
+
+@pytest.mark.parametrize("estimator,expected", [
+    ("pdis", (2 * 1 + 0 * 2 + 1 * 0 + 2 * 4) / 4),  # 2.5
+    ("wpdis", (2 * 1 + 0 * 2 + 1 * 0 + 2 * 4) / (2 + 0 + 1 + 2)),  # 2.0
+    ("dm", (1.5 + 1 + 0.5 + 2) / 4),  # 1.25
+    ("dr", ((2 * 0 + 1.5) + (0 * 1 + 1) + (1 * -1 + 0.5) + (2 * 1 + 2)) / 4),  # 1.5
+])
+def test_each_estimator_on_a_tiny_bandit_log_gives_the_hand_computed_value(estimator, expected):
+    result = estimate(BANDIT, estimator, samples=200)
+    assert result.value == pytest.approx(expected)
+    assert result.low <= result.value <= result.high and result.episodes == 4
+
+
+# two episodes, of 2 and 1 steps: ratios (2, 0.5) and (0.5,), so per-decision weights (2, 1) and (0.5,)
+SEQUENCE = arrays([0, 0, 1], [0, 1, 0], rewards=[1, 3, 2], mu=[0.25, 0.5, 0.5], pi=[0.5, 0.25, 0.25],
+                  q=[1, 2, 1], v=[1, 4, 3])
+
+
+@pytest.mark.parametrize("estimator,kwargs,expected", [
+    ("pdis", {}, ((2 * 1 + 1 * 3) + 0.5 * 2) / 2),  # 3.0
+    ("pdis", {"gamma": 0.5}, ((2 * 1 + 0.5 * 1 * 3) + 0.5 * 2) / 2),  # 2.25
+    ("pdis", {"max_weight": 1.5}, ((1.5 * 1 + 1 * 3) + 0.5 * 2) / 2),  # clipped: 2.75
+    # the ended episode keeps its weight 0.5 (reward 0) in step 1's denominator
+    ("wpdis", {}, (2 * 1 + 0.5 * 2) / (2 + 0.5) + (1 * 3 + 0.5 * 0) / (1 + 0.5)),  # 3.2
+    ("dm", {}, ((1 + 4) + 3) / 2),  # 4.0
+    # DR: w_t (r_t - q_t) + w_{t-1} v_t, with w_{-1} = 1
+    ("dr", {}, ((2 * 0 + 1 * 1) + (1 * (3 - 2) + 2 * 4) + (0.5 * (2 - 1) + 1 * 3)) / 2),  # 6.75
+])
+def test_per_decision_estimators_on_a_two_step_log_give_the_hand_computed_value(estimator, kwargs, expected):
+    assert estimate(SEQUENCE, estimator, samples=0, **kwargs).value == pytest.approx(expected)
+
+
+def test_dr_without_a_reward_model_signal_is_pdis():
+    zero = arrays([0, 0, 1], [0, 1, 0], rewards=[1, 3, 2], mu=[0.25, 0.5, 0.5], pi=[0.5, 0.25, 0.25],
+                  q=[0, 0, 0], v=[0, 0, 0])
+    assert estimate(zero, "dr", samples=0).value == pytest.approx(estimate(zero, "pdis", samples=0).value)
+
+
+def test_dr_equals_dm_in_a_bandit_when_the_reward_model_is_exact_whatever_the_target():
+    # one-step episodes, deterministic rewards r = q(s, a): the correction w (r - q) vanishes and
+    # w_{-1} = 1, so DR = DM for any logging / target propensities
+    rng = np.random.default_rng(0)
+    n = 50
+    q = rng.normal(size=n)
+    d = arrays(np.arange(n), np.zeros(n, dtype=int), rewards=q, mu=rng.uniform(0.05, 1, n),
+               pi=rng.uniform(0, 1, n), q=q, v=rng.normal(size=n))
+    assert estimate(d, "dr", samples=0).value == pytest.approx(estimate(d, "dm", samples=0).value)
+
+
+def test_dr_is_unbiased_and_has_less_variance_than_ips_with_an_exact_mean_reward_model():
+    # a 5-armed Bernoulli bandit: logging softmax, a different target, the exact mean-reward model
+    rng = np.random.default_rng(1)
+    means = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    mu = np.exp(np.arange(5) * -0.5)
+    mu /= mu.sum()
+    pi = np.array([0.05, 0.05, 0.1, 0.2, 0.6])
+    truth = float(pi @ means)
+    n, replicates = 200, 400
+    pdis, dr, dm = [], [], []
+    for _ in range(replicates):
+        actions = rng.choice(5, size=n, p=mu)
+        rewards = (rng.random(n) < means[actions]).astype(float)
+        d = arrays(np.arange(n), np.zeros(n, dtype=int), rewards, mu[actions], pi[actions],
+                   q=means[actions], v=np.full(n, truth))
+        pdis.append(estimate(d, "pdis", samples=0).value)
+        dr.append(estimate(d, "dr", samples=0).value)
+        dm.append(estimate(d, "dm", samples=0).value)
+    assert np.mean(dr) == pytest.approx(truth, abs=3 * np.std(dr) / np.sqrt(replicates))
+    assert np.mean(pdis) == pytest.approx(truth, abs=3 * np.std(pdis) / np.sqrt(replicates))
+    assert np.var(dr) < 0.5 * np.var(pdis)
+    assert np.allclose(dm, truth)  # the exact model's DM has no variance at all
+
+
+def test_bootstrap_intervals_cover_the_truth_about_95_percent_of_the_time():
+    rng = np.random.default_rng(2)
+    means = np.array([0.2, 0.8])
+    mu, pi = np.array([0.5, 0.5]), np.array([0.2, 0.8])
+    truth = float(pi @ means)
+    covered = 0
+    for seed in range(100):
+        actions = rng.choice(2, size=300, p=mu)
+        rewards = (rng.random(300) < means[actions]).astype(float)
+        d = arrays(np.arange(300), np.zeros(300, dtype=int), rewards, mu[actions], pi[actions])
+        result = estimate(d, "pdis", samples=300, seed=seed)
+        covered += result.low <= truth <= result.high
+    assert 85 <= covered <= 100
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown estimator"):
+        estimate(BANDIT, "ips")
+    with pytest.raises(ValueError, match="reward model"):
+        estimate(arrays([0], [0], [1], [0.5], [0.5]), "dr")
+    with pytest.raises(ValueError, match="logging propensities must lie in"):
+        estimate(arrays([0], [0], [1], [0.0], [0.5]), "pdis")
+    with pytest.raises(ValueError, match="max_weight"):
+        estimate(BANDIT, "pdis", max_weight=0)
+
+
+# -- logs recorded on simulated users -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run():
+    from recgym.experiments.environments import make_run_setup
+
+    return make_run_setup("recgym/Synthetic-PMF-v0", {"dataset_kwargs": SYN, "max_steps": 6}, "discrete")
+
+
+@pytest.fixture(scope="module")
+def pmf(run):
+    from agents.baselines import GreedyPMFAgent
+
+    return GreedyPMFAgent(run.training_env(1), scenario=run.scenario)
+
+
+@pytest.fixture(scope="module")
+def softmax_log(run, pmf):
+    logging = SoftmaxProbabilities(pmf, 0.5)
+    return record_transitions(logging, run.scenario, run.config, users="test", seed=3, card={"policy": "t"})
+
+
+def test_a_recorded_log_holds_whole_episodes_with_their_final_observation(run, softmax_log):
+    log = softmax_log
+    assert log.n_episodes == run.scenario.users("test").size
+    assert np.array_equal(np.unique(log.observations["user"]), run.scenario.users("test"))
+    # the next observation is the same user's, also at the last step (not the autoreset's next user)
+    assert np.array_equal(log.next_observations["user"], log.observations["user"])
+    inner = np.flatnonzero(np.diff(log.episode) == 0)
+    for key in ("history_items", "consumed"):
+        assert np.array_equal(log.next_observations[key][inner], log.observations[key][inner + 1])
+    ends = np.append(np.diff(log.episode) != 0, True)
+    assert np.array_equal(ends, log.terminated | log.truncated)
+    assert np.all(log.action_masks[np.arange(len(log)), log.actions])
+
+
+def test_ips_of_the_logging_policy_itself_is_the_logs_mean_return(run, pmf, softmax_log):
+    result = estimate_all(softmax_log, SoftmaxProbabilities(pmf, 0.5), estimators=("pdis", "wpdis"), samples=100)
+    mean_return = softmax_log.episode_returns().mean()
+    for name in ("pdis", "wpdis"):
+        assert result[name].value == pytest.approx(mean_return)
+        assert result[name].effective_sample_size == pytest.approx(softmax_log.n_episodes)
+        assert result[name].max_weight == pytest.approx(1.0)
+
+
+def test_estimates_of_other_targets_are_finite_and_dm_dr_use_the_fitted_model(run, pmf, softmax_log):
+    model = RatingRewardModel(pmf).fit(softmax_log)
+    targets = {"greedy": EpsilonMixture(GreedyProbabilities(pmf, run.scenario.n_items), 0.2),
+               "uniform": UniformProbabilities()}
+    for target in targets.values():
+        result = estimate_all(softmax_log, target, model, samples=100)
+        assert all(np.isfinite(r.value) and r.low <= r.high for r in result.values())
+    # a greedy target's probabilities are one-hot on the greedy choice among the available items
+    d = decision_arrays(softmax_log, GreedyProbabilities(pmf, run.scenario.n_items))
+    chosen = pmf.predict(softmax_log.observations, action_masks=softmax_log.action_masks)[0]
+    assert np.array_equal(d.target_propensities, (chosen == softmax_log.actions).astype(float))
+
+
+def test_a_minari_export_round_trips(run, softmax_log, tmp_path):
+    pytest.importorskip("minari")
+    from recgym.experiments.transition_log import load_transition_log, save_transition_log
+
+    env = run.training_env(1)
+    out = save_transition_log(softmax_log, tmp_path / "log", env.observation_space, env.action_space)
+    back = load_transition_log(out)
+    for name in ("actions", "rewards", "terminated", "truncated", "propensities", "action_masks", "episode", "step"):
+        assert np.array_equal(getattr(back, name), getattr(softmax_log, name)), name
+    for key, value in softmax_log.observations.items():
+        assert np.array_equal(back.observations[key], value) and np.array_equal(
+            back.next_observations[key], softmax_log.next_observations[key]), key
+    assert back.card == softmax_log.card
+    import minari
+
+    dataset = minari.MinariDataset(out / "data")
+    assert dataset.total_episodes == softmax_log.n_episodes and dataset.total_steps == len(softmax_log)
+    with pytest.raises(FileExistsError, match="nothing is overwritten"):
+        save_transition_log(softmax_log, out, env.observation_space, env.action_space)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]  # no staging folder left behind
+
+
+def test_without_minari_the_export_says_how_to_install_it(run, softmax_log, tmp_path, monkeypatch):
+    from recgym.experiments.transition_log import save_transition_log
+
+    monkeypatch.setitem(sys.modules, "minari", None)
+    with pytest.raises(ImportError, match=r"pip install 'recgym\[offline\]'"):
+        save_transition_log(softmax_log, tmp_path / "log", None, None)
+
+
+def test_recgym_log_writes_a_dataset_with_its_card(tmp_path, capsys):
+    pytest.importorskip("minari")
+    import json
+
+    from recgym.cli import main
+
+    out = tmp_path / "log"
+    args = ["log", "--env", "recgym/Synthetic-PMF-v0", "--policy", "greedy-pmf", "--epsilon", "0.3",
+            "--n-users", "4", "--max-steps", "3", "--seed", "1", "--out", str(out)]
+    assert main(args) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert (card["policy"], card["epsilon"], card["seed"], card["n_users"]) == ("greedy-pmf", 0.3, 1, 4)
+    assert card["env"] == "recgym/Synthetic-PMF-v0" and card["steps"] <= 12
+    assert main(args) == 2 and "exists" in capsys.readouterr().err
+    bad = ["log", "--env", "recgym/Synthetic-PMF-v0", "--policy", "random", "--temperature", "1",
+           "--out", str(tmp_path / "other")]
+    assert main(bad) == 2 and "random is already uniform" in capsys.readouterr().err
