@@ -308,7 +308,12 @@ class MaskedDQN(DQN):
         self.n_items = int(self.action_space.n)
         self._rng = np.random.default_rng(self.seed)
         # clip only what the optimizer trains (SB3 passes every policy parameter, the target net's included)
-        self._trained_params = [p for p in self.q_net.parameters() if p.requires_grad]
+        params = list(self.q_net.parameters())
+        if isinstance(self.q_net, MaskedQNetwork):
+            # in the order the network listed them before heads were classes: the clipped norm sums
+            # the parameters' norms in this order, and a seed should train as it did, bit for bit
+            params = [params[i] for i in self.q_net.legacy_parameter_order()]
+        self._trained_params = [p for p in params if p.requires_grad]
 
     # -- acting ----------------------------------------------------------------------------
     def predict(
