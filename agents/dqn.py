@@ -8,12 +8,14 @@ What recgym adds to stable-baselines3's DQN, and why:
 
 * **State encoder.** The policy's features extractor is a state encoder from
   :mod:`state_encoders` (default DRR-ave), its item and user tables initialised
-  from the simulator's PMF factors (as DRR's embeddings), then a head that
-  gives one Q-value per item: SB3's MLP with one output per item (default), or
-  ``Q(s, a) = e_a^T MLP(s) + c_a`` over a trainable item table initialised from
-  PMF (``q_head="dot"``), or, for a target-aware encoder such as DIN,
-  ``Q(s, a) = MLP(s(a)) + c_a`` with the candidate item as the encoder's query
-  (``q_head="target"``); see :class:`MaskedQNetwork`.
+  from the simulator's PMF factors (as DRR's embeddings), then a Q-head
+  (:mod:`agents.q_heads`) that gives one Q-value per item from the state: SB3's
+  MLP with one output per item (default), a dot product with item embeddings or
+  item descriptors, a similarity-to-the-history term, a target-aware encoder's
+  per-candidate state, or the labelled hybrid that takes greedy-pmf's rating as
+  an input. Heads are classes plugged in through ``policy_kwargs``
+  (``q_head_class`` / ``q_head_kwargs``, as SB3's features extractors), their
+  names (``q_head="history"``) aliases; see :class:`MaskedQNetwork`.
 * **Masking.** Items already in the episode (``obs["consumed"]``) can never be
   recommended again, so their Q-values are set to ``-inf`` before every argmax:
   at action selection (:class:`MaskedQNetwork`), in exploration (random
@@ -31,15 +33,15 @@ What recgym adds to stable-baselines3's DQN, and why:
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import preprocess_obs
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.dqn.policies import MultiInputPolicy, QNetwork
 from torch import nn
@@ -49,7 +51,10 @@ from agents.arguments import check_constructor_arguments
 from agents.common import as_batch, mask_consumed, random_available, random_unconsumed, replay_schedule
 from agents.nstep import n_step_buffer_kwargs, take_n_steps
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
-from recgym.scenario import fold_in_users
+from agents.q_heads import Q_HEADS, LastFoldIn, LinearQHead, QHead, QHeadInputs, resolve_q_head
+
+__all__ = ["DQN_DEFAULTS", "DQN_NET_ARCH", "DQN_REPLAY_RATIO", "LastFoldIn", "MaskedDQN", "MaskedDQNPolicy",
+           "MaskedQNetwork", "Q_HEADS", "head_arguments"]
 
 #: Defaults for this domain, with their sources.
 DQN_DEFAULTS: dict[str, Any] = {
@@ -81,99 +86,31 @@ DQN_REPLAY_RATIO = 1 / 4
 DQN_NET_ARCH = [128]
 
 
-Q_HEADS = ("dot", "features", "history", "linear", "prior", "target")
-
-
-class LastFoldIn:
-    """One-slot memo of the prior head's ``p_a(s)`` over the catalogue, shared by the online and target nets.
-
-    A Double-DQN target scores the same next observations with both networks; the fold-in
-    (a ridge regression per user, in numpy) depends only on the observation, so the second
-    network reuses the first one's answer. The key is the identity of the observation's
-    history tensors (they are held, so an id cannot be reused while cached).
-    """
-
-    _KEYS = ("history_items", "history_feedback", "history_mask")
-
-    def __init__(self) -> None:
-        self._key: tuple[th.Tensor, ...] | None = None
-        self._value: th.Tensor | None = None
-
-    def get(self, obs: PyTorchObs, compute: Callable[[], th.Tensor]) -> th.Tensor:
-        """``compute()``, or its stored answer when ``obs`` holds the same tensors as last time."""
-        key = tuple(obs[k] for k in self._KEYS)
-        if self._key is None or any(a is not b for a, b in zip(key, self._key)):
-            self._key, self._value = key, compute()
-        return self._value
+#: Names of the Q-network's parameters and buffers before the heads became classes (3fb2803 and
+#: earlier); a saved run holding them is read into ``head.`` (MaskedQNetwork._read_legacy_layout).
+_LEGACY_HEAD_ENTRIES = ("item_bias", "item_table", "item_phi", "prior_design", "history_descriptors",
+                        "history_weights.weight", "history_weights.bias")
 
 
 class MaskedQNetwork(QNetwork):
-    """Per-item Q-values over a state encoder, masked at action selection; ``q_values`` for chosen items.
+    """Per-item Q-values ``head(encoder(obs), obs)``, masked at action selection; ``q_values`` for chosen items.
 
-    Three heads on top of the encoder's state ``s``:
-
-    * ``"linear"`` (default): SB3's head, an MLP with one output per item.
-    * ``"dot"``: ``Q(s, a) = e_a^T g(s) + c_a``, ``g`` an MLP to the embedding size
-      ``d``, ``e_a`` a trainable item table initialised from the encoder's (PMF)
-      item embeddings, ``c_a`` a per-item bias. One Q-value costs ``O(d)``, so the
-      update touches only the taken action, and the full product is ~8x cheaper
-      than the linear head at ML-100K size. It learns worse, though: PMF
-      factors carry no item bias, and a scalar ``c_a`` moves slowly under Adam,
-      while the linear head's 128 weights per item learn an item's value
-      quickly (ML-100K, 20k steps: 0.37 against 0.55 average test reward).
-    * ``"target"``: for target-aware encoders (those with a
-      ``target_state(observations, items)`` method, e.g. ``din``), the state
-      depends on the candidate: ``Q(s, a) = g(s(a)) + c_a``, ``s(a)`` the
-      encoder's state with item ``a`` as its query, ``g`` an MLP to one value.
-      Scoring the whole catalogue runs the encoder once per item, so it is
-      much slower than the other heads on a CPU.
-    * ``"history"`` (a recgym head, not from a paper): the linear head plus a term in
-      the candidate's similarity to each of the N items the episode showed last,
-      ``Q(s, a) = MLP(s)_a + sum_c sum_n w_{c,n}(s) m_n cos_c(a, h_n)``, with ``h_n``
-      the n-th history item (``history_items``, skipped ones included), ``m_n`` its
-      mask, and channels ``c``: cosine of the encoder's (PMF) item embeddings and,
-      where the scenario has item topics (``item_features``: genre flags),
-      cosine of those. ``w(s)`` is a linear map of the state to ``C x N`` weights.
-      The simulated users tire of what resembles what they were just shown
-      (boredom and satiation per topic, docs/simulators.md); with this term a
-      value learned for "one more item like the last ones" applies to every
-      candidate at once, where the per-item outputs would have to learn it for
-      each item and each history separately. The candidate-to-history relevance
-      is the same idea as DIN's target attention (Zhou et al., KDD 2018), here
-      fixed cosines with learned weights.
-    * ``"prior"`` (a recgym head): the embedding model's rating, folded in from the
-      episode, as a feature of a small Q-function,
-      ``Q(s, a) = alpha(s) p_a(s) + beta(s) + c_a + (the "history" term)``, with
-      ``p_a(s)`` greedy-pmf's predicted rating of ``a`` in reward units for the user
-      folded in from the ratings the observation shows (the same ridge regression as
-      :func:`recgym.scenario.fold_in_users`, for every user, so training and test
-      users are represented alike), ``alpha, beta`` an MLP of the state (``alpha``
-      starts at 1, so the greedy ranking is where learning starts) and ``c_a`` a
-      per-item bias. RL's part is what the rating model does not know: how
-      much an item is worth beyond its rating (the history term, the biases). A
-      residual on a model-based prior, as in residual policy learning (Silver et
-      al., arXiv:1812.06298); ``prior_model`` is the fitted embedding model (the
-      agents registry passes the scenario's, the one greedy-pmf uses).
-    * ``"features"``: ``Q(s, a) = g(s)^T phi_a + c_a`` with fixed item descriptors
-      ``phi_a = [e_a, x_a]``: the encoder's (PMF) item embedding and the item's
-      content ``x_a`` (genres, words; ``item_features``). Values generalise across
-      items that share a descriptor, so what is learned about one item of a genre
-      moves every item of it: the shape of a user's satiation per genre (the
-      Behavior-v1 users, docs/simulators.md) is a few directions of ``g(s)``
-      instead of one output row per item. The same linear-in-features Q as
-      Li et al.'s LinUCB arms (WWW 2010) and Ie et al.'s SlateQ item features
-      (IJCAI 2019), with the state side learned.
+    The encoder is SB3's features extractor (a state encoder), the head a
+    :class:`agents.q_heads.QHead` (``LinearQHead``, the default; ``DotQHead``, ``FeaturesQHead``,
+    ``HistoryQHead``, ``TargetQHead``, and the labelled hybrid ``PriorQHead``, which takes
+    greedy-pmf's rating as an input; docs/agents.md). SB3's per-item MLP is built first, as SB3's
+    ``QNetwork`` does, so that a seed gives the initial weights it gave before heads were classes.
 
     :param observation_space: the Dict observation space.
     :param action_space: ``Discrete(n_items)``.
     :param features_extractor: a state encoder.
     :param features_dim: size of the state ``s``.
-    :param net_arch: hidden layers of the MLP.
+    :param net_arch: hidden layers of the head's MLP.
     :param activation_fn: activation between layers.
-    :param normalize_images: unused (SB3 signature).
-    :param q_head: ``"dot"``, ``"features"``, ``"linear"`` or ``"target"``.
-    :param item_features: ``(n_items, F)`` content of the items, for ``q_head="features"``
-        (the agents registry passes the scenario's).
+    :param normalize_images: SB3's preprocessing flag.
+    :param q_head_class: the head class (:func:`agents.q_heads.resolve_q_head` of the policy's arguments).
+    :param q_head_kwargs: the head's own arguments (e.g. ``item_features``).
+    :param shared: a dict shared with the other network's head (caches), see :class:`QHeadInputs`.
     """
 
     def __init__(
@@ -185,192 +122,65 @@ class MaskedQNetwork(QNetwork):
         net_arch: list[int] | None = None,
         activation_fn: type[nn.Module] = nn.ReLU,
         normalize_images: bool = True,
-        q_head: str = "linear",
-        item_features: np.ndarray | None = None,
-        prior_model: Any = None,
-        fold_in_memo: LastFoldIn | None = None,
+        q_head_class: type[QHead] = LinearQHead,
+        q_head_kwargs: dict[str, Any] | None = None,
+        shared: dict[str, Any] | None = None,
     ) -> None:
-        if q_head not in Q_HEADS:
-            raise ValueError(f"unknown q_head {q_head!r}; choose one of {list(Q_HEADS)}")
         super().__init__(
             observation_space, action_space, features_extractor, features_dim, net_arch, activation_fn, normalize_images
         )
-        self.q_head = q_head
-        self.item_features = item_features
-        self.prior_model = prior_model
-        self.fold_in_memo = fold_in_memo if fold_in_memo is not None else LastFoldIn()
-        if q_head == "prior":
-            self._make_history_term(observation_space, features_extractor, features_dim, int(action_space.n),
-                                    item_features)
-            self._make_prior(prior_model, int(action_space.n))
-            self.q_net = nn.Sequential(*create_mlp(features_dim, 2, self.net_arch, activation_fn))  # alpha, beta
-            nn.init.zeros_(self.q_net[-1].weight)
-            with th.no_grad():
-                self.q_net[-1].bias.copy_(th.tensor([1.0, 0.0]))
-            self.item_bias = nn.Parameter(th.zeros(int(action_space.n)))  # c_a
-        elif q_head == "features":
-            self._make_features_head(features_extractor, features_dim, int(action_space.n), item_features,
-                                     activation_fn)
-        elif q_head == "history":
-            self._make_history_term(observation_space, features_extractor, features_dim, int(action_space.n),
-                                    item_features)
-        elif q_head == "dot":
-            if not hasattr(features_extractor, "item_embedding_table"):
-                raise ValueError("q_head='dot' needs a state encoder with item embeddings; use q_head='linear'")
-            table = features_extractor.item_embedding_table().detach().clone()  # [n_items, d]
-            self.q_net = nn.Sequential(*create_mlp(features_dim, table.shape[1], self.net_arch, activation_fn))  # g
-            self.item_table = nn.Parameter(table)  # e_a
-            self.item_bias = nn.Parameter(th.zeros(table.shape[0]))  # c_a
-        elif q_head == "target":
-            if not callable(getattr(features_extractor, "target_state", None)):
-                raise ValueError(
-                    f"q_head='target' needs a target-aware state encoder (with target_state(), e.g. 'din'), "
-                    f"got {type(features_extractor).__name__}; use q_head='linear' or 'dot'"
-                )
-            self.q_net = nn.Sequential(*create_mlp(features_dim, 1, self.net_arch, activation_fn))  # g
-            self.item_bias = nn.Parameter(th.zeros(int(action_space.n)))  # c_a
+        per_item_mlp = self.q_net  # SB3's, built (and its initial weights drawn) before any head's
+        del self.q_net
+        self.q_head_class = resolve_q_head(q_head_class=q_head_class)
+        self.q_head_kwargs = dict(q_head_kwargs or {})
+        inputs = QHeadInputs(
+            observation_space=observation_space, features_extractor=features_extractor, features_dim=features_dim,
+            n_items=int(action_space.n), net_arch=list(self.net_arch), activation_fn=activation_fn,
+            normalize_images=normalize_images, per_item_mlp=per_item_mlp,
+            shared=shared if shared is not None else {},
+        )
+        try:
+            self.head = self.q_head_class(inputs, **self.q_head_kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.q_head_class.__name__}(inputs, **q_head_kwargs) failed with q_head_kwargs "
+                            f"{sorted(self.q_head_kwargs)}: {error}") from error
+        self.register_load_state_dict_pre_hook(self._read_legacy_layout)
 
-    def _make_features_head(self, features_extractor: BaseFeaturesExtractor, features_dim: int, n_items: int,
-                            item_features: np.ndarray | None, activation_fn: type[nn.Module]) -> None:
-        if item_features is None:
-            raise ValueError("q_head='features' needs item_features, an (n_items, F) array of item content "
-                             "(agents.make passes the scenario's; give policy_kwargs={'item_features': ...})")
-        content = th.as_tensor(np.asarray(item_features, dtype=np.float32))
-        if content.ndim != 2 or content.shape[0] < n_items or not th.isfinite(content).all():
-            raise ValueError(f"item_features must be a finite (n_items={n_items}, F) array, got shape "
-                             f"{tuple(content.shape)}")
-        blocks = [content[:n_items]]
-        if hasattr(features_extractor, "item_embedding_table"):
-            table = features_extractor.item_embedding_table().detach()[:n_items]  # [n_items, d]
-            blocks.insert(0, table / table.std().clamp_min(1e-8))
-        phi = th.cat(blocks, dim=1)  # [n_items, D]
-        self.register_buffer("item_phi", phi)
-        self.q_net = nn.Sequential(*create_mlp(features_dim, phi.shape[1], self.net_arch, activation_fn))  # g
-        self.item_bias = nn.Parameter(th.zeros(n_items))  # c_a
+    @staticmethod
+    def _read_legacy_layout(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved runs from before the heads were classes keep the head's entries on the network itself
+        # ("q_net.0.weight" for the MLP, "item_bias", ...); they are the head's now ("head.mlp.0.weight")
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            name = key[len(prefix):]
+            if name.startswith("q_net."):
+                state_dict[prefix + "head.mlp." + name[len("q_net."):]] = state_dict.pop(key)
+            elif name in _LEGACY_HEAD_ENTRIES:
+                state_dict[prefix + "head." + name] = state_dict.pop(key)
 
-    def _make_history_term(self, observation_space: spaces.Space, features_extractor: BaseFeaturesExtractor,
-                           features_dim: int, n_items: int, item_features: np.ndarray | None) -> None:
-        if "history_items" not in observation_space.spaces:
-            raise ValueError(f"q_head={self.q_head!r} needs 'history_items' in the observation; use q_head='linear'")
-        channels = []
-        if hasattr(features_extractor, "item_embedding_table"):
-            channels.append(features_extractor.item_embedding_table().detach()[:n_items].float())
-        if item_features is not None:
-            topics = th.as_tensor(np.asarray(item_features, dtype=np.float32))
-            if topics.ndim != 2 or topics.shape[0] < n_items or not th.isfinite(topics).all():
-                raise ValueError(f"item_features must be a finite (n_items={n_items}, F) array, got shape "
-                                 f"{tuple(topics.shape)}")
-            channels.append(topics[:n_items])
-        if not channels:
-            raise ValueError(f"q_head={self.q_head!r} needs item embeddings (an encoder with item_embedding_table) "
-                             "or item_features to compare the candidates with the history")
-        width = max(c.shape[1] for c in channels)
-        table = th.zeros(len(channels), n_items + 1, width)  # row n_items: the padding id, similarity 0
-        for i, c in enumerate(channels):
-            table[i, :n_items, : c.shape[1]] = F.normalize(c, dim=1)  # rows of zeros stay zero
-        self.register_buffer("history_descriptors", table)  # [C, n_items + 1, W], unit rows
-        self.history_length = int(observation_space["history_items"].shape[0])
-        self.history_weights = nn.Linear(features_dim, len(channels) * self.history_length)  # w(s)
-        nn.init.zeros_(self.history_weights.weight)  # starts as the linear head
-        nn.init.zeros_(self.history_weights.bias)
+    def legacy_parameter_order(self) -> list[int]:
+        """Indices into ``parameters()`` in the order the network listed them before heads were classes.
 
-    def _make_prior(self, prior_model: Any, n_items: int) -> None:
-        if not all(hasattr(prior_model, k) for k in ("item_embeddings", "item_bias", "global_mean", "scale")):
-            raise ValueError("q_head='prior' needs prior_model, a fitted embedding model such as the scenario's "
-                             f"PMFSimulator (agents.make passes it), got {type(prior_model).__name__}")
-        if prior_model.n_items < n_items:
-            raise ValueError(f"prior_model has {prior_model.n_items} items, the action space {n_items}")
-        factors = th.as_tensor(np.asarray(prior_model.item_embeddings, dtype=np.float64))[:n_items]
-        bias = th.as_tensor(np.asarray(prior_model.item_bias, dtype=np.float64))[:n_items]
-        self.register_buffer("prior_design", th.cat([factors, bias[:, None]], dim=1))  # [V_j, c_j]
-
-    def _prior(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
-        """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
-
-        The user is :func:`recgym.scenario.fold_in_users` of the ratings the observation shows (no gradient
-        flows into the prior: it is a fixed feature). The whole catalogue's answer goes through
-        :attr:`fold_in_memo`, which the target network shares.
+        That order was: the head's own parameters (``item_table``, ``item_bias``), the encoder's,
+        the MLP's, the history weights. A saved optimizer state is indexed by it.
         """
-        if items is None:
-            return self.fold_in_memo.get(obs, lambda: self._fold_in_ratings(obs, None))
-        return self._fold_in_ratings(obs, items)
+        def rank(name: str) -> int:
+            if name.startswith("features_extractor."):
+                return 1
+            if name.startswith("head.mlp."):
+                return 2
+            if name.startswith("head.history_weights."):
+                return 3
+            return 0
 
-    def _fold_in_ratings(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
-        model, scale = self.prior_model, self.prior_model.scale
-        numpy_obs = {k: obs[k].detach().cpu().numpy() for k in ("history_items", "history_feedback", "history_mask")}
-        ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
-        factors, user_bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
-        # the fold-in runs in numpy; its answer joins the design matrix on the network's device
-        device = self.prior_design.device
-        user = th.as_tensor(np.concatenate([factors, np.ones((factors.shape[0], 1))], axis=1),
-                            device=device)  # [U_i, 1]
-        design = self.prior_design if items is None else self.prior_design[items.long()]
-        rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
-        if items is None:
-            rating = rating.T  # [B, I]
-        offset = th.as_tensor(user_bias + model.global_mean - scale.midpoint,
-                              device=device).unsqueeze(1)  # b_i + mu - midpoint
-        return ((rating + offset) / scale.half_range).float()
-
-    def _history_term(self, obs: PyTorchObs, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:
-        """``sum_c sum_n w_{c,n}(s) m_n cos_c(a, h_n)`` ``[B, n_items]`` (or ``[B, k]`` for ``items``)."""
-        table = self.history_descriptors  # [C, I + 1, W]
-        n_items = table.shape[1] - 1
-        ids = obs["history_items"].long().clamp(0, n_items)  # [B, N]
-        mask = obs["history_mask"].to(features.dtype)  # [B, N]
-        ids = th.where(mask > 0, ids, th.full_like(ids, n_items))
-        weights = self.history_weights(features).view(features.shape[0], table.shape[0], -1) * mask.unsqueeze(1)
-        history = table[:, ids]  # [C, B, N, W]
-        # sum_n w_{c,n} h_n first: [C, B, W], then one product with the candidates
-        pooled = (weights.permute(1, 0, 2).unsqueeze(-1) * history).sum(dim=2)
-        if items is None:
-            return th.einsum("cbw,ciw->bi", pooled, table[:, :n_items])  # [B, I]
-        candidates = table[:, items.long()]  # [C, B, k, W]
-        return (candidates * pooled.unsqueeze(2)).sum(dim=(0, 3))  # [B, k]
+        names = [n for n, _ in self.named_parameters()]
+        return sorted(range(len(names)), key=lambda i: rank(names[i]))
 
     def q_values(self, obs: PyTorchObs, items: th.Tensor | None = None) -> th.Tensor:
         """``Q(s, ·)`` ``[B, n_items]``, or ``Q(s, a)`` for ``items`` ``[B, k]`` -> ``[B, k]``."""
-        if self.q_head == "target":
-            return self._target_q_values(obs, items)
-        features = self.extract_features(obs, self.features_extractor)  # [B, |s|]
-        if self.q_head == "history":
-            return self._linear_q_values(features, items) + self._history_term(obs, features, items)
-        if self.q_head == "prior":
-            scale, shift = self.q_net(features).unbind(dim=1)  # alpha(s), beta(s)
-            bias = self.item_bias if items is None else self.item_bias[items.long()]
-            return (scale.unsqueeze(1) * self._prior(obs, items) + shift.unsqueeze(1) + bias
-                    + self._history_term(obs, features, items))
-        if self.q_head == "features":
-            out = self.q_net(features)  # [B, D]
-            if items is None:
-                return out @ self.item_phi.T + self.item_bias  # [B, n_items]
-            items = items.long()
-            return (self.item_phi[items] * out.unsqueeze(1)).sum(-1) + self.item_bias[items]  # [B, k]
-        if self.q_head == "linear":
-            return self._linear_q_values(features, items)
-        out = self.q_net(features)  # [B, d]
+        features = self.extract_features(obs, self.features_extractor) if self.head.uses_state else None
         if items is None:
-            return out @ self.item_table.T + self.item_bias  # [B, n_items]
-        items = items.long()
-        return (self.item_table[items] * out.unsqueeze(1)).sum(-1) + self.item_bias[items]  # [B, k]
-
-    def _linear_q_values(self, features: th.Tensor, items: th.Tensor | None) -> th.Tensor:
-        if items is None:
-            return self.q_net(features)  # [B, n_items]
-        # only the output rows of the chosen items: O(B k h) instead of O(B n_items h)
-        hidden = self.q_net[:-1](features)  # [B, h]
-        last = self.q_net[-1]
-        items = items.long()
-        return (last.weight[items] * hidden.unsqueeze(1)).sum(-1) + last.bias[items]  # [B, k]
-
-    def _target_q_values(self, obs: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
-        processed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
-        batch = processed["consumed"].shape[0]
-        if items is None:
-            items = th.arange(self.item_bias.shape[0], device=self.item_bias.device).expand(batch, -1)  # [B, n_items]
-        items = items.long()
-        states = self.features_extractor.target_state(processed, items)  # [B, k, |s|]
-        return self.q_net(states).squeeze(-1) + self.item_bias[items]  # [B, k]
+            return self.head(features, obs)  # [B, n_items]
+        return self.head.item_values(features, obs, items)  # [B, k]
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
         return self.q_values(obs)
@@ -381,10 +191,31 @@ class MaskedQNetwork(QNetwork):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data["q_head"] = self.q_head
-        data["item_features"] = self.item_features
-        data["prior_model"] = self.prior_model
+        data["q_head_class"] = self.q_head_class
+        data["q_head_kwargs"] = self.q_head_kwargs
         return data
+
+
+def head_arguments(
+    q_head: str | type[QHead] | None = None,
+    q_head_class: type[QHead] | None = None,
+    q_head_kwargs: dict[str, Any] | None = None,
+    item_features: np.ndarray | None = None,
+    prior_model: Any = None,
+) -> tuple[type[QHead], dict[str, Any]]:
+    """The head class and its arguments from a policy's ``policy_kwargs``.
+
+    ``q_head`` (a name or a class) and ``q_head_class`` name the head; ``item_features`` and
+    ``prior_model`` at the top of ``policy_kwargs`` are the arguments' names before heads were
+    classes (saved runs hold them): they go to a head that declares them in
+    ``scenario_inputs`` unless ``q_head_kwargs`` gives them, and are ignored by the others, as before.
+    """
+    head = resolve_q_head(q_head, q_head_class)
+    kwargs = dict(q_head_kwargs or {})
+    for name, value in (("item_features", item_features), ("prior_model", prior_model)):
+        if value is not None and name in head.scenario_inputs and kwargs.get(name) is None:
+            kwargs[name] = value
+    return head, kwargs
 
 
 class MaskedDQNPolicy(MultiInputPolicy):
@@ -392,37 +223,38 @@ class MaskedDQNPolicy(MultiInputPolicy):
 
     Subclasses change the Q-network by overriding :attr:`q_network_class`.
 
-    :param q_head: passed to the Q-network (see :class:`MaskedQNetwork`); other
-        arguments as SB3's ``MultiInputPolicy``.
+    :param q_head_class: a :class:`agents.q_heads.QHead` subclass (default ``LinearQHead``).
+    :param q_head_kwargs: its arguments, as SB3's ``features_extractor_kwargs``.
+    :param q_head: a head's name in :data:`agents.q_heads.Q_HEADS` (``"history"``, ...) or a class:
+        the same as ``q_head_class``, kept for run configs and saved runs.
+    :param item_features: :func:`head_arguments` (the argument's place before heads were classes).
+    :param prior_model: likewise. Other arguments as SB3's ``MultiInputPolicy``.
     """
 
     q_network_class: ClassVar[type[BasePolicy]] = MaskedQNetwork
 
-    def __init__(self, *args: Any, q_head: str = "linear", item_features: np.ndarray | None = None,
+    def __init__(self, *args: Any, q_head: str | type[QHead] | None = None, q_head_class: type[QHead] | None = None,
+                 q_head_kwargs: dict[str, Any] | None = None, item_features: np.ndarray | None = None,
                  prior_model: Any = None, **kwargs: Any) -> None:
-        self.q_head = q_head
-        self.item_features = item_features
-        self.prior_model = prior_model
-        self.fold_in_memo = LastFoldIn()  # one for the online and the target network
+        self.q_head_class, self.q_head_kwargs = head_arguments(q_head, q_head_class, q_head_kwargs,
+                                                               item_features, prior_model)
+        self.shared_head_state: dict[str, Any] = {}  # one for the online and the target network
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
         # a fresh features extractor per network (online and target), as SB3 does
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
-        if self.q_network_class is MaskedQNetwork:
-            net_args["q_head"] = self.q_head
-            net_args["item_features"] = self.item_features
-            net_args["prior_model"] = self.prior_model
-            net_args["fold_in_memo"] = self.fold_in_memo
+        if issubclass(self.q_network_class, MaskedQNetwork):
+            net_args["q_head_class"] = self.q_head_class
+            net_args["q_head_kwargs"] = self.q_head_kwargs
+            net_args["shared"] = self.shared_head_state
         return self.q_network_class(**net_args).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data["q_head"] = self.q_head
-        data["item_features"] = self.item_features
-        data["prior_model"] = self.prior_model
+        data["q_head_class"] = self.q_head_class
+        data["q_head_kwargs"] = self.q_head_kwargs
         return data
-
 
 class MaskedDQN(DQN):
     """SB3 DQN with consumed-item masking, Double-DQN targets and optional PER.
@@ -476,7 +308,12 @@ class MaskedDQN(DQN):
         self.n_items = int(self.action_space.n)
         self._rng = np.random.default_rng(self.seed)
         # clip only what the optimizer trains (SB3 passes every policy parameter, the target net's included)
-        self._trained_params = [p for p in self.q_net.parameters() if p.requires_grad]
+        params = list(self.q_net.parameters())
+        if isinstance(self.q_net, MaskedQNetwork):
+            # in the order the network listed them before heads were classes: the clipped norm sums
+            # the parameters' norms in this order, and a seed should train as it did, bit for bit
+            params = [params[i] for i in self.q_net.legacy_parameter_order()]
+        self._trained_params = [p for p in params if p.requires_grad]
 
     # -- acting ----------------------------------------------------------------------------
     def predict(
@@ -584,6 +421,25 @@ class MaskedDQN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(losses)))
+
+    def set_parameters(self, load_path_or_dict: str | dict[str, Any], exact_match: bool = True,
+                       device: th.device | str = "auto") -> None:
+        """SB3's, plus runs saved before the Q-heads were classes: their optimizer state is reordered.
+
+        The parameters' names are mapped by :class:`MaskedQNetwork`'s load hook; the optimizer's
+        state is indexed by position, which was :meth:`MaskedQNetwork.legacy_parameter_order`.
+        """
+        params = load_path_or_dict
+        if not isinstance(params, dict):
+            _, params, _ = load_from_zip_file(params, device=device, load_data=False)
+        policy = params.get("policy") or {}
+        legacy = isinstance(self.q_net, MaskedQNetwork) and any(k.startswith("q_net.q_net.") for k in policy)
+        if legacy and "policy.optimizer" in params:
+            order = self.q_net.legacy_parameter_order()  # old position -> new position
+            optimizer = dict(params["policy.optimizer"])
+            optimizer["state"] = {order[i]: state for i, state in optimizer["state"].items()}
+            params = {**params, "policy.optimizer": optimizer}
+        super().set_parameters(params, exact_match=exact_match, device=device)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_rng", "_trained_params"]

@@ -35,7 +35,7 @@ from agents.common import (
     scenario_of,
 )
 from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
-from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy
+from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy, head_arguments
 from agents.drr import DRR, DRR_DEFAULTS, DRR_NET_ARCH, DRR_REPLAY_RATIO, OU_SIGMA, make_action_noise
 from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0
 
@@ -97,17 +97,33 @@ def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict
         "optimizer_kwargs": optimizer_kwargs(),
     }
     policy_kwargs.update(kwargs.pop("policy_kwargs", {}) or {})
-    if policy_kwargs.get("q_head") == "prior" and policy_kwargs.get("prior_model") is None:
-        # greedy-pmf's rating model, passed down like the PMF tables (fitted on the training users only)
-        policy_kwargs["prior_model"] = scenario.embedding_model
-    if policy_kwargs.get("q_head") in ("history", "prior") and policy_kwargs.get("item_features") is None:
-        # the head's topic channel: DEERS's item categories (genres, else k-means clusters of the item factors)
-        flags, _ = item_categories(scenario.log, scenario.embedding_model.item_embeddings)
-        policy_kwargs["item_features"] = flags.astype(np.float32)
-    if policy_kwargs.get("q_head") == "features" and policy_kwargs.get("item_features") is None:
-        # the Q-head's item descriptors: the scenario's item content, passed down like the PMF tables
-        policy_kwargs["item_features"] = item_content_features(scenario.log)
+    if "q_head" in policy_kwargs or "q_head_class" in policy_kwargs:
+        # the head's scenario inputs (QHead.scenario_inputs), passed down like the PMF tables
+        head, head_kwargs = head_arguments(policy_kwargs.pop("q_head", None), policy_kwargs.pop("q_head_class", None),
+                                           policy_kwargs.pop("q_head_kwargs", None),
+                                           policy_kwargs.pop("item_features", None),
+                                           policy_kwargs.pop("prior_model", None))
+        for name, source in head.scenario_inputs.items():
+            if head_kwargs.get(name) is None:
+                head_kwargs[name] = _scenario_input(scenario, source)
+        policy_kwargs.update(q_head_class=head, q_head_kwargs=head_kwargs)
     return policy_kwargs
+
+
+def _scenario_input(scenario: Scenario, source: str) -> Any:
+    """What a Q-head's ``scenario_inputs`` names: ``"item_categories"``, ``"item_content"`` or ``"embedding_model"``."""
+    if source == "embedding_model":
+        # greedy-pmf's rating model (fitted on the training users only): the prior head's input
+        return scenario.embedding_model
+    if source == "item_categories":
+        # DEERS's item categories (genres, else k-means clusters of the item factors)
+        flags, _ = item_categories(scenario.log, scenario.embedding_model.item_embeddings)
+        return flags.astype(np.float32)
+    if source == "item_content":
+        # the scenario's item content (genre flags, title or joke words)
+        return item_content_features(scenario.log)
+    raise ValueError(f"a Q-head asks for the scenario input {source!r}; agents.make knows "
+                     "'item_categories', 'item_content' and 'embedding_model'")
 
 
 def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",

@@ -270,18 +270,18 @@ def test_dqn_features_head_is_linear_in_the_items_descriptors(scenario, tmp_path
 
     model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "features"})
     content = item_content_features(scenario.log)
-    phi = model.q_net.item_phi
+    phi = model.q_net.head.item_phi
     torch.testing.assert_close(phi[:, -content.shape[1]:], torch.as_tensor(content))  # the scenario's content
     # two items with the same descriptor and bias get the same value in every state
     with torch.no_grad():
-        model.q_net.item_phi[7] = model.q_net.item_phi[3]
-        model.q_net.item_bias[7] = model.q_net.item_bias[3]
+        model.q_net.head.item_phi[7] = model.q_net.head.item_phi[3]
+        model.q_net.head.item_bias[7] = model.q_net.head.item_bias[3]
         q = model.q_net.q_values(model.policy.obs_to_tensor(batch_obs(scenario))[0])
     torch.testing.assert_close(q[:, 7], q[:, 3])
     model.learn(64)
     model.save(tmp_path / "m.zip")
     loaded = agents.load(tmp_path / "m.zip", vec_env(scenario))
-    torch.testing.assert_close(loaded.q_net.item_phi, model.q_net.item_phi)
+    torch.testing.assert_close(loaded.q_net.head.item_phi, model.q_net.head.item_phi)
     with pytest.raises(ValueError, match="finite"):
         agents.make("dqn", vec_env(scenario), policy_kwargs={"q_head": "features", "item_features": np.ones((3, 2))})
 
@@ -295,11 +295,11 @@ def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(scenario, 
         obs, *_ = env.step(np.arange(8) * 3 + 1)
     tensor_obs = model.policy.obs_to_tensor(obs)[0]
     n = obs["history_items"].shape[1]
-    channels = net.history_descriptors.shape[0]
+    channels = net.head.history_descriptors.shape[0]
     with torch.no_grad():
-        linear = net.q_net(net.extract_features(tensor_obs, net.features_extractor))
+        linear = net.head.mlp(net.extract_features(tensor_obs, net.features_extractor))
         torch.testing.assert_close(net.q_values(tensor_obs), linear)  # zero weights at the start: the linear head
-        net.history_weights.bias[n - 1] = 2.0  # channel 0 (item embeddings), the latest item
+        net.head.history_weights.bias[n - 1] = 2.0  # channel 0 (item embeddings), the latest item
         q = net.q_values(tensor_obs)
     table = net.features_extractor.item_embedding_table().detach().numpy()
     unit = table / np.linalg.norm(table, axis=1, keepdims=True)
@@ -314,11 +314,11 @@ def test_dqn_history_head_adds_weighted_similarity_to_the_shown_items(scenario, 
         padded["history_items"][:, -1] = 0
         torch.testing.assert_close(net.q_values(padded), without)
         # only the latest slot had a weight: with it padded, the linear head's values (of the padded state) remain
-        torch.testing.assert_close(without, net.q_net(net.extract_features(padded, net.features_extractor)))
+        torch.testing.assert_close(without, net.head.mlp(net.extract_features(padded, net.features_extractor)))
     model.learn(64)
     model.save(tmp_path / "m.zip")
     loaded = agents.load(tmp_path / "m.zip", vec_env(scenario))
-    torch.testing.assert_close(loaded.q_net.history_descriptors, net.history_descriptors)
+    torch.testing.assert_close(loaded.q_net.head.history_descriptors, net.head.history_descriptors)
     with torch.no_grad():
         torch.testing.assert_close(loaded.q_net.q_values(tensor_obs), model.q_net.q_values(tensor_obs))
     assert channels == 2  # item embeddings, and the item categories (genres, else k-means clusters)
@@ -335,7 +335,7 @@ def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(scenario, tmp_path):
     scale = scenario.log.scale
     expected = (greedy.predicted_ratings(obs) - scale.midpoint) / scale.half_range  # the fold-in of greedy-pmf
     with torch.no_grad():
-        prior = model.q_net._prior(tensor_obs, None)
+        prior = model.q_net.head.prior(tensor_obs, None)
         q = model.q_net.q_values(tensor_obs)
     np.testing.assert_allclose(prior.numpy(), expected, atol=1e-5)
     torch.testing.assert_close(q, prior)  # alpha = 1, beta = 0, no bias, no history term at the start
@@ -350,20 +350,20 @@ def test_dqn_prior_head_starts_as_greedy_pmf_on_test_users(scenario, tmp_path):
 
 
 def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(scenario, monkeypatch):
-    import agents.dqn as dqn_module
+    import agents.q_heads as q_heads_module
 
     model = agents.make("dqn", vec_env(scenario), seed=0, policy_kwargs={"q_head": "prior"}, learning_starts=16)
     model.learn(64)
-    assert model.q_net.fold_in_memo is model.q_net_target.fold_in_memo
+    assert model.q_net.head.fold_in_memo is model.q_net_target.head.fold_in_memo
     calls = []
-    real = dqn_module.fold_in_users
-    monkeypatch.setattr(dqn_module, "fold_in_users", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = q_heads_module.fold_in_users
+    monkeypatch.setattr(q_heads_module, "fold_in_users", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = model.replay_buffer.sample(8)
     with torch.no_grad():
         online, target = model.q_net.q_values(data.next_observations), model.q_net_target.q_values(data.next_observations)
         assert len(calls) == 1  # the target network reused the online network's fold-in
-        fresh = model.q_net._fold_in_ratings(data.next_observations, None)
-        torch.testing.assert_close(model.q_net._prior(data.next_observations, None), fresh)
+        fresh = model.q_net.head.fold_in_ratings(data.next_observations, None)
+        torch.testing.assert_close(model.q_net.head.prior(data.next_observations, None), fresh)
         other = model.replay_buffer.sample(8)  # new tensors: folded in again, not served from the memo
         model.q_net.q_values(other.next_observations)
     assert len(calls) == 3
