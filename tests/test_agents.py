@@ -17,7 +17,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 import agents
 from agents.baselines import DisjointLinUCB
 from agents.categories import item_categories, kmeans
-from agents.common import action_mode_of, consumed_mask_numpy, random_available, random_unconsumed, scenario_of
+from agents.env_access import action_mode_of, scenario_of
+from agents.masking import consumed_mask_numpy
+from agents.sampling import random_available, random_unconsumed
 from agents.deers import CompetitorSampler, feedback_table
 from agents.arguments import validate_agent_kwargs
 from agents.nstep import NStepDictReplayBuffer
