@@ -24,7 +24,7 @@ from agents.baselines import (
     TopicAwareGreedyAgent,
     TopicAwareOracleAgent,
 )
-from agents.common import action_mode_of, scenario_of
+from agents.env_access import action_mode_of, scenario_of
 from agents.deers import DEERS, CompetitorSampler, DEERSQNetwork
 from agents.dqn import MaskedDQN, MaskedQNetwork
 from agents.drr import DRR

@@ -34,15 +34,9 @@ import numpy as np
 
 from agents.arguments import check_constructor_arguments
 from agents.categories import item_categories
-from agents.common import (
-    Observation,
-    as_batch,
-    check_action_mode,
-    consumed_mask_numpy,
-    call_env_method,
-    iterate_steps,
-    scenario_of,
-)
+from agents.env_access import call_env_method, check_action_mode, scenario_of
+from agents.masking import Observation, as_batch, consumed_mask_numpy
+from agents.stepping import iterate_steps
 from recgym.scenario import Scenario, fold_in_users
 
 #: File inside a baseline's zip that names the agent (``agents.load`` reads it).
@@ -76,7 +70,7 @@ class BaselineAgent:
     Subclasses implement :meth:`scores` and, if they have fitted state,
     :meth:`fit`, :meth:`state_arrays` and :meth:`load_arrays`.
 
-    :param env: the environment (any form :func:`agents.common.scenario_of` accepts).
+    :param env: the environment (any form :func:`agents.env_access.scenario_of` accepts).
     :param seed: seed of the agent's random draws.
     :param scenario: the scenario (default: the environment's).
     """

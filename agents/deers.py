@@ -55,7 +55,8 @@ from torch import nn
 
 from agents.arguments import check_constructor_arguments
 from agents.categories import item_categories
-from agents.common import mask_consumed, scenario_of
+from agents.env_access import scenario_of
+from agents.masking import mask_consumed
 from recgym.scenario import Scenario
 from agents.dqn import MaskedDQN, MaskedDQNPolicy
 from agents.per import annealed_beta

@@ -48,10 +48,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from agents.arguments import check_constructor_arguments
-from agents.common import as_batch, mask_consumed, random_available, random_unconsumed, replay_schedule
-from agents.nstep import n_step_buffer_kwargs, take_n_steps
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
+from agents.masking import as_batch, mask_consumed
+from agents.optim import replay_schedule
+from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta
 from agents.q_heads import Q_HEADS, LastFoldIn, LinearQHead, QHead, QHeadInputs, resolve_q_head
+from agents.replay import init_with_replay
+from agents.sampling import random_available, random_unconsumed
 
 __all__ = ["DQN_DEFAULTS", "DQN_NET_ARCH", "DQN_REPLAY_RATIO", "LastFoldIn", "MaskedDQN", "MaskedDQNPolicy",
            "MaskedQNetwork", "Q_HEADS", "head_arguments"]
@@ -292,16 +294,8 @@ class MaskedDQN(DQN):
                                                  "per_alpha": per_alpha, "per_beta0": per_beta0,
                                                  "per_eps": per_eps, **kwargs})
         self.double_q = bool(double_q)
-        self.prioritized_replay = bool(prioritized_replay)
-        self.per_beta0 = float(per_beta0)
-        self.n_step_returns = take_n_steps(kwargs, self.prioritized_replay)
-        if self.prioritized_replay:
-            use_prioritized_replay(kwargs, per_alpha, per_beta0, per_eps)
-        init_setup = kwargs.pop("_init_setup_model", True)
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
-        self.replay_buffer_kwargs = n_step_buffer_kwargs(self.n_step_returns, self.gamma, self.replay_buffer_kwargs)
-        if init_setup:
-            self._setup_model()
+        init_with_replay(self, super().__init__, policy, env, kwargs, prioritized_replay=prioritized_replay,
+                         per_alpha=per_alpha, per_beta0=per_beta0, per_eps=per_eps)
 
     def _setup_model(self) -> None:
         super()._setup_model()

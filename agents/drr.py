@@ -56,9 +56,9 @@ from stable_baselines3.td3.policies import MultiInputPolicy
 from torch.nn import functional as F
 
 from agents.arguments import check_constructor_arguments
-from agents.common import replay_schedule
-from agents.nstep import n_step_buffer_kwargs, take_n_steps
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta, use_prioritized_replay
+from agents.optim import replay_schedule
+from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta
+from agents.replay import init_with_replay
 
 #: Defaults for this domain, with their sources.
 DRR_DEFAULTS: dict[str, Any] = {
@@ -142,16 +142,8 @@ class DRR(DDPG):
                                                  "per_beta0": per_beta0, "per_eps": per_eps, **kwargs})
         self.actor_learning_rate = float(actor_learning_rate)
         self.action_penalty = float(action_penalty)
-        self.prioritized_replay = bool(prioritized_replay)
-        self.per_beta0 = float(per_beta0)
-        self.n_step_returns = take_n_steps(kwargs, self.prioritized_replay)
-        if self.prioritized_replay:
-            use_prioritized_replay(kwargs, per_alpha, per_beta0, per_eps)
-        init_setup = kwargs.pop("_init_setup_model", True)
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
-        self.replay_buffer_kwargs = n_step_buffer_kwargs(self.n_step_returns, self.gamma, self.replay_buffer_kwargs)
-        if init_setup:
-            self._setup_model()
+        init_with_replay(self, super().__init__, policy, env, kwargs, prioritized_replay=prioritized_replay,
+                         per_alpha=per_alpha, per_beta0=per_beta0, per_eps=per_eps)
 
     def _setup_model(self) -> None:
         super()._setup_model()

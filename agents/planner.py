@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from agents.baselines import OracleGreedyAgent
-from agents.common import Observation, call_env_method, scenario_of
+from agents.env_access import call_env_method, scenario_of
+from agents.masking import Observation
 from recgym.scenario import Scenario
 
 #: H: steps looked ahead, the first included (SARDINE's boredom lasts 5 steps; 8 sees past it).

@@ -23,17 +23,13 @@ import state_encoders
 from agents import baselines, planner
 from agents.categories import item_categories
 from state_encoders.features import content_kwargs, item_content_features
+from state_encoders.pmf_tables import pmf_encoder_kwargs
 from recgym.devices import resolve_device
 from recgym.scenario import Scenario
 from recgym.threads import set_threads
-from agents.common import (
-    as_sb3_env,
-    check_action_mode,
-    optimizer_kwargs,
-    pmf_encoder_kwargs,
-    replay_schedule,
-    scenario_of,
-)
+from agents.env_access import check_action_mode, scenario_of
+from agents.optim import optimizer_kwargs, replay_schedule
+from agents.sb3_env import as_sb3_env
 from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
 from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy, head_arguments
 from agents.drr import DRR, DRR_DEFAULTS, DRR_NET_ARCH, DRR_REPLAY_RATIO, OU_SIGMA, make_action_noise
@@ -68,7 +64,7 @@ class AgentSpec:
 
 
 def _update_schedule(env: Any, replay_ratio: float, kwargs: dict[str, Any]) -> dict[str, int]:
-    """:func:`agents.common.replay_schedule` for the agent's default ``replay_ratio``.
+    """:func:`agents.optim.replay_schedule` for the agent's default ``replay_ratio``.
 
     A ``replay_ratio`` in ``kwargs`` (popped) replaces the agent's default; an
     explicit ``train_freq`` or ``gradient_steps`` there still wins over both.
@@ -260,7 +256,7 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
         fastest for these small networks; None leaves the settings alone); see
         :func:`recgym.threads.set_threads`.
     :param scenario: the scenario the agent is built for (default: ``env``'s, read through
-        :func:`agents.common.scenario_of`).
+        :func:`agents.env_access.scenario_of`).
     :param device: where the learning agents' networks, replay samples and updates live: ``"auto"``
         (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"`` (:func:`recgym.devices.resolve_device`);
         the baselines compute in numpy and ignore it.

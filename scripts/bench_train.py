@@ -105,7 +105,7 @@ def _batch(model: Any, batch_size: int) -> Any:
 
 def bare_dqn_updates_per_s(model: Any, seconds: float = 10.0) -> float:
     """Masked double-DQN updates per second on copies of ``model``'s networks, one batch held in memory."""
-    from agents.common import mask_consumed
+    from agents.masking import mask_consumed
 
     q_net, q_target = copy.deepcopy(model.q_net), copy.deepcopy(model.q_net_target)
     params = [p for p in q_net.parameters() if p.requires_grad]

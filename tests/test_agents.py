@@ -17,11 +17,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 import agents
 from agents.baselines import DisjointLinUCB
 from agents.categories import item_categories, kmeans
-from agents.common import action_mode_of, consumed_mask_numpy, random_available, random_unconsumed, scenario_of
+from agents.env_access import action_mode_of, scenario_of
+from agents.masking import consumed_mask_numpy
+from agents.sampling import random_available, random_unconsumed
 from agents.deers import CompetitorSampler, feedback_table
 from agents.arguments import validate_agent_kwargs
 from agents.nstep import NStepDictReplayBuffer
 from agents.per import PrioritizedDictReplayBuffer, SumTree, annealed_beta
+from agents.update_counter import GradientUpdateCounter
 from recgym.data import make_synthetic_log
 from recgym.envs.config import EpisodeConfig
 from recgym.envs.recommendation import RecommendationEnv
@@ -493,12 +496,33 @@ def test_n_step_dict_buffer_returns_match_hand_computed_values():
     assert buffer.timeouts[5, 0] == 0  # the temporary cut at the newest position is undone
 
 
+@pytest.mark.parametrize("name", ["dqn", "drr"])
+def test_the_update_counter_counts_every_gradient_step_through_logger_dumps(scenario, name):
+    model = agents.make(name, vec_env(scenario, agents.spec(name).action_mode), seed=0, learning_starts=32)
+    taken = []
+    train = model.train
+
+    def counting_train(gradient_steps: int, batch_size: int) -> None:
+        taken.append(gradient_steps)
+        train(gradient_steps=gradient_steps, batch_size=batch_size)
+
+    model.train = counting_train
+    updates = GradientUpdateCounter(start=7)
+    assert updates.count == 7  # kept until the model logs a count of its own
+    # log_interval=1 dumps (and clears) the logger after every episode, mid-rollout
+    model.learn(256, callback=updates, log_interval=1)
+    assert updates.count == sum(taken) > 0
+    with pytest.raises(ValueError, match="start must be a whole number >= 0"):
+        GradientUpdateCounter(start=-1)
+
+
 def test_dqn_n_steps_uses_the_n_step_buffer_and_refuses_per(scenario):
     model = agents.make("dqn", vec_env(scenario), seed=0, n_steps=3, learning_starts=32)
     assert isinstance(model.replay_buffer, NStepDictReplayBuffer)
     assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, model.gamma)
-    model.learn(128)
-    assert model._n_updates > 0
+    updates = GradientUpdateCounter()
+    model.learn(128, callback=updates)
+    assert updates.count > 0
     with pytest.raises(ValueError, match="n_steps"):
         agents.make("dqn", vec_env(scenario), seed=0, n_steps=3, prioritized_replay=True)
     with pytest.raises(ValueError, match="prioritized replay"):  # DRR replays with PER by default

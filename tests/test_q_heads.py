@@ -40,6 +40,7 @@ from agents.q_heads import (
     TargetQHead,
     resolve_q_head,
 )
+from agents.update_counter import GradientUpdateCounter
 from recgym.data import make_synthetic_log
 from recgym.envs.vector import RecommendationVectorEnv
 from recgym.scenario import Scenario
@@ -72,19 +73,22 @@ def tensor_obs(model: Any, scenario: Scenario) -> dict[str, torch.Tensor]:
     return model.policy.obs_to_tensor(obs)[0]
 
 
-def trained(scenario: Scenario, policy_kwargs: dict[str, Any], encoder: str = "drr-ave", steps: int = 96) -> Any:
+def trained(scenario: Scenario, policy_kwargs: dict[str, Any], encoder: str = "drr-ave",
+            steps: int = 96) -> tuple[Any, int]:
+    """A DQN with these policy arguments after ``steps`` steps, and the gradient updates it took."""
     model = agents.make("dqn", vec_env(scenario), encoder=encoder, seed=2, learning_starts=16,
                         policy_kwargs=policy_kwargs)
-    model.learn(steps)
-    return model
+    updates = GradientUpdateCounter()
+    model.learn(steps, callback=updates)
+    return model, updates.count
 
 
 @pytest.mark.parametrize("name", sorted(Q_HEADS))
 def test_a_heads_name_builds_and_trains_the_same_network_as_its_class(scenario, name):
-    by_name = trained(scenario, {"q_head": name}, encoder_of(name))
-    by_class = trained(scenario, {"q_head_class": Q_HEADS[name]}, encoder_of(name))
+    by_name, by_name_updates = trained(scenario, {"q_head": name}, encoder_of(name))
+    by_class, by_class_updates = trained(scenario, {"q_head_class": Q_HEADS[name]}, encoder_of(name))
     assert type(by_name.q_net.head) is type(by_class.q_net.head) is Q_HEADS[name]
-    assert by_name._n_updates == by_class._n_updates > 0
+    assert by_name_updates == by_class_updates > 0
     for (key, a), (other, b) in zip(by_name.policy.state_dict().items(), by_class.policy.state_dict().items()):
         assert key == other and torch.equal(a, b), key
     obs = tensor_obs(by_name, scenario)
@@ -133,11 +137,12 @@ class BiasPlusTopicsQHead(QHead):
 
 
 def test_a_custom_head_plugs_in_gets_its_scenario_inputs_and_saves(scenario, tmp_path):
-    model = trained(scenario, {"q_head_class": BiasPlusTopicsQHead, "q_head_kwargs": {"scale": 2.0}}, steps=64)
+    model, updates = trained(scenario, {"q_head_class": BiasPlusTopicsQHead, "q_head_kwargs": {"scale": 2.0}},
+                             steps=64)
     head = model.q_net.head
     flags, _ = item_categories(scenario.log, scenario.embedding_model.item_embeddings)
     torch.testing.assert_close(head.topics, 2.0 * torch.as_tensor(flags, dtype=torch.float32))  # from agents.make
-    assert model.q_net_target.head is not head and model._n_updates > 0
+    assert model.q_net_target.head is not head and updates > 0
     obs = tensor_obs(model, scenario)
     with torch.no_grad():
         every = model.q_net.q_values(obs)
@@ -193,7 +198,7 @@ def write_as_old_run(model: Any, name: str, source: Path, target: Path) -> None:
 
 @pytest.mark.parametrize("name", ["linear", "history", "prior", "features", "dot"])
 def test_a_run_saved_before_heads_were_classes_loads_and_trains_on_alike(scenario, tmp_path, name):
-    model = trained(scenario, {"q_head": name}, steps=64)
+    model, _ = trained(scenario, {"q_head": name}, steps=64)
     model.save(tmp_path / "new.zip")
     write_as_old_run(model, name, tmp_path / "new.zip", tmp_path / "old.zip")
     _, old_params, _ = load_from_zip_file(tmp_path / "old.zip")

@@ -257,6 +257,25 @@ def test_results_report_the_steps_actually_trained(tmp_path):
     assert RunDir(out).latest_checkpoint().name == "step-000000400"
     again = train(small_config(steps=400, checkpoint_every=1_000), out, resume=True, progress=False)
     assert again["steps"] == 400 and again["steps_per_second"] is None  # nothing left to train
+    # a resume that trains nothing logs no update count: the checkpoint's is reported
+    assert again["gradient_updates"] == results["gradient_updates"] > 0
+
+
+def test_gradient_updates_count_on_across_a_resume_and_old_checkpoints_read_as_zero(tmp_path):
+    out = tmp_path / "run"
+    config = small_config(steps=400, checkpoint_every=200)
+    whole = train(config, tmp_path / "whole", progress=False)
+    half = train(config.model_copy(update={"steps": 200}), out, progress=False)
+    state_path = RunDir(out).latest_checkpoint() / "state.json"
+    assert 0 < json.loads(state_path.read_text())["gradient_updates"] == half["gradient_updates"]
+    resumed = train(config, out, resume=True, progress=False)
+    assert resumed["gradient_updates"] == whole["gradient_updates"] > half["gradient_updates"]
+    # a checkpoint from before the count was recorded resumes (0 where nothing is trained)
+    state_path = RunDir(out).latest_checkpoint() / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["gradient_updates"]
+    state_path.write_text(json.dumps(state))
+    assert train(config, out, resume=True, progress=False)["gradient_updates"] == 0
 
 
 def test_run_killed_after_its_final_checkpoint_resumes_with_the_command_that_started_it(tmp_path, capsys):
@@ -280,7 +299,8 @@ def test_checkpoint_state_of_the_wrong_shape_is_a_corrupt_checkpoint(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=200)
     train(config, out, progress=False)
-    for state in ({"curve": 5}, [], {"curve": [{"reward": 1}]}, {"curve": [3]}, "x"):
+    for state in ({"curve": 5}, [], {"curve": [{"reward": 1}]}, {"curve": [3]}, "x",
+                  {"curve": [], "gradient_updates": -1}, {"curve": [], "gradient_updates": "12"}):
         (RunDir(out).latest_checkpoint() / "state.json").write_text(json.dumps(state))
         with pytest.raises(CorruptCheckpointError, match="state.json is not a recgym checkpoint state.*--overwrite"):
             train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)

@@ -76,3 +76,18 @@ def test_the_blas_limit_applies_and_is_restored_as_a_context():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="n_threads must be a whole number >= 1"):
             limit_blas_threads(bad)
+
+
+def test_only_the_agents_subclassing_sb3_touch_its_private_update_count():
+    # the trainer and the tests count updates through SB3's logger (agents.update_counter); only recgym's
+    # algorithms, being SB3 subclasses, keep SB3's own counter going
+    readers = []
+    for folder in ("recgym", "tests", "scripts", "state_encoders", "simulators"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == Path(__file__).resolve():  # names the attribute to look for it
+                continue
+            tree = ast.parse(path.read_text(), filename=str(path))
+            readers += [f"{path.relative_to(ROOT).as_posix()}:{node.lineno}" for node in ast.walk(tree)
+                        if (isinstance(node, ast.Attribute) and node.attr == "_n_updates")
+                        or (isinstance(node, ast.Constant) and node.value == "_n_updates")]
+    assert readers == []

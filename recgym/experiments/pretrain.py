@@ -272,7 +272,7 @@ def _encoder_kwargs(config: PretrainConfig, scenario: Any) -> dict[str, Any]:
     from state_encoders.features import content_kwargs
 
     if config.init == "pmf":
-        from agents.common import pmf_encoder_kwargs
+        from state_encoders.pmf_tables import pmf_encoder_kwargs
 
         kwargs = pmf_encoder_kwargs(scenario, freeze=False)
     else:

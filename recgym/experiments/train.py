@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 import agents
 from agents.arguments import validate_agent_kwargs
 from agents.registry import saved_agent_name
+from agents.update_counter import GradientUpdateCounter
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.devices import resolve_device
 from recgym.experiments.config import TrainConfig, changed_settings
@@ -41,15 +42,16 @@ class RunCallback(BaseCallback):
     :param config: the run configuration.
     :param setup: the run's scenario and episode configuration (for the evaluation env).
     :param curve: learning-curve points so far (continued on resume).
+    :param updates: the gradient-update counter learning alongside (its count goes into each checkpoint).
     :param progress: show a progress bar.
     :param report: called with the steps trained so far after each environment step (``recgym compare``'s
         live display); it should return at once.
     """
 
-    def __init__(self, run: RunDir, config: TrainConfig, setup: RunSetup, curve: list[dict], progress: bool,
-                 report: Callable[[int], None] | None = None) -> None:
+    def __init__(self, run: RunDir, config: TrainConfig, setup: RunSetup, curve: list[dict],
+                 updates: GradientUpdateCounter, progress: bool, report: Callable[[int], None] | None = None) -> None:
         super().__init__()
-        self.run, self.config, self.setup, self.curve = run, config, setup, curve
+        self.run, self.config, self.setup, self.curve, self.updates = run, config, setup, curve, updates
         self.report = report
         self.eval_env = evaluation_env(setup.scenario, setup.config, "test", min(EVAL_ENVS, config.eval_episodes))
         self.show_progress = progress
@@ -102,7 +104,7 @@ class RunCallback(BaseCallback):
         # steps): saving it here too would write the same step twice
         if steps >= self._next_ckpt and steps < self.config.steps:
             tic = time.perf_counter()
-            save_checkpoint(self.run, self.model, self.curve)
+            save_checkpoint(self.run, self.model, self.curve, self.updates.count)
             self.overhead_seconds += time.perf_counter() - tic
             self._next_ckpt = (steps // self.config.checkpoint_every + 1) * self.config.checkpoint_every
         return not self._reached
@@ -129,7 +131,7 @@ class RunCallback(BaseCallback):
             self.bar.close()
 
 
-def save_checkpoint(run: RunDir, model: Any, curve: list[dict]) -> Path:
+def save_checkpoint(run: RunDir, model: Any, curve: list[dict], gradient_updates: int) -> Path:
     """Write checkpoint ``step-N``, point ``latest.json`` at it, then remove the older ones.
 
     The files are written into a temporary folder that is renamed into place, and
@@ -140,6 +142,8 @@ def save_checkpoint(run: RunDir, model: Any, curve: list[dict]) -> Path:
     :param run: the run folder.
     :param model: the agent (``num_timesteps``, ``save``, and ``save_replay_buffer`` for SB3 agents).
     :param curve: the learning curve so far.
+    :param gradient_updates: the gradient updates taken so far (:class:`GradientUpdateCounter`), kept for a
+        resume with no steps left, which trains nothing and so sees no count of its own.
     :returns: the checkpoint folder.
     """
     step = int(getattr(model, "num_timesteps", 0))
@@ -149,7 +153,7 @@ def save_checkpoint(run: RunDir, model: Any, curve: list[dict]) -> Path:
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=run.checkpoints))
     try:
-        _write_checkpoint_files(tmp, model, step, curve)
+        _write_checkpoint_files(tmp, model, step, curve, gradient_updates)
         if folder.exists():  # written by a run killed before its pointer: latest.json names another folder
             shutil.rmtree(folder)
         os.rename(tmp, folder)
@@ -162,11 +166,12 @@ def save_checkpoint(run: RunDir, model: Any, curve: list[dict]) -> Path:
     return folder
 
 
-def _write_checkpoint_files(folder: Path, model: Any, step: int, curve: list[dict]) -> None:
+def _write_checkpoint_files(folder: Path, model: Any, step: int, curve: list[dict], gradient_updates: int) -> None:
     model.save(folder / "model.zip")
     if isinstance(model, BaseAlgorithm) and getattr(model, "replay_buffer", None) is not None:
         model.save_replay_buffer(folder / "replay_buffer.pkl")
-    write_json(folder / "state.json", {"step": step, "curve": curve, "time": time.time()})
+    write_json(folder / "state.json",
+               {"step": step, "curve": curve, "gradient_updates": int(gradient_updates), "time": time.time()})
 
 
 def _committed(run: RunDir) -> Path | None:
@@ -204,8 +209,8 @@ def check_checkpoint_model(model: Any, config: TrainConfig, path: Path) -> None:
 
 
 def load_checkpoint(run: RunDir, env: Any, device: str = "auto",
-                    config: TrainConfig | None = None) -> tuple[Any, list[dict]]:
-    """Load the newest checkpoint's model (and replay buffer) and learning curve.
+                    config: TrainConfig | None = None) -> tuple[Any, list[dict], int]:
+    """Load the newest checkpoint's model (and replay buffer), learning curve and gradient updates so far.
 
     :param run: the run folder.
     :param env: the environment the model trains on.
@@ -233,7 +238,8 @@ def load_checkpoint(run: RunDir, env: Any, device: str = "auto",
         ) from err
     if config is not None:
         check_checkpoint_model(model, config, folder / "model.zip")
-    return model, checkpoint_curve(state, folder / "state.json")
+    path = folder / "state.json"
+    return model, checkpoint_curve(state, path), checkpoint_gradient_updates(state, path)
 
 
 def checkpoint_curve(state: Any, path: Path) -> list[dict]:
@@ -251,6 +257,23 @@ def checkpoint_curve(state: Any, path: Path) -> list[dict]:
             f"got {json.dumps(state)[:200]}); it is not used: start again with --overwrite"
         )
     return list(curve)
+
+
+def checkpoint_gradient_updates(state: Any, path: Path) -> int:
+    """The gradient updates a checkpoint's ``state.json`` records (0 in one written before they were recorded).
+
+    Such an older run resumed with steps left reports its model's own total again, as the logger gives it; only
+    one resumed with no steps left reports 0.
+
+    :raises CorruptCheckpointError: a count that is not a whole number >= 0.
+    """
+    count = state.get("gradient_updates", 0) if isinstance(state, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise CorruptCheckpointError(
+            f"{path} is not a recgym checkpoint state (expected \"gradient_updates\": a whole number >= 0, "
+            f"got {json.dumps(count)[:200]}); it is not used: start again with --overwrite"
+        )
+    return count
 
 
 def check_pretrained_weights(config: TrainConfig) -> None:
@@ -361,8 +384,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     # environment used to set it, so that the scenario is built as before and every figure stays the same
     set_threads(WORK_THREADS)
     curve: list[dict] = []
+    updates_before = 0
     if resume:
-        model, curve = load_checkpoint(run, train_env, config.device, config)
+        model, curve, updates_before = load_checkpoint(run, train_env, config.device, config)
     else:
         encoder_kwargs = config.all_encoder_kwargs()
         extra = {"encoder_kwargs": encoder_kwargs} if encoder_kwargs else {}
@@ -379,11 +403,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     done_before = int(getattr(model, "num_timesteps", 0))
     remaining = max(0, config.steps - done_before)
     overhead = 0.0
+    updates = GradientUpdateCounter(start=updates_before)
     if isinstance(model, BaseAlgorithm):
         model.tensorboard_log = str(run.tensorboard)
-        callback = RunCallback(run, config, setup, curve, progress, report)
+        callback = RunCallback(run, config, setup, curve, updates, progress, report)
         if remaining:
-            model.learn(remaining, callback=callback, reset_num_timesteps=not resume, tb_log_name="run")
+            model.learn(remaining, callback=[callback, updates], reset_num_timesteps=not resume, tb_log_name="run")
         if not curve or curve[-1]["step"] != model.num_timesteps:
             callback.evaluate(model.num_timesteps)
         overhead = callback.overhead_seconds  # read after the last evaluation: it is not training time
@@ -392,7 +417,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     seconds = time.perf_counter() - start - overhead
     steps = int(getattr(model, "num_timesteps", 0))
     trained = steps - done_before
-    save_checkpoint(run, model, curve)
+    save_checkpoint(run, model, curve, updates.count)
 
     final = evaluate_online(model, setup.scenario, setup.config, seed=config.seed)
     results = {
@@ -402,7 +427,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         "seed": config.seed,
         "scenario": setup.scenario.label,
         "steps": steps,  # trained in all (a batched env may end a few steps past config.steps)
-        "gradient_updates": int(getattr(model, "_n_updates", 0)),
+        "gradient_updates": updates.count,  # the baselines take none
         # the baselines compute in numpy: no torch device
         "device": str(model.device) if isinstance(model, BaseAlgorithm) else None,
         "train_seconds": seconds,
