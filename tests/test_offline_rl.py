@@ -93,6 +93,17 @@ def test_training_is_seeded(run, dataset, train_log):
     assert np.array_equal(first.scores(obs, masks), second.scores(obs, masks))
 
 
+def test_training_leaves_the_callers_torch_seed_as_it_was(run, dataset):
+    import torch
+
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    for algorithm in ALGORITHMS:
+        train_offline(algorithm, dataset, run.scenario, run.config, steps=5, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_behaviour_cloning_a_near_greedy_log_reproduces_the_logging_policy(run, pmf):
     log = record_transitions(SoftmaxProbabilities(pmf, 0.01), run.scenario, run.config, users="train", seed=3)
     data = OfflineDataset.from_log(log, run.scenario, run.config)

@@ -155,7 +155,7 @@ def train_offline(algorithm: str, data: OfflineDataset, scenario: Scenario, conf
         torch.manual_seed(seed)
         network = mlp(data.features.shape[1], data.n_items, hidden)
         behaviour = mlp(data.features.shape[1], data.n_items, hidden) if algorithm == "bcq" else None
-    target = None if algorithm == "bc" else mlp(data.features.shape[1], data.n_items, hidden)
+        target = None if algorithm == "bc" else mlp(data.features.shape[1], data.n_items, hidden)
     if target is not None:
         target.load_state_dict(network.state_dict())
         target.requires_grad_(False)
