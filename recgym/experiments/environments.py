@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -79,3 +80,32 @@ def make_run_setup(env_id: str, env_kwargs: dict[str, Any], action_mode: str) ->
         )
     scenario, config = resolve_env_kwargs(action_mode=action_mode, **kwargs)
     return RunSetup(env_id, scenario, config)
+
+
+def pretrained_weights_mismatch(weights: str, env: str, env_kwargs: Mapping[str, Any]) -> list[str]:
+    """How a folder written by ``recgym pretrain`` differs from an environment (empty when it matches).
+
+    The weights must come from the environment's dataset, history length and user split: weights
+    pretrained on another split were trained on ratings of this split's test users. ``recgym train``
+    refuses such weights and ``recgym compare`` skips such cells, each saying its own fix.
+
+    :param weights: the weights folder.
+    :param env: the registered environment id.
+    :param env_kwargs: the run's environment settings (``split_seed``, ``history_length``, ``dataset``).
+    """
+    from recgym.envs.config import DEFAULT_HISTORY_LENGTH
+    from state_encoders.weights import read_description
+
+    saved = read_description(weights)
+    dataset = env_kwargs.get("dataset", gym.spec(env).kwargs.get("dataset"))
+    history = env_kwargs.get("history_length", DEFAULT_HISTORY_LENGTH)
+    split_seed = env_kwargs.get("split_seed", 0)
+    problems = []
+    if saved.get("dataset") is not None and saved["dataset"] != dataset:
+        problems.append(f"pretrained on {saved['dataset']!r}, the environment's dataset is {dataset!r}")
+    if saved.get("history_length") is not None and saved["history_length"] != history:
+        problems.append(f"pretrained with history length {saved['history_length']}, the environment's is {history}")
+    if saved.get("split_seed") is not None and saved["split_seed"] != split_seed:
+        problems.append(f"pretrained on the training users of split_seed {saved['split_seed']}, the environment's "
+                        f"split is {split_seed}")
+    return problems

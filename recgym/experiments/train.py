@@ -30,7 +30,7 @@ from agents.update_counter import GradientUpdateCounter
 from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
 from recgym.devices import resolve_device
 from recgym.experiments.config import TrainConfig, changed_settings
-from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup
+from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup, pretrained_weights_mismatch
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
 from recgym.threads import WORK_THREADS, set_threads
@@ -280,7 +280,7 @@ def check_pretrained_weights(config: TrainConfig) -> None:
     """Refuse pretrained encoder weights that do not belong to the run's environment.
 
     ``recgym compare`` skips such cells; this is the same check
-    (:func:`recgym.experiments.compare.grid.incompatibility`): the weights must come from the
+    (:func:`recgym.experiments.environments.pretrained_weights_mismatch`): the weights must come from the
     environment's dataset, history length and user split. Weights pretrained on another split
     were trained on ratings of this split's test users, so the run's test figures would be
     inflated without a word.
@@ -290,15 +290,12 @@ def check_pretrained_weights(config: TrainConfig) -> None:
     weights = config.all_encoder_kwargs().get("weights")
     if weights is None:
         return
-    from recgym.experiments.compare.grid import EncoderChoice, incompatibility
-
     check_recgym_id(config.env)
-    encoder = config.encoder if config.encoder is not None else agents.spec(config.agent).default_encoder
-    reason = incompatibility(EncoderChoice(str(weights), encoder, str(weights)), config.env, config.env_kwargs)
-    if reason is not None:
-        # compare's reason speaks of the grid; say what changes for a single run
+    problems = pretrained_weights_mismatch(str(weights), config.env, config.env_kwargs)
+    if problems:
         raise ValueError(
-            f"--encoder-weights do not belong to {config.env} with env_kwargs {config.env_kwargs}: {reason}. "
+            f"--encoder-weights {weights} do not belong to {config.env} with env_kwargs {config.env_kwargs}: "
+            f"{'; '.join(problems)} (on another split, this split's test users would have been seen in pretraining). "
             "For `recgym train`, pretrain on this run's environment (`recgym pretrain` with its --dataset, "
             "--history-length and --split-seed) or run on the weights' (--env-kwarg split_seed=N, "
             "history_length=N, dataset=NAME)"

@@ -264,10 +264,6 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
     :param env: the environment id.
     :param env_kwargs: the cell's environment settings (``split_seed`` included).
     """
-    import gymnasium as gym
-
-    from recgym.envs.config import DEFAULT_HISTORY_LENGTH
-
     if choice.weights is None:
         if _takes_content_features(choice.encoder):
             import state_encoders
@@ -280,21 +276,11 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
                 except ValueError as err:
                     return f"encoder {choice.encoder!r} needs item content features: {err}"
         return None
-    from state_encoders.weights import read_description
+    from recgym.experiments.environments import pretrained_weights_mismatch
 
-    saved = read_description(choice.weights)
-    dataset = env_kwargs.get("dataset", gym.spec(env).kwargs.get("dataset"))
-    history = env_kwargs.get("history_length", DEFAULT_HISTORY_LENGTH)
-    split_seed = env_kwargs.get("split_seed", 0)
-    problems = []
-    if saved.get("dataset") is not None and saved["dataset"] != dataset:
-        problems.append(f"pretrained on {saved['dataset']!r}, the environment's dataset is {dataset!r}")
-    if saved.get("history_length") is not None and saved["history_length"] != history:
-        problems.append(f"pretrained with history length {saved['history_length']}, the environment's is {history}")
-    if saved.get("split_seed") is not None and saved["split_seed"] != split_seed:
-        problems.append(f"pretrained on the training users of split_seed {saved['split_seed']}, this cell's split is "
-                        f"{split_seed} (its test users would have been seen): set split_seed: {saved['split_seed']} "
-                        "in the grid")
+    problems = pretrained_weights_mismatch(choice.weights, env, env_kwargs)
+    problems = [p + (" (its test users would have been seen): set split_seed in the grid to the weights' split"
+                     if p.startswith("pretrained on the training users") else "") for p in problems]
     return f"weights {choice.weights}: " + "; ".join(problems) if problems else None
 
 
