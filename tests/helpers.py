@@ -49,3 +49,21 @@ def cell_whose_seed_1_worker_is_killed(task: Any) -> dict[str, Any]:
     time.sleep(2.0)  # the other worker is dead, and its death noticed, before this cell ends
     return {**base_record(task.cell), "status": "done", "figures": {"online": {"avg_reward_per_step": 0.5}},
             "seconds": 0.0, "finished": time.time()}
+
+
+#: the small synthetic log the logged-data tests (off-policy estimators, offline RL) record on
+LOGGED_SYNTHETIC = dict(n_users=60, n_items=50, density=0.3, seed=0)
+
+
+def logged_data_run() -> Any:
+    """The run setup (scenario and 6-step discrete episodes) the logged-data tests record their logs on."""
+    from recgym.experiments.environments import make_run_setup
+
+    return make_run_setup("recgym/Synthetic-PMF-v0", {"dataset_kwargs": LOGGED_SYNTHETIC, "max_steps": 6}, "discrete")
+
+
+def greedy_pmf_for(run: Any) -> Any:
+    """greedy-pmf on ``run``'s scenario: the policy whose softmax the logged-data tests log."""
+    from agents.baselines import GreedyPMFAgent
+
+    return GreedyPMFAgent(run.training_env(1), scenario=run.scenario)

@@ -8,22 +8,18 @@ import pytest
 from recgym.evaluation import evaluate_online
 from recgym.evaluation.transitions import SoftmaxProbabilities, available_items, record_transitions
 from recgym.offline import ALGORITHMS, OfflineDataset, train_offline
+from tests.helpers import greedy_pmf_for, logged_data_run
 
-SYN = dict(n_users=60, n_items=50, density=0.3, seed=0)
 
 
 @pytest.fixture(scope="module")
 def run():
-    from recgym.experiments.environments import make_run_setup
-
-    return make_run_setup("recgym/Synthetic-PMF-v0", {"dataset_kwargs": SYN, "max_steps": 6}, "discrete")
+    return logged_data_run()
 
 
 @pytest.fixture(scope="module")
 def pmf(run):
-    from agents.baselines import GreedyPMFAgent
-
-    return GreedyPMFAgent(run.training_env(1), scenario=run.scenario)
+    return greedy_pmf_for(run)
 
 
 @pytest.fixture(scope="module")
