@@ -11,7 +11,6 @@ from recgym.offline import ALGORITHMS, OfflineDataset, train_offline
 from tests.helpers import greedy_pmf_for, logged_data_run
 
 
-
 @pytest.fixture(scope="module")
 def run():
     return logged_data_run()

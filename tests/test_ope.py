@@ -24,7 +24,6 @@ from recgym.evaluation.transitions import (
 from tests.helpers import greedy_pmf_for, logged_data_run
 
 
-
 def arrays(episode, step, rewards, mu, pi, q=None, v=None) -> DecisionArrays:
     as_array = (lambda x: None if x is None else np.asarray(x, dtype=np.float64))
     return DecisionArrays(np.asarray(episode), np.asarray(step), as_array(rewards), as_array(mu), as_array(pi),
