@@ -359,8 +359,8 @@ def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(sc
     model.learn(64)
     assert model.q_net.head.fold_in_memo is model.q_net_target.head.fold_in_memo
     calls = []
-    real = q_heads_module.fold_in_users
-    monkeypatch.setattr(q_heads_module, "fold_in_users", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = q_heads_module.fold_in
+    monkeypatch.setattr(q_heads_module, "fold_in", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = model.replay_buffer.sample(8)
     with torch.no_grad():
         online, target = model.q_net.q_values(data.next_observations), model.q_net_target.q_values(data.next_observations)

@@ -365,9 +365,20 @@ def test_two_cell_grid_on_a_local_ray_instance(tmp_path):
 
 def test_student_t_interval_matches_hand_computed_value():
     mean, half = student_t_interval([1.0, 2.0, 3.0])
-    # std (ddof 1) = 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3)
-    assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3))
+    # std (ddof 1) = 1, t(0.975, 2) = 4.302653 (tables): half-width 4.302653 / sqrt(3)
+    assert mean == 2.0 and half == pytest.approx(4.302653 / np.sqrt(3), abs=1e-6)
     assert student_t_interval([5.0]) == (5.0, 0.0)
+
+
+def test_t_quantile_is_exact_past_the_old_table():
+    from recgym.evaluation.intervals import t_quantile_975
+
+    # printed tables: t(0.975) = 12.706 at 1 dof, 2.021 at 40, 2.000 at 60 (not the normal's 1.96)
+    assert t_quantile_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile_975(40) == pytest.approx(2.0211, abs=1e-4)
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_quantile_975(0)
 
 
 def test_paired_difference_removes_the_seed_effect():

@@ -1,4 +1,4 @@
-"""One definition of each shared thing (issue 23): the protocols, the BLAS-thread limiter; tests import no script.
+"""One definition of each shared thing (issue 23): the protocols, the BLAS-thread limiter, the fold-in; tests import no script.
 
 Read from the source with ``ast``, so a second copy anywhere under ``agents/``, ``recgym/``,
 ``simulators/`` or ``state_encoders/`` fails here whatever it is called from.
@@ -91,3 +91,14 @@ def test_only_the_agents_subclassing_sb3_touch_its_private_update_count():
                         if (isinstance(node, ast.Attribute) and node.attr == "_n_updates")
                         or (isinstance(node, ast.Constant) and node.value == "_n_updates")]
     assert readers == []
+
+
+def test_one_fold_in():
+    # a fold-in is a ridge solve on the item factors; besides PMF's own ALS (simulators/pmf.py), only
+    # recgym.scenario.fold_in may solve one, so agents, features and encoders fold users in alike
+    solving = set()
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in {"solve", "cholesky_solve"}:
+                solving.add(path.relative_to(ROOT).as_posix())
+    assert solving == {"recgym/scenario.py", "simulators/pmf.py"}
