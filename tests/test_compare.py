@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -400,3 +401,40 @@ def test_live_display_counts_cells_and_lists_each_finished_one(tmp_path):
     assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
     assert "done    dqn / mean on Synthetic-PMF-v0 seed 0:" in text and "done    random on" in text
     assert text.rstrip().splitlines()[-1].startswith("[2/2 done, 0 running, 0 failed, 0 skipped, 0 waiting;")
+
+
+# -- the live display -------------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _display_run(stream, tmp_path):
+    from recgym.experiments.compare.display import GridDisplay
+
+    cells = make_grid(tiny_grid(seeds=[0], baselines=[])).cells()
+    with GridDisplay(cells, tmp_path, done_before=0, skipped=0, stream=stream) as display:
+        display.started(cells[0])
+        display.started(cells[1])
+        display.finished(cells[0], {"status": "done", "seconds": 3.0,
+                                    "figures": {"online": {"avg_reward_per_step": 0.5}}})
+        display.finished(cells[1], {"status": "failed", "error": "ValueError: [boom]"})
+    return cells, stream.getvalue()
+
+
+def test_grid_display_prints_each_cell_and_the_final_count_in_a_log(tmp_path):
+    cells, text = _display_run(io.StringIO(), tmp_path)
+    assert "\x1b[" not in text  # a log file gets plain lines, no cursor movement
+    assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
+    assert "done    dqn" in text and ": 0.5000 reward/step (3 s)" in text
+    assert "FAILED  " in text and "ValueError: [boom]" in text  # brackets printed as they are, not as markup
+    assert text.rstrip().splitlines()[-1].startswith("[1/2 done, 0 running, 1 failed, 0 skipped, 0 waiting;")
+
+
+def test_grid_display_on_a_terminal_redraws_in_place_and_keeps_the_cells_lines(tmp_path):
+    cells, text = _display_run(_Terminal(), tmp_path)
+    assert "\x1b[" in text  # rich's live block: cursor movement on a terminal
+    assert "ValueError: [boom]" in text and "0.5000 reward/step" in text
+    assert "[1/2 done, 0 running, 1 failed" in text
