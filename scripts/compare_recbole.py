@@ -83,6 +83,7 @@ from recgym.pretrain.recbole_reference import (  # noqa: E402
     conditions_at_end,
     conditions_at_start,
     run_child,
+    with_conditions,
 )
 
 RESULTS = REPO / "docs" / "results"
@@ -104,7 +105,7 @@ def _recbole_python() -> Path:
 
 
 def _recbole_speed(model: str, batches: int, device: str = "cpu", batch_size: int | None = None) -> dict[str, Any]:
-    """RecBole's seconds per training batch, from its child process (SystemExit with its output when it fails)."""
+    """RecBole's seconds per training batch, from its child process (RuntimeError when it fails)."""
     records: list[dict[str, Any]] = []
     arguments = ["speed", model, "--batches", str(batches), "--workdir", str(RUNS / "recbole" / model),
                  "--device", device, "--threads", str(THREADS)]
@@ -138,9 +139,7 @@ def recbole_main(args: argparse.Namespace) -> None:
 
         def store(record: dict[str, Any]) -> None:
             nonlocal last
-            last = {**record, **conditions}
-            if record.get("status") in FINISHED:
-                last = {**record, **conditions_at_end(conditions)}
+            last = with_conditions(record, conditions)
             write_json(out, last)
 
         status = run_child(command, store, child_environment(THREADS))

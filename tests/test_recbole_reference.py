@@ -154,6 +154,16 @@ def test_conditions_record_load_average_niceness_and_threads(monkeypatch):
         ref.conditions_at_end({"threads": 1})
 
 
+def test_a_recbole_record_carries_the_start_conditions_and_the_end_load_once_finished(monkeypatch):
+    monkeypatch.setattr(ref.os, "getloadavg", lambda: (0.7, 0.0, 0.0))
+    start = {"threads": 1, "niceness": 0, "load_average_start": 0.2}
+    running = ref.with_conditions({"model": "DIN", "status": "running", "epochs": 1}, start)
+    assert running == {"model": "DIN", "status": "running", "epochs": 1, **start}
+    for status in ref.FINISHED:
+        finished = ref.with_conditions({"model": "DIN", "status": status}, start)
+        assert finished == {"model": "DIN", "status": status, **start, "load_average_end": 0.7}
+
+
 def test_a_busy_start_or_nice_is_flagged():
     assert ref.timing_warnings({"load_average_start": 1.0, "niceness": 0}) == []  # the limit itself is quiet
     assert ref.timing_warnings({"load_average_start": 1.26, "niceness": 0}) == [

@@ -203,6 +203,12 @@ def conditions_at_end(start: dict[str, Any]) -> dict[str, Any]:
     return {**start, "load_average_end": load_average()}
 
 
+def with_conditions(record: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a RecBole run's, as its child reports it) with the run's timing conditions: those at
+    its start while it runs, and the load average at its end too once it is finished (:data:`FINISHED`)."""
+    return {**record, **(conditions_at_end(start) if record.get("status") in FINISHED else start)}
+
+
 def timing_warnings(conditions: dict[str, Any], limit: float = LOAD_AVERAGE_LIMIT) -> list[str]:
     """Why a run's seconds may not compare: a busy machine at its start (load average above ``limit``),
     a raised niceness, an unrecorded load average. Empty when the timing is clean.
