@@ -275,3 +275,131 @@ def test_our_sequential_encoders_train_on_every_position_with_as_many_labels_a_s
     assert (task.monitor, batch) == ("AUC", 2048)
     with pytest.raises(ValueError, match="no RecBole counterpart for 'bert4rec'; choose among mean, gru4rec"):
         our_task_and_batch("bert4rec")
+
+
+# -- RecBole's side, end to end on a stand-in for RecBole's API --------------------------------
+
+_STAND_IN = {
+    "__init__.py": '__version__ = "1.2.1"\n',
+    "config.py": '''
+import json
+
+
+class Config(dict):
+    def __init__(self, model, config_dict):
+        super().__init__(config_dict, model=model, MODEL_TYPE="sequential")
+        with open("config_seen.json", "w") as f:  # the child runs in its work folder
+            json.dump(config_dict, f)
+''',
+    "data.py": '''
+class _Dataset:
+    user_num, item_num, inter_num = 4, 7, 12
+
+
+class _Loader(list):
+    _dataset = _Dataset()
+
+
+def create_dataset(config):
+    return _Dataset()
+
+
+def data_preparation(config, dataset):
+    return _Loader(range(5)), _Loader(range(2)), _Loader(range(2))
+''',
+    "utils.py": '''
+import sys
+
+import torch
+
+VALID = [0.1, 0.3, 0.2]
+
+
+class _Model:
+    def __init__(self, config, dataset):
+        self.weight = torch.ones(1, requires_grad=True)
+
+    def to(self, device):
+        return self
+
+    def train(self):
+        return self
+
+    def calculate_loss(self, batch):
+        return (self.weight * 1.5).sum()
+
+
+class _Optimizer:
+    def zero_grad(self):
+        pass
+
+    def step(self):
+        pass
+
+
+class _Trainer:
+    def __init__(self, config, model):
+        self.config, self.optimizer = config, _Optimizer()
+
+    def _train_epoch(self, train_data, epoch_idx):
+        return 1.0
+
+    def fit(self, train_data, valid_data, saved, show_progress, callback_fn):
+        assert not [m for m in sys.modules if m == "recgym" or m.startswith("recgym.")], "the child imported recgym"
+        for epoch in range(self.config["epochs"]):
+            self._train_epoch(train_data, epoch)
+            callback_fn(epoch, VALID[epoch])
+
+    def evaluate(self, test_data, load_best_model, show_progress):
+        return {"hit@10": 0.2, "ndcg@10": 0.1, "mrr@10": 0.05}
+
+
+def get_model(name):
+    return _Model
+
+
+def get_trainer(model_type, name):
+    return _Trainer
+
+
+def init_logger(config):
+    pass
+
+
+def init_seed(seed, reproducibility):
+    pass
+''',
+}
+
+
+def test_recboles_side_trains_tests_and_reports_through_the_child(tmp_path):
+    for name, text in _STAND_IN.items():
+        (tmp_path / "fake" / "recbole").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fake" / "recbole" / name).write_text(text)
+    python = Path(sys.executable)
+    env = {**ref.child_environment(1), "PYTHONPATH": str(tmp_path / "fake")}
+    workdir = tmp_path / "run" / "GRU4Rec"
+    records = []
+    status = ref.run_child(ref.child_command(python, "one", "GRU4Rec", "--epochs", "3", "--seed", "4", "--workdir",
+                                             str(workdir)), records.append, env)
+    assert status == 0
+    assert [r["status"] for r in records] == ["running", "running", "running", "done"]
+    assert [r["valid_curve"] for r in records[:3]] == [[0.1], [0.1, 0.3], [0.1, 0.3, 0.2]]
+    final = records[-1]
+    assert (final["epochs"], final["best_epoch"], final["seed"], final["epoch_budget"]) == (3, 2, 4, 3)
+    assert (final["n_users"], final["n_items"], final["n_interactions"]) == (3, 6, 12)
+    assert final["test"] == {"HR@10": 0.2, "NDCG@10": 0.1, "MRR@10": 0.05}
+    assert len(final["epoch_seconds"]) == 3 and final["train_seconds"] == pytest.approx(sum(final["epoch_seconds"]))
+    seen = json.loads((workdir / "config_seen.json").read_text())
+    assert seen == json.loads(json.dumps(ref.recbole_config("GRU4Rec", 3, 4, workdir, Path(seen["data_path"]))))
+    assert seen["data_path"] == str(tmp_path / "fake" / "recbole" / "dataset_example")
+
+    speed = []
+    status = ref.run_child(ref.child_command(python, "speed", "GRU4Rec", "--batches", "2", "--workdir",
+                                             str(workdir), "--batch-size", "64"), speed.append, env)
+    assert status == 0 and len(speed) == 1
+    assert {k: speed[0][k] for k in ("side", "model", "device", "batch_size", "batches_timed", "batches_per_epoch",
+                                     "threads")} == {"side": "recbole", "model": "GRU4Rec", "device": "cpu",
+                                                     "batch_size": 64, "batches_timed": 2, "batches_per_epoch": 5,
+                                                     "threads": 1}
+    assert speed[0]["seconds_per_epoch"] == pytest.approx(5 * speed[0]["seconds_per_batch"])
