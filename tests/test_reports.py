@@ -1,0 +1,91 @@
+"""The result documents written from compare grids' records (recgym.experiments.reports), on synthetic records:
+each must write the document its result script wrote before, in the same format."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recgym.experiments.compare import load_grid
+from recgym.experiments.reports import long_term
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE_ROW = re.compile(r"\| (?P<name>[^|]+) \| (?P<seeds>\d+) \| (?P<reward>[\d.]+) ± [\d.]+ \| (?P<length>[\d.]+) ± "
+                       r"[\d.]+ \| (?P<left>[\d.]+) ± [\d.]+% \| (?P<steps>[\d,]+|-) \| (?P<updates>[\d,]+|-) \| "
+                       r"(?P<distinct>\d+) \|")
+
+
+def masked(lines: list[str]) -> list[str]:
+    """The lines with every number replaced: the format, not the figures."""
+    return [re.sub(r"\d[\d,.]*", "#", line) for line in lines]
+
+
+def section(text: str, start: str, end: str) -> list[str]:
+    lines = text.splitlines()
+    first = lines.index(start)
+    last = next(i for i in range(first, len(lines)) if lines[i].startswith(end))
+    return lines[first:last + 1]
+
+
+def long_term_records(grid, env: str, doc_lines: list[str]) -> tuple[list[dict], dict[str, float]]:
+    """Five seeds per table row of the document, spread around its means (so the means are the document's)."""
+    records, saturation = [], {}
+    rows = {r.label: r for r in grid.rows}
+    for line in doc_lines:
+        match = TABLE_ROW.fullmatch(line)
+        if not match:
+            continue
+        name = match["name"]
+        row = rows.get(name)
+        for seed, spread in enumerate(np.linspace(-0.02, 0.02, int(match["seeds"]))):
+            key = f"{env}__{name}__seed-{seed}"
+            record = {"key": key, "env": env, "seed": seed, "status": "done", "run": f"runs/{seed}",
+                      "agent": row.agent if row else name, "encoder": row.encoder.label if row else None,
+                      "baseline": row is None, "row": name if row else None, "seconds": 60.0,
+                      "figures": {"online": {"avg_reward_per_episode": float(match["reward"]) * (1 + spread),
+                                             "avg_episode_length": float(match["length"]) * (1 + spread),
+                                             "left_fraction": float(match["left"]) / 100,
+                                             "distinct_first_items": int(match["distinct"])}}}
+            if row is not None:
+                record.update(steps=int(match["steps"].replace(",", "")),
+                              gradient_updates=int(match["updates"].replace(",", "")),
+                              curve=[{"step": 100, "avg_reward_per_episode": 1.0}])
+                if name == long_term.DRR_ROW:
+                    saturation[key] = 0.06 + spread
+            records.append(record)
+    return records, saturation
+
+
+def test_long_term_report_writes_the_documents_format_from_the_grids_records():
+    doc = (REPO / "docs" / "results" / "long_term.md").read_text()
+    grid = load_grid(REPO / "examples" / "long_term.yaml", check_environments=False)
+    env = "recgym/ML100K-Behavior-v1"
+    expected = section(doc, f"## `{env}`", "Run time")
+    records, saturation = long_term_records(grid, env, expected)
+    assert len(records) == 14 * 5  # every row of the document's table, five seeds each
+    text = long_term.long_term_markdown(grid, records, "python scripts/long_term.py --seeds 5 --steps 30000",
+                                        saturation, {env: "long_term_ML100K-Behavior-v1.png"})
+    got = section(text, f"## `{env}`", "Run time")
+    assert masked(got) == masked(expected)
+    # the means are the document's, so the verdict's ratios are too
+    verdict = [line for line in expected if line.startswith(("Best RL agent", "It meets", "0.8 ×"))]
+    assert verdict and all(line in got for line in verdict)
+    # the header and the closing section word for word; environments without records say so
+    assert text.split("## `")[0] == doc.split("## `")[0]
+    assert text.endswith(doc[doc.index("## Where this differs"):])
+    assert "## `recgym/Jester4-Behavior-v1`\n\nNot run yet." in text
+
+
+def test_long_term_verdict_follows_the_grids_rows():
+    grid = load_grid(REPO / "examples" / "long_term.yaml", check_environments=False)
+    reward = {"greedy-pmf": 10.0, "planner": 20.0, "DQN (drr-ave)": 12.0, "DQN (prior head)": 17.0}
+    records = {name: [{"reward": value + d} for d in (-0.1, 0.0, 0.1)] for name, value in reward.items()}
+    lines = long_term.verdict(grid, records)
+    # the prior head (handed greedy-pmf's rating by its agent_kwargs) is best; the best agent without it is named too
+    assert lines[0].startswith("Best RL agent: DQN (prior head), 1.70 × greedy-pmf's reward per episode (above it")
+    assert "from the state (no greedy-pmf rating in its Q-function): DQN (drr-ave), 1.20 × greedy-pmf" in lines[0]
+    assert lines[2] == "It meets the 1.10 × greedy-pmf goal (non-overlapping intervals), and reaches 0.8 × the planner."
+    assert long_term.verdict(grid, {"planner": records["planner"]}) == []  # no greedy-pmf: nothing to say
