@@ -189,6 +189,8 @@ class GridConfig:
     :param checkpoint_every: steps between checkpoints (what a killed grid loses per running cell).
     :param split_seed: ``"seed"``: each seed has its own 80/20 user split; an integer: one split for all.
     :param env_kwargs: environment settings of every cell (``max_steps``, ``history_length``, ...).
+    :param per_env_kwargs: per environment id, settings of its cells over ``env_kwargs`` (a dataset's own file,
+        say: ``{recgym/Jester-PMF-v0: {path: ...}}``).
     :param agent_kwargs: per agent, its settings (``{"dqn": {"learning_rate": 1e-3}}``).
     :param data_dir: local data directory (default: ``RECGYM_DATA_DIR``, then the cache).
     :param title: a title for the summary.
@@ -214,6 +216,7 @@ class GridConfig:
     split_seed: int | str = "seed"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     agent_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    per_env_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: str | None = None
     title: str = "Encoder comparison"
     device: str = "auto"
@@ -256,10 +259,11 @@ class GridConfig:
     def cell_split_seed(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)
 
-    def cell_env_kwargs(self, seed: int, row: RowChoice | None = None) -> dict[str, Any]:
-        """The environment settings of the cells of ``seed`` (and ``row``): the grid's, the row's, its user split
-        and data directory."""
-        env_kwargs = {**self.env_kwargs, **(row.env_kwargs if row else {}), "split_seed": self.cell_split_seed(seed)}
+    def cell_env_kwargs(self, seed: int, row: RowChoice | None = None, env: str | None = None) -> dict[str, Any]:
+        """The environment settings of the cells of ``seed`` (on ``env``, of ``row``): the grid's, the environment's
+        own (``per_env_kwargs``), the row's, the seed's user split and the data directory."""
+        env_kwargs = {**self.env_kwargs, **self.per_env_kwargs.get(env or "", {}), **(row.env_kwargs if row else {}),
+                      "split_seed": self.cell_split_seed(seed)}
         if self.data_dir is not None:
             env_kwargs["data_dir"] = self.data_dir
         return env_kwargs
@@ -267,7 +271,7 @@ class GridConfig:
     def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int,
                      row: RowChoice | None = None) -> TrainConfig:
         """The ``recgym train`` configuration of one cell (of the explicit ``row``: its settings over the grid's)."""
-        env_kwargs = self.cell_env_kwargs(seed, row)
+        env_kwargs = self.cell_env_kwargs(seed, row, env)
         agent_kwargs = {**self.agent_kwargs.get(agent, {}), **(row.agent_kwargs if row else {})}
         steps = row.steps if row is not None and row.steps is not None else self.steps
         values: dict[str, Any] = dict(
@@ -292,6 +296,7 @@ class GridConfig:
             "metrics": list(self.metrics), "steps": self.steps, "n_envs": self.n_envs, "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes, "checkpoint_every": self.checkpoint_every,
             "split_seed": self.split_seed, "env_kwargs": dict(self.env_kwargs),
+            "per_env_kwargs": {k: dict(v) for k, v in self.per_env_kwargs.items()},
             "agent_kwargs": {k: dict(v) for k, v in self.agent_kwargs.items()}, "data_dir": self.data_dir,
             "device": self.device, "rows": [row.to_json() for row in self.rows],
         }
@@ -612,6 +617,16 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
         # each cell's split_seed comes from the grid's split_seed: one given here would be overridden
         problems.append("env_kwargs sets split_seed: use the grid's own split_seed setting ('seed' or an integer)")
     values["env_kwargs"] = env_kwargs
+    per_env_kwargs = values.get("per_env_kwargs", {}) or {}
+    if not isinstance(per_env_kwargs, dict) or any(not isinstance(v, dict) for v in per_env_kwargs.values()):
+        problems.append("per_env_kwargs must map each environment id to its settings, e.g. "
+                        f"{{recgym/Jester-PMF-v0: {{path: ratings.csv}}}}, got {per_env_kwargs!r}")
+        per_env_kwargs = {}
+    for env, settings in per_env_kwargs.items():
+        if env not in envs + [e for r in rows for e in r.envs]:
+            problems.append(f"per_env_kwargs names {env!r}, which is not among the grid's environments")
+        if "split_seed" in settings:
+            problems.append(f"per_env_kwargs of {env} sets split_seed: use the grid's own split_seed setting")
     data_dir = values.get("data_dir")
     if check_environments and data_dir is not None and not Path(data_dir).is_dir():
         problems.append(f"data_dir {data_dir} is not a folder: give the folder holding the datasets "
@@ -637,7 +652,8 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     grid = GridConfig(encoders=tuple(encoders), envs=tuple(envs), agents=tuple(grid_agents),
                       seeds=tuple(int(s) for s in seeds), reference=None if reference is None else str(reference),
                       baselines=tuple(baselines), protocols=protocols, metrics=metrics, split_seed=split_seed,
-                      agent_kwargs={k: dict(v) for k, v in agent_kwargs.items()}, rows=tuple(rows), **settings)
+                      agent_kwargs={k: dict(v) for k, v in agent_kwargs.items()}, rows=tuple(rows),
+                      per_env_kwargs={k: dict(v) for k, v in per_env_kwargs.items()}, **settings)
     # each cell's run configuration, checked now (agent arguments, sizes); the seed changes nothing a check
     # looks at, nor does the encoder beyond its name, so one cell per environment, agent and encoder is enough
     cell_problems: list[str] = []
@@ -682,13 +698,14 @@ def environment_problems(grid: GridConfig) -> list[str]:
     builds: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for env in grid.envs:
         for name in (*grid.agents, *grid.baselines):
-            builds.setdefault((env, "{}", agents.spec(name).action_mode), (grid.cell_env_kwargs(grid.seeds[0]),
-                                                                           dict(grid.env_kwargs)))
+            builds.setdefault((env, "{}", agents.spec(name).action_mode),
+                              (grid.cell_env_kwargs(grid.seeds[0], None, env),
+                               {**grid.env_kwargs, **grid.per_env_kwargs.get(env, {})}))
     for row in grid.rows:
-        shown = {**grid.env_kwargs, **row.env_kwargs}
         for env in row.envs:
+            shown = {**grid.env_kwargs, **grid.per_env_kwargs.get(env, {}), **row.env_kwargs}
             builds.setdefault((env, json.dumps(row.env_kwargs, sort_keys=True, default=str),
-                               agents.spec(row.agent).action_mode), (grid.cell_env_kwargs(grid.seeds[0], row), shown))
+                               agents.spec(row.agent).action_mode), (grid.cell_env_kwargs(grid.seeds[0], row, env), shown))
     failed: set[tuple[str, str]] = set()
     for (env, settings, mode), (env_kwargs, shown) in builds.items():
         if (env, settings) in failed:
