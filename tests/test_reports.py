@@ -89,3 +89,61 @@ def test_long_term_verdict_follows_the_grids_rows():
     assert "from the state (no greedy-pmf rating in its Q-function): DQN (drr-ave), 1.20 × greedy-pmf" in lines[0]
     assert lines[2] == "It meets the 1.10 × greedy-pmf goal (non-overlapping intervals), and reaches 0.8 × the planner."
     assert long_term.verdict(grid, {"planner": records["planner"]}) == []  # no greedy-pmf: nothing to say
+
+
+def drr_records(grid, doc: str, fit_heading: str) -> list[dict]:
+    """Five seeds per row of each dataset table under ``fit_heading`` in the document, around its means."""
+    from recgym.experiments.reports import drr
+
+    lines = doc.split(fit_heading, 1)[1].split("\n## ", 1)[0].splitlines()
+    records, dataset = [], None
+    learning = set(drr.rl_rows(grid))
+    for line in lines:
+        if line.startswith("### "):
+            dataset = line[4:]
+        updates = dict(re.findall(r"([\w-]+) ([\d,]+)(?:,|\.$)", line.split(": ", 1)[1])) \
+            if line.startswith("RL rows:") else {}
+        for r in records:
+            if r["env"] == drr.ENV_IDS[dataset] and r["row"] in updates:
+                r["gradient_updates"] = int(updates[r["row"]].replace(",", ""))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 11 or cells[0] in ("Model", "---"):
+            continue
+        name = cells[0]
+        env = drr.ENV_IDS[dataset]
+        for seed, spread in enumerate(np.linspace(-0.02, 0.02, 5)):
+            offline = {}
+            for key, text in zip(drr.OFFLINE_KEYS, (cells[1], cells[3], cells[4], cells[6])):
+                mean, low, high = (float(x) for x in re.fullmatch(r"([\d.]+) ± [\d.]+ \[([\d.]+), ([\d.]+)\]",
+                                                                    text).groups())
+                offline.update({key: mean * (1 + spread), f"{key}_ci95": [low, high]})
+            path = {"path": "/data/jester/jester5k-recommenderlab/jester5k-dataset1-layout.csv"} \
+                if dataset == "jester" else {}
+            records.append({
+                "key": f"{env}__{name}__{seed}", "env": env, "seed": seed, "status": "done", "row": name,
+                "agent": name, "encoder": "x" if name in learning else None, "baseline": name not in learning,
+                "run": f"runs/{seed}", "seconds": 30.0, "config": {"env_kwargs": path}, "gradient_updates": 0,
+                "figures": {"offline": offline,
+                            "online": {"avg_reward_per_step": float(cells[8].split(" ± ")[0]) * (1 + spread),
+                                       "distinct_first_items": int(cells[10])}},
+                "curve": [{"step": 1000, "avg_reward_per_step": 0.5}]})
+    return records
+
+
+def test_drr_report_writes_the_documents_format_from_the_grids_records():
+    from recgym.experiments.reports import drr
+
+    doc = (REPO / "docs" / "results" / "drr.md").read_text()
+    grids = []
+    for name, fit in (("reproduce_drr.yaml", "train"), ("reproduce_drr_all_data.yaml", "all")):
+        grid = load_grid(REPO / "examples" / name, check_environments=False)
+        assert drr.scenario_of(grid) == fit
+        grids.append((grid, drr_records(grid, doc, f"## {drr.SCENARIOS[fit]}")))
+    assert [len(records) for _, records in grids] == [2 * 11 * 5] * 2  # two datasets, eleven rows, five seeds
+    text = drr.drr_markdown(grids, ".venv/bin/python scripts/reproduce_drr.py --seeds 5 --steps 10000")
+    assert masked(text.splitlines()) == masked(doc.splitlines())
+    # the means are the document's, so are the sentences computed from them
+    reading = [line for line in doc.splitlines() if line.startswith(("- Best RL row", "- Myopic greedy",
+                                                                     "- Offline P@20 ordering", "- The RL rows"))]
+    # per scenario: three lines on ML-100K, two on Jester (no paper figures to order against); the closing one
+    assert len(reading) == 2 * (3 + 2) + 1 and all(line in text.splitlines() for line in reading)

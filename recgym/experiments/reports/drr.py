@@ -55,6 +55,37 @@ SCENARIOS = {"train": "Leak-free (default): embedding model fitted on the traini
 CURVE_ROWS = ("DQN", "DDPG", "DRR-p", "DRR-u", "DRR-ave", "DRR-att")
 
 
+def dataset_settings(datasets: Sequence[str], data_dir: str | Path | None
+                     ) -> tuple[list[str], dict[str, dict[str, str]], list[str]]:
+    """The environments of the datasets whose files are here, and the settings that point one at its files.
+
+    Jester plays the full Dataset 1 when it is in the data folder, else its 5,000-user sample in the Dataset 1
+    layout (:data:`JESTER_SAMPLE`); ML-100K is downloaded when missing; the others need their files.
+
+    :param datasets: among :data:`ENV_IDS`.
+    :param data_dir: the data folder (None: ``RECGYM_DATA_DIR``, then the cache).
+    :returns: the environment ids, the grid's ``per_env_kwargs``, and the datasets left out (no files).
+    """
+    from recgym.data import DatasetNotFoundError, load
+    from recgym.data.locations import user_data_dir
+
+    envs, per_env, missing = [], {}, []
+    for dataset in datasets:
+        if dataset not in ENV_IDS:
+            raise ValueError(f"unknown dataset {dataset!r}: choose among {', '.join(ENV_IDS)}")
+        try:
+            load(dataset, data_dir=data_dir, download=dataset == "ml-100k", progress=False)
+        except (DatasetNotFoundError, FileNotFoundError):
+            folder = user_data_dir(data_dir) if dataset == "jester" else None
+            sample = Path(folder) / JESTER_SAMPLE if folder is not None else None
+            if sample is None or not sample.is_file():
+                missing.append(dataset)
+                continue
+            per_env[ENV_IDS[dataset]] = {"path": str(sample)}
+        envs.append(ENV_IDS[dataset])
+    return envs, per_env, missing
+
+
 def summarise(values: list[float]) -> tuple[float, float]:
     """Mean and standard deviation over seeds (NaN-aware)."""
     arr = np.asarray(values, dtype=float)
@@ -154,7 +185,7 @@ def _rl_against_greedy(blocks: list[tuple[str, str, dict[str, dict[str, list]], 
         verdict = "beats" if summarise(results[best]["online"])[0] > greedy else "does not beat"
         parts.append(f"{fit} {dataset}: the best RL row ({best}, {summarise(results[best]['online'])[0]:.3f}) "
                      f"{verdict} greedy PMF ({greedy:.3f})")
-    return "; ".join(parts) + "."
+    return "; ".join(parts) + "." if parts else "no dataset has finished cells yet."
 
 
 def scenario_of(grid: GridConfig) -> str:
