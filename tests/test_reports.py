@@ -130,7 +130,7 @@ def drr_records(grid, doc: str, fit_heading: str) -> list[dict]:
     return records
 
 
-def test_drr_report_writes_the_documents_format_from_the_grids_records():
+def test_drr_report_writes_the_documents_format_from_the_grids_records(tmp_path):
     from recgym.experiments.reports import drr
 
     doc = (REPO / "docs" / "results" / "drr.md").read_text()
@@ -147,3 +147,30 @@ def test_drr_report_writes_the_documents_format_from_the_grids_records():
                                                                      "- Offline P@20 ordering", "- The RL rows"))]
     # per scenario: three lines on ML-100K, two on Jester (no paper figures to order against); the closing one
     assert len(reading) == 2 * (3 + 2) + 1 and all(line in text.splitlines() for line in reading)
+    # the file, and the leak-free ML-100K learning curves beside it
+    written = drr.write_drr_report(grids, tmp_path / "drr.md", ".venv/bin/python scripts/reproduce_drr.py --seeds 5 "
+                                   "--steps 10000")
+    assert written.read_text() == text and (tmp_path / "drr_ml100k.png").is_file()
+
+
+def test_long_term_report_from_a_tiny_grid_run_measures_drrs_actor(tmp_path):
+    from recgym.experiments.compare import make_grid, run_grid
+    from recgym.experiments.compare.runner import load_records
+    from tests.test_compare import SMALL_ENV
+
+    grid = make_grid(dict(
+        title="tiny long-term", envs=["recgym/Synthetic-PMF-v0"], seeds=[0], split_seed=0, env_kwargs=SMALL_ENV,
+        protocols=["online"], metrics=["online/avg_reward_per_episode"], baselines=["greedy-pmf", "planner"],
+        steps=200, n_envs=8, eval_every=100, eval_episodes=16, checkpoint_every=100,
+        rows=[{"label": long_term.DRR_ROW, "agent": "drr", "encoder": "drr-ave", "agent_kwargs": {"action_penalty": 1.0}}]))
+    run_grid(grid, tmp_path / "out", display=False)
+    records = load_records(tmp_path / "out", grid)
+    assert [r["status"] for r in records] == ["done"] * 3
+    doc = long_term.write_long_term_report(grid, tmp_path / "out", records, tmp_path / "docs" / "long_term.md", "cmd")
+    text = doc.read_text()
+    saturated = re.search(r"DRR's actor: \d+ distinct first items across the test users \(oracle-greedy 0, "
+                          r"greedy-pmf \d+\); ([\d.]+) ± [\d.]+% of its action coordinates saturated", text)
+    assert saturated and 0 <= float(saturated[1]) <= 100
+    assert "| DRR (drr-ave) | 1 | " in text and (tmp_path / "docs" / "long_term_Synthetic-PMF-v0.png").is_file()
+    fraction = long_term.actor_saturation(tmp_path / "out" / records[-1]["run"])
+    assert fraction == pytest.approx(float(saturated[1]) / 100, abs=5e-4)  # the replay is deterministic
