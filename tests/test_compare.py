@@ -458,7 +458,8 @@ def test_grid_of_rows_runs_resumes_and_reports_by_row_label(tmp_path, capsys):
     records = {r["row"]: r for r in outcome.records}
     assert records["DQN (fast)"]["config"]["agent_kwargs"]["learning_rate"] == 0.01
     summary = (tmp_path / "out" / "summary.md").read_text()
-    for line in ("| DQN (fast) | ", "| DQN (slow) | ", "| random (baseline) | ", "- Row `DQN (fast)`: `dqn` with `mean`"):
+    for line in ("| DQN (fast) | ", "| DQN (slow) | ", "| random (baseline) | ", "- Row `DQN (fast)`: `dqn` with `mean`",
+                 "gradient updates per cell (mean over 2 cells)"):  # the rows' training budget
         assert line in summary, line
     assert make_grid(values) == grid and run_grid(grid, tmp_path / "out", display=False).ran == []  # resumed: nothing to run
     # grid.json holds the rows: the folder is reported on without the grid file

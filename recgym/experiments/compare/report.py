@@ -189,7 +189,7 @@ def _explicit_rows(grid: GridConfig) -> list[str]:
 def _budget(grid: GridConfig, records: list[dict[str, Any]]) -> list[str]:
     """Environment steps and gradient updates per cell, by agent (measured, from the records)."""
     lines = []
-    for agent in grid.agents:
+    for agent in dict.fromkeys([*grid.agents, *(r.agent for r in grid.rows if r.encoder is not None)]):
         done = [r for r in records if r["status"] == "done" and r["agent"] == agent and not r["baseline"]]
         if done:
             steps = np.mean([r["steps"] for r in done])
