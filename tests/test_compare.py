@@ -438,3 +438,80 @@ def test_grid_display_on_a_terminal_redraws_in_place_and_keeps_the_cells_lines(t
     assert "\x1b[" in text  # rich's live block: cursor movement on a terminal
     assert "ValueError: [boom]" in text and "0.5000 reward/step" in text
     assert "[1/2 done, 0 running, 1 failed" in text
+
+
+# -- explicit rows ----------------------------------------------------------------------------------------
+
+
+def test_rows_run_beside_the_cross_product_with_their_own_settings_and_folders():
+    grid = make_grid(tiny_grid(rows=[
+        {"label": "DQN (lr 1e-2)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 0.01},
+         "env_kwargs": {"max_steps": 5}, "steps": 100},
+        {"agent": "popularity"}]))
+    cells = grid.cells()
+    assert len(cells) == 2 * (1 + 2 + 2)  # per seed: the baseline, the cross product's two, the two rows
+    assert len({c.key for c in cells}) == len(cells) and len({c.run_path for c in cells}) == len(cells)
+    row = next(c for c in cells if c.row == "DQN (lr 1e-2)" and c.seed == 1)
+    assert row.key == "Synthetic-PMF-v0__row__DQN-lr-1e-2__seed-1" and row.label == "DQN (lr 1e-2)"
+    assert row.run_path.as_posix() == "runs/Synthetic-PMF-v0/rows/DQN-lr-1e-2/seed-1"
+    # the row's settings over the grid's; the grid's own cells keep the grid's
+    assert row.config.agent_kwargs == {"learning_starts": 50, "buffer_size": 2_000, "learning_rate": 0.01}
+    assert (row.config.env_kwargs["max_steps"], row.config.steps, row.config.env_kwargs["split_seed"]) == (5, 100, 1)
+    plain = next(c for c in cells if (c.agent, c.encoder, c.row, c.seed) == ("dqn", "mean", None, 1))
+    assert (plain.config.env_kwargs["max_steps"], plain.config.steps) == (10, 200)
+    baseline = next(c for c in cells if c.row == "popularity")
+    assert baseline.baseline and baseline.encoder is None and baseline.label == "popularity"
+    # a grid of rows alone (no encoders, no agents) is a grid
+    alone = make_grid(tiny_grid(encoders=None, agents=None, baselines=[], rows=[{"agent": "dqn", "encoder": "mean"}]))
+    assert [c.label for c in alone.cells()] == ["dqn / mean"] * 2 and alone.reference is None
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([{"agent": "dqn", "encoder": "mean", "agent_kwarg": {}}], r"rows\[0\]: unknown keys \['agent_kwarg'\].*agent_kwargs"),
+    ([{"agent": "dqn"}], r"rows\[0\]: agent 'dqn' learns from an encoder's state: give `encoder`"),
+    ([{"agent": "random", "encoder": "mean"}], r"rows\[0\]: 'random' is a baseline.*leave `encoder` out"),
+    ([{"agent": "dqn", "encoder": "mean"}], r"row 'dqn / mean' repeats the cross product"),
+    ([{"agent": "random"}], r"row 'random' repeats the baselines"),
+    ([{"agent": "dqn", "encoder": "sasrec"}, {"agent": "dqn", "encoder": "sasrec", "agent_kwargs": {"gamma": 0.5}}],
+     r"row 'dqn / sasrec' repeats another row"),
+    ([{"label": "a b", "agent": "popularity"}, {"label": "a-b", "agent": "greedy-pmf"}], r"share the folder name 'a-b'"),
+    ([{"agent": "zzz"}], r"unknown agent 'zzz'"),
+    ([{"agent": "dqn", "encoder": "nosuch"}], r"unknown encoder 'nosuch'"),
+    ([{"agent": "popularity", "envs": ["recgym/Nope-v0"]}], r"unknown environment 'recgym/Nope-v0'"),
+    ([{"agent": "popularity", "env_kwargs": {"split_seed": 1}}], r"rows\[0\]: env_kwargs sets split_seed"),
+    ([{"agent": "popularity", "steps": 0}], r"rows\[0\]: steps must be a positive integer"),
+    ([{"label": "DQN", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"batch_size": 0}}],
+     r"row 'DQN': .*batch_size=0"),
+    (["dqn"], r"rows\[0\]: give a mapping with `agent`"),
+])
+def test_bad_rows_are_refused_before_training(rows, message):
+    with pytest.raises(ConfigError, match=message):
+        make_grid(tiny_grid(rows=rows))
+
+
+def test_per_env_kwargs_reach_only_their_environments_cells():
+    grid = make_grid(tiny_grid(per_env_kwargs={"recgym/Synthetic-PMF-v0": {"max_steps": 4}}))
+    assert {c.config.env_kwargs["max_steps"] for c in grid.cells()} == {4}
+    with pytest.raises(ConfigError, match="per_env_kwargs names 'recgym/ML100K-PMF-v0', which is not among"):
+        make_grid(tiny_grid(per_env_kwargs={"recgym/ML100K-PMF-v0": {"max_steps": 4}}))
+
+
+def test_grid_of_rows_runs_resumes_and_reports_by_row_label(tmp_path, capsys):
+    values = tiny_grid(encoders=None, agents=None, baselines=[], seeds=[0], rows=[
+        {"label": "DQN (fast)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 0.01}},
+        {"label": "DQN (slow)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 1e-4}},
+        {"agent": "random"}])
+    grid = make_grid(values)
+    outcome = run_grid(grid, tmp_path / "out", display=False)
+    assert outcome.count("done") == 3 and len(outcome.ran) == 3
+    records = {r["row"]: r for r in outcome.records}
+    assert records["DQN (fast)"]["config"]["agent_kwargs"]["learning_rate"] == 0.01
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    for line in ("| DQN (fast) | ", "| DQN (slow) | ", "| random (baseline) | ", "- Row `DQN (fast)`: `dqn` with `mean`",
+                 "gradient updates per cell (mean over 2 cells)"):  # the rows' training budget
+        assert line in summary, line
+    assert make_grid(values) == grid and run_grid(grid, tmp_path / "out", display=False).ran == []  # resumed: nothing to run
+    # grid.json holds the rows: the folder is reported on without the grid file
+    (tmp_path / "out" / "summary.md").unlink()
+    assert cli_main(["compare", "--out", str(tmp_path / "out"), "--report-only"]) == 0
+    assert "| DQN (slow) | " in (tmp_path / "out" / "summary.md").read_text()

@@ -72,7 +72,7 @@ def progress_path(out: str | Path, cell: Cell) -> Path:
 def base_record(cell: Cell) -> dict[str, Any]:
     """The fields every record has, whatever became of the cell."""
     return {"key": cell.key, "env": cell.env, "agent": cell.agent, "encoder": cell.encoder, "seed": cell.seed,
-            "baseline": cell.baseline, "run": str(cell.run_path), "config": cell.config.to_json()}
+            "baseline": cell.baseline, "row": cell.row, "run": str(cell.run_path), "config": cell.config.to_json()}
 
 
 def skipped_record(cell: Cell) -> dict[str, Any]:
