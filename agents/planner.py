@@ -36,19 +36,17 @@ from typing import Any
 
 import numpy as np
 
+from agents.arguments import PlannerArguments
 from agents.baselines import OracleGreedyAgent
 from agents.env_access import call_env_method, scenario_of
 from agents.masking import Observation
 from recgym.scenario import Scenario
 
-#: H: steps looked ahead, the first included (SARDINE's boredom lasts 5 steps; 8 sees past it).
-PLANNER_HORIZON = 8
-#: candidate first items taken in order of expected one-step reward
-PLANNER_CANDIDATES = 8
-#: extra candidate first items picked for diversity (item-embedding cosine) from the shortlist
-PLANNER_DIVERSE = 8
-#: items the continuation policy chooses from (the best by expected one-step reward now)
-PLANNER_SHORTLIST = 32
+#: the planner's defaults (agents/arguments.py:PlannerArguments says what each is)
+PLANNER_HORIZON = PlannerArguments.default("horizon")
+PLANNER_CANDIDATES = PlannerArguments.default("n_candidates")
+PLANNER_DIVERSE = PlannerArguments.default("n_diverse")
+PLANNER_SHORTLIST = PlannerArguments.default("shortlist")
 
 
 class PlannerAgent(OracleGreedyAgent):
