@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.arguments import (LinUCBArguments, OracleTopicRuleArguments, TopicRuleArguments,
+from agents.arguments import (AgentArguments, LinUCBArguments, OracleTopicRuleArguments, TopicRuleArguments,
                               check_constructor_arguments)
 from agents.categories import item_categories
 from agents.env_access import call_env_method, check_action_mode, scenario_of
@@ -73,6 +73,8 @@ class BaselineAgent:
     name: ClassVar[str] = ""
     #: True for agents that read the live environment (evaluation calls ``set_env`` on them).
     needs_live_env: ClassVar[bool] = False
+    #: the model of the agent's arguments (agents/arguments.py): their defaults and allowed values; none here
+    arguments: ClassVar[type[AgentArguments]] = AgentArguments
 
     def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None) -> None:
         self.seed = int(seed)
@@ -288,8 +290,7 @@ class _TopicRule:
     scenario: Scenario
 
     def _use_topics(self, penalty: float, window: int, owner: str) -> None:
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise ValueError(f"{owner}: penalty must be a finite number >= 0, got {penalty!r}")
+        check_constructor_arguments(type(self), {"penalty": penalty, "window": window})  # as agents.make
         self.penalty = float(penalty)
         self.recent = RecentTopics(self.scenario, window, owner)
         self.window = self.recent.window
@@ -314,6 +315,8 @@ class TopicAwareGreedyAgent(_TopicRule, GreedyPMFAgent):
     :param window: how many of the latest shown items count (>= 1).
     :param scenario: the scenario (default: the environment's).
     """
+
+    arguments: ClassVar[type[TopicRuleArguments]] = TopicRuleArguments
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
@@ -376,6 +379,8 @@ class TopicAwareOracleAgent(_TopicRule, OracleGreedyAgent):
     :param window: how many of the latest shown items count (>= 1).
     :param scenario: the scenario (default: the environment's).
     """
+
+    arguments: ClassVar[type[OracleTopicRuleArguments]] = OracleTopicRuleArguments
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = ORACLE_TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:

@@ -32,11 +32,11 @@ plays exactly oracle-greedy's item.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.arguments import PlannerArguments
+from agents.arguments import PlannerArguments, check_constructor_arguments
 from agents.baselines import OracleGreedyAgent
 from agents.env_access import call_env_method, scenario_of
 from agents.masking import Observation
@@ -62,14 +62,14 @@ class PlannerAgent(OracleGreedyAgent):
     """
 
     needs_live_env = True
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[PlannerArguments]] = PlannerArguments
 
     def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None,
                  horizon: int = PLANNER_HORIZON, n_candidates: int = PLANNER_CANDIDATES,
                  n_diverse: int = PLANNER_DIVERSE, shortlist: int = PLANNER_SHORTLIST) -> None:
-        for name, value, low in (("horizon", horizon, 1), ("n_candidates", n_candidates, 1),
-                                 ("n_diverse", n_diverse, 0), ("shortlist", shortlist, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"planner: {name} must be an integer >= {low}, got {value!r}")
+        check_constructor_arguments(type(self), {"horizon": horizon, "n_candidates": n_candidates,
+                                                 "n_diverse": n_diverse, "shortlist": shortlist})  # as agents.make
         self.horizon, self.n_candidates = int(horizon), int(n_candidates)
         self.n_diverse, self.shortlist = int(n_diverse), int(shortlist)
         super().__init__(env, seed, scenario)
