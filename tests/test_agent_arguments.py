@@ -483,3 +483,40 @@ def test_a_class_checks_only_the_names_its_model_holds():
     check_constructor_arguments(agents.LinUCBAgent, {"alpha": 0.0, "not_an_argument": 1})
     with pytest.raises(ValueError, match=r"invalid settings for LinUCBAgent: ridge=0: must be a finite number > 0"):
         check_constructor_arguments(agents.LinUCBAgent, {"ridge": 0})
+
+
+def _documented_defaults(section: str) -> dict[str, str]:
+    """``name -> value`` of the rows of docs/agents.md's defaults table under the heading starting ``section``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "agents.md").read_text()
+    body = text.split(f"\n{section}", 1)[1].split("\n## ", 1)[0]
+    table = body.split("| default | value | source |", 1)[1]
+    rows = {}
+    for line in table.strip().splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0].count("`") == 2 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+@pytest.mark.parametrize("section, name", [("## `dqn`", "dqn"), ("## `drr` and `ddpg`", "drr")])
+def test_the_documented_defaults_are_the_models(section, name):
+    model = arguments_model(name)
+    checked = 0
+    for key, value in _documented_defaults(section).items():
+        if key not in model.model_fields:
+            continue
+        documented = value.replace(",", "")
+        try:
+            number = float(documented)
+        except ValueError:
+            if documented in ("True", "False"):
+                assert model.default(key) is (documented == "True"), (name, key)
+                checked += 1
+            continue
+        assert model.default(key) == pytest.approx(number), (name, key)
+        checked += 1
+    assert checked >= 5  # gamma, learning_rate, batch_size, buffer_size, ... are documented
