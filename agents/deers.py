@@ -53,7 +53,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
-from agents.arguments import check_constructor_arguments
+from agents.arguments import COMPETITOR_SOURCES, DEERSArguments, check_constructor_arguments
 from agents.categories import item_categories
 from agents.env_access import scenario_of
 from agents.masking import mask_consumed
@@ -61,11 +61,8 @@ from recgym.scenario import Scenario
 from agents.dqn import MaskedDQN, MaskedDQNPolicy
 from agents.per import annealed_beta
 
-#: α of the pairwise term (not reported by Zhao et al.; small, so the TD term dominates).
-DEFAULT_PAIRWISE_ALPHA = 0.1
 #: Hidden layers of MLP([s, e_a]) (the paper does not report sizes).
 DEERS_NET_ARCH = [64]
-COMPETITOR_SOURCES = ("log", "simulator")
 #: Items per chunk when scoring the whole catalogue without gradients.
 ITEM_CHUNK = 128
 
@@ -236,17 +233,19 @@ class DEERS(MaskedDQN):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": DEERSPolicy}
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[DEERSArguments]] = DEERSArguments
 
     def __init__(
         self,
         policy: str | type[DEERSPolicy] = DEERSPolicy,
         env: Any = None,
         *,
-        pairwise_alpha: float = DEFAULT_PAIRWISE_ALPHA,
-        pairwise_clip: float | None = None,
-        competitor_feedback: str = "log",
-        n_clusters: int | None = None,
-        double_q: bool = False,
+        pairwise_alpha: float = DEERSArguments.default("pairwise_alpha"),
+        pairwise_clip: float | None = DEERSArguments.default("pairwise_clip"),
+        competitor_feedback: str = DEERSArguments.default("competitor_feedback"),
+        n_clusters: int | None = DEERSArguments.default("n_clusters"),
+        double_q: bool = DEERSArguments.default("double_q"),
         **kwargs: Any,
     ) -> None:
         if competitor_feedback not in COMPETITOR_SOURCES:

@@ -57,6 +57,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from recgym.clustering import kmeans
 from recgym.data.rating_log import RatingLog, RatingScale
 from simulators.base import Behavior, ExpectedStep, Feedback, UserSimulator, copy_state
 from simulators.pmf import PMFSimulator
@@ -219,26 +220,12 @@ def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters
     :param n_clusters: number of clusters (capped at ``n_items``).
     :param seed: seed of the initial centres (distinct random items).
     :param n_iters: Lloyd iterations.
+
+    The k-means is :func:`recgym.clustering.kmeans` with ``metric="spherical"``.
     """
-    x = np.asarray(embeddings, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1.0)
-    k = int(min(n_clusters, len(x)))
-    rng = np.random.default_rng(seed)
-    centres = x[rng.choice(len(x), size=k, replace=False)]
-    assign = np.zeros(len(x), dtype=np.int64)
-    for it in range(n_iters):
-        new = np.argmax(x @ centres.T, axis=1)
-        if it > 0 and np.array_equal(new, assign):
-            break
-        assign = new
-        sums = np.zeros_like(centres)
-        np.add.at(sums, assign, x)
-        lengths = np.linalg.norm(sums, axis=1, keepdims=True)
-        # An empty cluster keeps its old centre.
-        centres = np.where(lengths > 0, sums / np.where(lengths > 0, lengths, 1.0), centres)
-    topics = np.zeros((len(x), k), dtype=np.float32)
-    topics[np.arange(len(x)), assign] = 1.0
+    labels, centres = kmeans(embeddings, n_clusters, seed=seed, n_iter=n_iters, metric="spherical")
+    topics = np.zeros((len(labels), len(centres)), dtype=np.float32)
+    topics[np.arange(len(labels)), labels] = 1.0
     return topics
 
 

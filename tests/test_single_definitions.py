@@ -102,3 +102,35 @@ def test_one_fold_in():
             if isinstance(node, ast.Attribute) and node.attr in {"solve", "cholesky_solve"}:
                 solving.add(path.relative_to(ROOT).as_posix())
     assert solving == {"recgym/scenario.py", "simulators/pmf.py"}
+
+
+def _calls(node: ast.AST) -> set[str]:
+    """The names called inside ``node``: ``argmax`` for ``np.argmax(...)`` and ``x.argmax()``, ``add.at`` for ``np.add.at``."""
+    names = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                inner = func.value.attr + "." if isinstance(func.value, ast.Attribute) else ""
+                names.add(inner + func.attr)
+            elif isinstance(func, ast.Name):
+                names.add(func.id)
+    return names
+
+
+def test_one_kmeans():
+    # a k-means under any name: a function called k-means, or one whose loop assigns points to their nearest
+    # centre (argmin / argmax) and moves the centres to their points (np.add.at, bincount): Lloyd's iteration
+    found = set()
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            named = "kmeans" in node.name.lower().replace("_", "").replace("-", "")
+            lloyd = any(
+                {"argmin", "argmax"} & _calls(loop) and {"add.at", "bincount"} & _calls(loop)
+                for loop in ast.walk(node) if isinstance(loop, (ast.For, ast.While))
+            )
+            if named or lloyd:
+                found.add(f"{path.relative_to(ROOT).as_posix()}:{node.name}")
+    assert found == {"recgym/clustering.py:kmeans"}
