@@ -45,9 +45,8 @@ from recgym.data.atomic import atomic_write
 from recgym.envs.config import EpisodeConfig
 from recgym.evaluation.online import evaluation_env, run_episodes
 from recgym.experiments.config import make_config
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import RunSetup
 from recgym.experiments.plots import plot_learning_curve
-from recgym.experiments.run_dir import RunDir
 from recgym.experiments.train import train
 from recgym.scenario import make_scenario
 from script_utils import read_cached_json, write_json
@@ -136,9 +135,8 @@ def run_agent(env_id: str, label: str, seed: int, steps: int, root: Path, data_d
                          eval_every=max(steps // 10, 1), eval_episodes=128, checkpoint_every=max(steps // 4, 1))
     folder = root / "runs" / out.parent.name / out.stem
     tic = time.perf_counter()
-    result = train(config, folder, overwrite=folder.exists(), progress=False)
-    setup = make_run_setup(env_id, env_kwargs, agents.spec(agent).action_mode)
-    model = agents.load(RunDir(folder).latest_checkpoint() / "model.zip", setup.training_env(1))
+    trained = train(RunSetup.from_config(config), config, folder, overwrite=folder.exists(), progress=False)
+    result, setup, model = trained.results, trained.setup, trained.model
     env = evaluation_env(setup.scenario, setup.config)
     if agents.spec(agent).action_mode != "embedding":
         figures = evaluate(model, env, seed)  # unwrapped: a discrete agent takes the action masks itself

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from recgym.experiments.config import make_config
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import RunSetup, make_run_setup
 from recgym.experiments.evaluate import evaluate_policy, make_baseline
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.train import train
@@ -129,10 +129,9 @@ def run_dataset(dataset: str, env_kwargs: dict, args: argparse.Namespace, out_ro
                                      agent_kwargs=dict(PINNED.get(agent, {})), checkpoint_every=args.steps, eval_every=max(1, args.steps // 10),
                                      eval_episodes=args.eval_episodes)
                 out = out_root / embedding_fit / dataset / row / f"seed-{seed}"
-                res = train(config, out, overwrite=True, progress=False)
-                from recgym.experiments.evaluate import evaluate_run  # reloads the frozen checkpoint
-
-                offline = evaluate_run(out, protocol="offline")[0]
+                trained = train(RunSetup.from_config(config), config, out, overwrite=True, progress=False)
+                res = trained.results
+                offline = evaluate_policy(trained.saved_policy(), trained.setup, "offline", seed=seed)
                 results[row]["online"].append(res["online"]["avg_reward_per_step"])
                 results[row]["distinct"].append(res["online"]["distinct_first_items"])
                 results[row]["updates"].append(res["gradient_updates"])

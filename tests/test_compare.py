@@ -115,7 +115,7 @@ def test_cells_cover_the_grid_with_their_own_run_folders():
     learning = [c for c in cells if not c.baseline]
     assert len(learning) == 3 * 2 * 3 and len(cells) - len(learning) == 3  # one baseline per env and seed
     assert len({c.run_path for c in cells}) == len(cells) and len({c.key for c in cells}) == len(cells)
-    cell = next(c for c in learning if (c.agent, c.encoder, c.seed) == ("drr", "sasrec", 2))
+    cell = next(c for c in learning if (c.agent, c.encoder_label, c.seed) == ("drr", "sasrec", 2))
     assert (cell.config.agent, cell.config.encoder, cell.config.seed) == ("drr", "sasrec", 2)
     assert cell.config.env_kwargs["split_seed"] == 2  # seed s has its own user split by default
     assert make_grid(tiny_grid(split_seed=0)).cells()[-1].config.env_kwargs["split_seed"] == 0
@@ -156,7 +156,7 @@ def test_content_encoder_is_skipped_on_a_log_without_item_content(monkeypatch, s
     bare = dataclasses.replace(synthetic_log, item_features=None)
     monkeypatch.setattr(grid_module, "environment_log", lambda env, kwargs: bare)
     cells = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[])).cells()
-    reasons = {c.encoder: c.skip_reason for c in cells}
+    reasons = {c.encoder_label: c.skip_reason for c in cells}
     assert reasons["mean"] is None and "needs item content features" in reasons["fdsa"]
 
 

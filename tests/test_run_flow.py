@@ -98,3 +98,37 @@ if __name__ == "__main__":  # writes run_flow_figures.json: only for a change me
 
     with tempfile.TemporaryDirectory() as folder:
         FIGURES.write_text(json.dumps(run_flow_figures(Path(folder)), indent=1, sort_keys=True) + "\n")
+
+
+def test_a_compare_cell_is_evaluated_without_reading_its_model_zip(tmp_path, monkeypatch):
+    # every way a saved model is read back: the agents' loader, and any zip archive named model.zip opened to read
+    import zipfile
+
+    import agents
+
+    read: list[str] = []
+
+    class WatchedZipFile(zipfile.ZipFile):
+        def __init__(self, file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> None:
+            name = str(getattr(file, "name", file))
+            if mode == "r" and Path(name).name == "model.zip":
+                read.append(name)
+            super().__init__(file, mode, *args, **kwargs)
+
+    def refuse_load(path: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(str(path))
+        raise AssertionError(f"a compare cell loaded {path}")
+
+    monkeypatch.setattr(zipfile, "ZipFile", WatchedZipFile)
+    monkeypatch.setattr(agents, "load", refuse_load)
+    grid = make_grid(dict(encoders=["mean"], envs=["recgym/Synthetic-PMF-v0"], agents=["dqn"], seeds=[0],
+                          baselines=["popularity"], protocols=["online", "offline"],
+                          metrics=["online/avg_reward_per_step", "offline/ndcg@10"], steps=100, n_envs=8,
+                          eval_every=100, eval_episodes=8, checkpoint_every=100, env_kwargs=SMALL_ENV,
+                          agent_kwargs={"dqn": SMALL_AGENT}))
+    outcome = run_grid(grid, tmp_path / "grid", display=False, report=False)
+    assert [r["status"] for r in outcome.records] == ["done", "done"], [r.get("error") for r in outcome.records]
+    assert all("offline" in r["figures"] for r in outcome.records)
+    assert read == []
+    # the run folders are still written, for `recgym evaluate` and a resumed grid
+    assert sorted(p.name for p in (tmp_path / "grid").rglob("model.zip")) == ["model.zip", "model.zip"]

@@ -79,7 +79,8 @@ class Cell:
 
     :param env: the environment id.
     :param agent: the agent or baseline name.
-    :param encoder: the encoder's label (None for a baseline).
+    :param encoder_label: the encoder's label, as tables and run folders show it (None for a baseline); the
+        encoder's registered name is ``config.encoder``.
     :param seed: the run's seed.
     :param config: the run's validated training configuration.
     :param baseline: True for a baseline policy (no encoder; fitted from the log or not trained).
@@ -88,7 +89,7 @@ class Cell:
 
     env: str
     agent: str
-    encoder: str | None
+    encoder_label: str | None
     seed: int
     config: TrainConfig = field(repr=False, compare=False)
     baseline: bool = False
@@ -97,18 +98,18 @@ class Cell:
     @property
     def key(self) -> str:
         """A file-name-safe identifier, unique in the grid: ``ML100K-PMF-v0__dqn__mean__seed-0``."""
-        return "__".join([env_slug(self.env), self.agent, self.encoder or "baseline", f"seed-{self.seed}"])
+        return "__".join([env_slug(self.env), self.agent, self.encoder_label or "baseline", f"seed-{self.seed}"])
 
     @property
     def run_path(self) -> Path:
         """The run folder, relative to the grid's output folder."""
-        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder or ""]
+        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder_label or ""]
         return Path("runs", env_slug(self.env), *middle, f"seed-{self.seed}")
 
     @property
     def label(self) -> str:
         """``agent / encoder`` (or the baseline's name), as the tables show it."""
-        return self.agent if self.baseline else f"{self.agent} / {self.encoder}"
+        return self.agent if self.baseline else f"{self.agent} / {self.encoder_label}"
 
 
 def env_slug(env_id: str) -> str:
@@ -242,9 +243,9 @@ def _dataset_log(dataset: str, data_dir: str | None, path: str | None, dataset_k
 
 def environment_log(env: str, env_kwargs: Mapping[str, Any]) -> Any:
     """The rating log ``env`` with ``env_kwargs`` plays (None when it cannot be loaded here)."""
-    import gymnasium as gym
+    from recgym.experiments.setup import environment_settings
 
-    kwargs = {**gym.spec(env).kwargs, **env_kwargs}
+    kwargs = environment_settings(env, env_kwargs)
     try:
         return _dataset_log(kwargs["dataset"], kwargs.get("data_dir"), kwargs.get("path"),
                             json.dumps(kwargs.get("dataset_kwargs") or {}, sort_keys=True))
@@ -276,7 +277,7 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
                 except ValueError as err:
                     return f"encoder {choice.encoder!r} needs item content features: {err}"
         return None
-    from recgym.experiments.environments import pretrained_weights_mismatch
+    from recgym.experiments.setup import pretrained_weights_mismatch
 
     problems = pretrained_weights_mismatch(choice.weights, env, env_kwargs)
     problems = [p + (" (its test users would have been seen): set split_seed in the grid to the weights' split"
@@ -366,7 +367,7 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     import agents
     import state_encoders
     from recgym.envs.registration import env_ids
-    from recgym.experiments.environments import check_recgym_id
+    from recgym.experiments.setup import check_recgym_id
 
     values = dict(values)
     fields = set(GridConfig.__dataclass_fields__)
@@ -497,11 +498,11 @@ def environment_problems(grid: GridConfig) -> list[str]:
     setting, or missing data, is reported before the first cell trains rather than by every cell.
 
     The environment's own resolver (:func:`recgym.envs.config.resolve_env_kwargs`, through
-    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the models it fits are
+    :func:`~recgym.experiments.setup.make_run_setup`) judges the settings; the models it fits are
     cached, so the cells do not fit them again.
     """
     import agents
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     problems: list[str] = []
     for env in grid.envs:
