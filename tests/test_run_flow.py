@@ -100,7 +100,7 @@ if __name__ == "__main__":  # writes run_flow_figures.json: only for a change me
         FIGURES.write_text(json.dumps(run_flow_figures(Path(folder)), indent=1, sort_keys=True) + "\n")
 
 
-def test_a_compare_cell_is_evaluated_without_reading_its_model_zip(tmp_path, monkeypatch):
+def test_a_compare_cell_is_evaluated_without_reading_its_model_zip_and_resolved_once(tmp_path, monkeypatch):
     # every way a saved model is read back: the agents' loader, and any zip archive named model.zip opened to read
     import zipfile
 
@@ -121,13 +121,24 @@ def test_a_compare_cell_is_evaluated_without_reading_its_model_zip(tmp_path, mon
 
     monkeypatch.setattr(zipfile, "ZipFile", WatchedZipFile)
     monkeypatch.setattr(agents, "load", refuse_load)
+    # and each cell's scenario is resolved once (RunSetup.from_config), for training and evaluation alike
+    from recgym.scenario import ScenarioSpec
+
+    build, resolved = ScenarioSpec.build, []
+
+    def counted_build(spec: ScenarioSpec) -> Any:
+        resolved.append(spec.split_seed)
+        return build(spec)
+
     grid = make_grid(dict(encoders=["mean"], envs=["recgym/Synthetic-PMF-v0"], agents=["dqn"], seeds=[0],
                           baselines=["popularity"], protocols=["online", "offline"],
                           metrics=["online/avg_reward_per_step", "offline/ndcg@10"], steps=100, n_envs=8,
                           eval_every=100, eval_episodes=8, checkpoint_every=100, env_kwargs=SMALL_ENV,
                           agent_kwargs={"dqn": SMALL_AGENT}))
+    monkeypatch.setattr(ScenarioSpec, "build", counted_build)  # after make_grid, which builds each environment once
     outcome = run_grid(grid, tmp_path / "grid", display=False, report=False)
     assert [r["status"] for r in outcome.records] == ["done", "done"], [r.get("error") for r in outcome.records]
+    assert len(resolved) == 2  # one per cell
     assert all("offline" in r["figures"] for r in outcome.records)
     assert read == []
     # the run folders are still written, for `recgym evaluate` and a resumed grid

@@ -168,8 +168,8 @@ def pretrained_weights_mismatch(weights: str, env: str, env_kwargs: Mapping[str,
     """
     from state_encoders.weights import read_description
 
-    saved = read_description(weights)
     settings = environment_settings(env, env_kwargs)
+    saved = read_description(weights)
     dataset, history, split_seed = (setting(settings, k) for k in ("dataset", "history_length", "split_seed"))
     problems = []
     if saved.get("dataset") is not None and saved["dataset"] != dataset:

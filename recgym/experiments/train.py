@@ -36,7 +36,7 @@ from recgym.evaluation.online import EVAL_ENVS, evaluation_env, run_episodes
 from recgym.devices import resolve_device
 from recgym.experiments.config import TrainConfig, changed_settings
 from recgym.experiments.evaluate import evaluate
-from recgym.experiments.setup import RunSetup, check_recgym_id, pretrained_weights_mismatch
+from recgym.experiments.setup import RunSetup, pretrained_weights_mismatch
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
 from recgym.threads import WORK_THREADS, set_threads
@@ -325,7 +325,6 @@ def check_pretrained_weights(config: TrainConfig) -> None:
     weights = config.all_encoder_kwargs().get("weights")
     if weights is None:
         return
-    check_recgym_id(config.env)
     problems = pretrained_weights_mismatch(str(weights), config.env, config.env_kwargs)
     if problems:
         raise ValueError(
