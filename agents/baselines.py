@@ -84,6 +84,14 @@ class BaselineAgent:
         self.n_items = self.scenario.n_items
         self.set_env(env)
 
+    def restart_random_choices(self) -> None:
+        """Draw the agent's random choices (``random``'s items, LinUCB's tie-breaks) from its seed again.
+
+        What a saved agent does when it is loaded: a protocol that scores the agent as its checkpoint holds
+        it, in memory, calls this first (:meth:`recgym.experiments.train.TrainedRun.saved_policy`).
+        """
+        self._rng = np.random.default_rng(self.seed)
+
     def set_env(self, env: Any) -> None:
         """Point the agent at ``env`` (a discrete-action environment over the agent's scenario's items)."""
         check_action_mode(env, "discrete", self.name or type(self).__name__)

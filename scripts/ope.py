@@ -35,7 +35,7 @@ from recgym.evaluation.transitions import (
     UniformProbabilities,
     record_transitions,
 )
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import make_run_setup
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("random", "popularity", "greedy-pmf", "greedy-pmf-topics")

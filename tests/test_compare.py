@@ -116,7 +116,7 @@ def test_cells_cover_the_grid_with_their_own_run_folders():
     learning = [c for c in cells if not c.baseline]
     assert len(learning) == 3 * 2 * 3 and len(cells) - len(learning) == 3  # one baseline per env and seed
     assert len({c.run_path for c in cells}) == len(cells) and len({c.key for c in cells}) == len(cells)
-    cell = next(c for c in learning if (c.agent, c.encoder, c.seed) == ("drr", "sasrec", 2))
+    cell = next(c for c in learning if (c.agent, c.encoder_label, c.seed) == ("drr", "sasrec", 2))
     assert (cell.config.agent, cell.config.encoder, cell.config.seed) == ("drr", "sasrec", 2)
     assert cell.config.env_kwargs["split_seed"] == 2  # seed s has its own user split by default
     assert make_grid(tiny_grid(split_seed=0)).cells()[-1].config.env_kwargs["split_seed"] == 0
@@ -157,7 +157,7 @@ def test_content_encoder_is_skipped_on_a_log_without_item_content(monkeypatch, s
     bare = dataclasses.replace(synthetic_log, item_features=None)
     monkeypatch.setattr(grid_module, "environment_log", lambda env, kwargs: bare)
     cells = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[])).cells()
-    reasons = {c.encoder: c.skip_reason for c in cells}
+    reasons = {c.encoder_label: c.skip_reason for c in cells}
     assert reasons["mean"] is None and "needs item content features" in reasons["fdsa"]
 
 
@@ -457,7 +457,7 @@ def test_rows_run_beside_the_cross_product_with_their_own_settings_and_folders()
     # the row's settings over the grid's; the grid's own cells keep the grid's
     assert row.config.agent_kwargs == {"learning_starts": 50, "buffer_size": 2_000, "learning_rate": 0.01}
     assert (row.config.env_kwargs["max_steps"], row.config.steps, row.config.env_kwargs["split_seed"]) == (5, 100, 1)
-    plain = next(c for c in cells if (c.agent, c.encoder, c.row, c.seed) == ("dqn", "mean", None, 1))
+    plain = next(c for c in cells if (c.agent, c.encoder_label, c.row, c.seed) == ("dqn", "mean", None, 1))
     assert (plain.config.env_kwargs["max_steps"], plain.config.steps) == (10, 200)
     baseline = next(c for c in cells if c.row == "popularity")
     assert baseline.baseline and baseline.encoder is None and baseline.label == "popularity"

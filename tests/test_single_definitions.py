@@ -134,3 +134,46 @@ def test_one_kmeans():
             if named or lloyd:
                 found.add(f"{path.relative_to(ROOT).as_posix()}:{node.name}")
     assert found == {"recgym/clustering.py:kmeans"}
+
+
+#: the modules a `recgym train` / `recgym compare` / `recgym evaluate` run goes through
+RUN_FLOW = ("recgym/experiments/config.py", "recgym/experiments/setup.py", "recgym/experiments/train.py",
+            "recgym/experiments/evaluate.py", "recgym/experiments/cli.py", *sorted(
+                p.relative_to(ROOT).as_posix() for p in (ROOT / "recgym/experiments/compare").glob("*.py")))
+
+
+def _run_flow_modules() -> list[tuple[str, ast.Module]]:
+    return [(name, ast.parse((ROOT / name).read_text(), filename=name)) for name in RUN_FLOW]
+
+
+def test_a_run_reads_its_environment_settings_in_one_place():
+    # a registered id's settings (gymnasium's spec kwargs) and the environment's defaults are read by
+    # RunSetup's module alone: a second reader falls back to defaults of its own (issue 23)
+    readers = set()
+    for name, tree in _run_flow_modules():
+        for node in ast.walk(tree):
+            spec_kwargs = (isinstance(node, ast.Attribute) and node.attr == "kwargs" and isinstance(node.value, ast.Call)
+                           and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "spec")
+            default = isinstance(node, (ast.Name, ast.alias)) and getattr(node, "id", getattr(node, "name", "")) in (
+                "DEFAULT_HISTORY_LENGTH", "DEFAULT_MAX_STEPS")
+            if spec_kwargs or default:
+                readers.add(name)
+    assert readers == {"recgym/experiments/setup.py"}
+
+
+def test_the_run_flow_builds_each_agent_for_its_scenario():
+    # agents.make is given the run's scenario: nothing reads it back out of the environment (issue 23)
+    calls = [(name, node) for name, tree in _run_flow_modules() for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "make"
+             and isinstance(node.func.value, ast.Name) and node.func.value.id == "agents"]
+    assert calls, "the run flow builds its agents with agents.make"
+    assert [f"{name}:{node.lineno}" for name, node in calls if "scenario" not in {k.arg for k in node.keywords}] == []
+
+
+def test_the_run_flow_loads_a_saved_model_only_to_resume_or_for_recgym_evaluate():
+    # train loads a checkpoint to resume it, `recgym evaluate RUN_DIR` to score a saved run; compare never does
+    loaders = sorted(f"{name}:{node.name}" for name, tree in _run_flow_modules() for node in ast.walk(tree)
+                     if isinstance(node, ast.FunctionDef) and any(
+                         isinstance(n, ast.Attribute) and n.attr == "load" and isinstance(n.value, ast.Name)
+                         and n.value.id == "agents" for n in ast.walk(node)))
+    assert loaders == ["recgym/experiments/evaluate.py:evaluate_run", "recgym/experiments/train.py:load_checkpoint"]

@@ -123,7 +123,8 @@ class Cell:
 
     :param env: the environment id.
     :param agent: the agent or baseline name.
-    :param encoder: the encoder's label (None for a baseline).
+    :param encoder_label: the encoder's label, as tables and run folders show it (None for a baseline); the
+        encoder's registered name is ``config.encoder``.
     :param seed: the run's seed.
     :param config: the run's validated training configuration.
     :param baseline: True for a baseline policy (no encoder; fitted from the log or not trained).
@@ -133,7 +134,7 @@ class Cell:
 
     env: str
     agent: str
-    encoder: str | None
+    encoder_label: str | None
     seed: int
     config: TrainConfig = field(repr=False, compare=False)
     baseline: bool = False
@@ -146,14 +147,14 @@ class Cell:
         row's: ``ML100K-PMF-v0__row__DQN-prior-head__seed-0``)."""
         if self.row is not None:
             return "__".join([env_slug(self.env), "row", row_slug(self.row), f"seed-{self.seed}"])
-        return "__".join([env_slug(self.env), self.agent, self.encoder or "baseline", f"seed-{self.seed}"])
+        return "__".join([env_slug(self.env), self.agent, self.encoder_label or "baseline", f"seed-{self.seed}"])
 
     @property
     def run_path(self) -> Path:
         """The run folder, relative to the grid's output folder."""
         if self.row is not None:
             return Path("runs", env_slug(self.env), "rows", row_slug(self.row), f"seed-{self.seed}")
-        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder or ""]
+        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder_label or ""]
         return Path("runs", env_slug(self.env), *middle, f"seed-{self.seed}")
 
     @property
@@ -161,7 +162,7 @@ class Cell:
         """``agent / encoder`` (or the baseline's name, or the explicit row's label), as the tables show it."""
         if self.row is not None:
             return self.row
-        return self.agent if self.baseline else f"{self.agent} / {self.encoder}"
+        return self.agent if self.baseline else f"{self.agent} / {self.encoder_label}"
 
 
 def env_slug(env_id: str) -> str:
@@ -321,9 +322,9 @@ def _dataset_log(dataset: str, data_dir: str | None, path: str | None, dataset_k
 
 def environment_log(env: str, env_kwargs: Mapping[str, Any]) -> Any:
     """The rating log ``env`` with ``env_kwargs`` plays (None when it cannot be loaded here)."""
-    import gymnasium as gym
+    from recgym.experiments.setup import environment_settings
 
-    kwargs = {**gym.spec(env).kwargs, **env_kwargs}
+    kwargs = environment_settings(env, env_kwargs)
     try:
         return _dataset_log(kwargs["dataset"], kwargs.get("data_dir"), kwargs.get("path"),
                             json.dumps(kwargs.get("dataset_kwargs") or {}, sort_keys=True))
@@ -355,7 +356,7 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
                 except ValueError as err:
                     return f"encoder {choice.encoder!r} needs item content features: {err}"
         return None
-    from recgym.experiments.environments import pretrained_weights_mismatch
+    from recgym.experiments.setup import pretrained_weights_mismatch
 
     problems = pretrained_weights_mismatch(choice.weights, env, env_kwargs)
     problems = [p + (" (its test users would have been seen): set split_seed in the grid to the weights' split"
@@ -434,7 +435,7 @@ def _rows_of(values: dict[str, Any], envs: list[str], learning: list[str], label
     """The explicit rows (``rows:``), each checked; problems are appended, unknown names go to ``names``."""
     import agents
 
-    from recgym.experiments.environments import check_recgym_id
+    from recgym.experiments.setup import check_recgym_id
 
     entries = _as_list(values, "rows", problems, default=[], allow_empty=True)
     rows: list[RowChoice] = []
@@ -530,7 +531,7 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     import agents
     import state_encoders
     from recgym.envs.registration import env_ids
-    from recgym.experiments.environments import check_recgym_id
+    from recgym.experiments.setup import check_recgym_id
 
     values = dict(values)
     fields = set(GridConfig.__dataclass_fields__)
@@ -687,11 +688,11 @@ def environment_problems(grid: GridConfig) -> list[str]:
     setting, or missing data, is reported before the first cell trains rather than by every cell.
 
     The environment's own resolver (:func:`recgym.envs.config.resolve_env_kwargs`, through
-    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the models it fits are
+    :func:`~recgym.experiments.setup.make_run_setup`) judges the settings; the models it fits are
     cached, so the cells do not fit them again.
     """
     import agents
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     problems: list[str] = []
     # each environment with each distinct set of settings (the grid's, and each row's own) and action mode

@@ -284,15 +284,15 @@ def actor_saturation(run: str | Path) -> float:
     """
     import agents
     from recgym.evaluation.online import evaluation_env, run_episodes
-    from recgym.experiments.environments import make_run_setup
     from recgym.experiments.evaluate import run_config
+    from recgym.experiments.setup import RunSetup
     from recgym.experiments.run_dir import RunDir
 
     folder = RunDir(run)
     config = run_config(folder)
     if agents.spec(config.agent).action_mode != "embedding":
         raise ValueError(f"{run}: {config.agent} picks items, it has no actor outputs to saturate")
-    setup = make_run_setup(config.env, config.env_kwargs, "embedding")
+    setup = RunSetup.from_config(config)
     checkpoint = folder.latest_checkpoint()
     if checkpoint is None:
         raise FileNotFoundError(f"{run} holds no checkpoint: run the grid first")
