@@ -230,6 +230,8 @@ class DEERS(MaskedDQN):
     :param pairwise_clip: clamp of ``|Q(s, a) - Q(s, a^C)|`` (default ``2 / (1 - γ)``).
     :param competitor_feedback: ``"log"`` or ``"simulator"`` (see :func:`feedback_table`).
     :param n_clusters: k of the k-means categories when the dataset has no genres.
+    :param scenario: the scenario whose log and simulator give the competitor items (``agents.make``
+        passes it; default: ``env``'s, read through :func:`agents.env_access.scenario_of`).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": DEERSPolicy}
@@ -246,6 +248,7 @@ class DEERS(MaskedDQN):
         competitor_feedback: str = DEERSArguments.default("competitor_feedback"),
         n_clusters: int | None = DEERSArguments.default("n_clusters"),
         double_q: bool = DEERSArguments.default("double_q"),
+        scenario: Scenario | None = None,
         **kwargs: Any,
     ) -> None:
         if competitor_feedback not in COMPETITOR_SOURCES:
@@ -257,6 +260,8 @@ class DEERS(MaskedDQN):
         self.pairwise_clip = pairwise_clip
         self.competitor_feedback = competitor_feedback
         self.n_clusters = n_clusters
+        #: the scenario whose log gives the competitor items (agents.make passes it; built directly, the env's)
+        self.scenario = scenario
         super().__init__(policy, env, double_q=double_q, **kwargs)
 
     def _setup_model(self) -> None:
@@ -264,7 +269,7 @@ class DEERS(MaskedDQN):
         self.competitors: CompetitorSampler | None = None
         self.category_source = ""
         if self.env is not None:
-            scenario = scenario_of(self.env)
+            scenario = self.scenario if self.scenario is not None else scenario_of(self.env)
             flags, self.category_source = item_categories(
                 scenario.log, scenario.item_embeddings, n_clusters=self.n_clusters, seed=self.seed or 0
             )
@@ -332,4 +337,4 @@ class DEERS(MaskedDQN):
 
     def _excluded_save_params(self) -> list[str]:
         # rebuilt from the environment on load (the item x item table is large)
-        return [*super()._excluded_save_params(), "competitors"]
+        return [*super()._excluded_save_params(), "competitors", "scenario"]

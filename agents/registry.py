@@ -143,7 +143,8 @@ def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, device: 
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DEERS_NET_ARCH), kwargs)
     schedule = _update_schedule(sb3_env, kwargs)  # pops replay_ratio
     args = {**schedule, **kwargs}
-    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, **args)
+    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, scenario=scenario,
+                 **args)
 
 
 def _build_drr(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",

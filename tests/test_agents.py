@@ -633,6 +633,19 @@ def test_the_pairwise_term_changes_the_deers_loss(scenario):
     assert paired.item() < plain.item()
 
 
+def test_deers_takes_the_scenario_it_is_given_and_never_digs_it_out_of_the_env(scenario, monkeypatch):
+    import agents.deers as deers_module
+    import agents.registry as registry_module
+
+    def refuse(env):
+        raise AssertionError("the scenario was read back out of the env")
+
+    monkeypatch.setattr(deers_module, "scenario_of", refuse)
+    monkeypatch.setattr(registry_module, "scenario_of", refuse)
+    model = agents.make("deers", vec_env(scenario), seed=0, learning_starts=64, scenario=scenario)
+    assert model.scenario is scenario and model.competitors is not None
+
+
 def test_deers_scores_every_item_like_it_scores_one(scenario):
     model = agents.make("deers", vec_env(scenario), seed=0)
     obs = model.policy.obs_to_tensor(batch_obs(scenario))[0]

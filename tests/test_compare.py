@@ -460,7 +460,7 @@ def test_rows_run_beside_the_cross_product_with_their_own_settings_and_folders()
     plain = next(c for c in cells if (c.agent, c.encoder_label, c.row, c.seed) == ("dqn", "mean", None, 1))
     assert (plain.config.env_kwargs["max_steps"], plain.config.steps) == (10, 200)
     baseline = next(c for c in cells if c.row == "popularity")
-    assert baseline.baseline and baseline.encoder is None and baseline.label == "popularity"
+    assert baseline.baseline and baseline.encoder_label is None and baseline.label == "popularity"
     # a grid of rows alone (no encoders, no agents) is a grid
     alone = make_grid(tiny_grid(encoders=None, agents=None, baselines=[], rows=[{"agent": "dqn", "encoder": "mean"}]))
     assert [c.label for c in alone.cells()] == ["dqn / mean"] * 2 and alone.reference is None
