@@ -59,7 +59,6 @@ from agents.env_access import scenario_of
 from agents.masking import mask_consumed
 from recgym.scenario import Scenario
 from agents.dqn import MaskedDQN, MaskedDQNPolicy
-from agents.per import annealed_beta
 
 #: Hidden layers of MLP([s, e_a]) (the paper does not report sizes).
 DEERS_NET_ARCH = [64]
@@ -235,6 +234,7 @@ class DEERS(MaskedDQN):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": DEERSPolicy}
+    logged_loss_parts: ClassVar[tuple[str, ...]] = ("pairwise",)
     #: the model of the arguments: their defaults and allowed values
     arguments: ClassVar[type[DEERSArguments]] = DEERSArguments
 
@@ -311,29 +311,6 @@ class DEERS(MaskedDQN):
         pair_term = (weights * pairwise).mean()
         loss = td_term - alpha * pair_term
         return loss, td.detach(), {"td": td_term.item(), "pairwise": pair_term.item(), "valid": float(valid.mean())}
-
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """Gradient steps on :meth:`compute_loss`."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        if self.prioritized_replay:
-            self.replay_buffer.beta = annealed_beta(self.per_beta0, self._current_progress_remaining)
-        losses, pair_terms = [], []
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, td, parts = self.compute_loss(data)
-            if self.prioritized_replay:
-                self.replay_buffer.update_priorities(data.indices, td)
-            losses.append(loss.item())
-            pair_terms.append(parts["pairwise"])
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self._trained_params, self.max_grad_norm)
-            self.policy.optimizer.step()
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", float(np.mean(losses)))
-        self.logger.record("train/pairwise", float(np.mean(pair_terms)))
 
     def _excluded_save_params(self) -> list[str]:
         # rebuilt from the environment on load (the item x item table is large)

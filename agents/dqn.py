@@ -250,6 +250,8 @@ class MaskedDQN(DQN):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": MaskedDQNPolicy}
+    #: the figures of :meth:`compute_loss`'s ``parts`` that :meth:`train` averages into the logger (``train/<name>``)
+    logged_loss_parts: ClassVar[tuple[str, ...]] = ()
     #: the model of the arguments: their defaults and allowed values
     arguments: ClassVar[type[DQNArguments]] = DQNArguments
 
@@ -365,26 +367,38 @@ class MaskedDQN(DQN):
             next_q = th.where(th.isfinite(next_q), next_q, th.zeros_like(next_q))
             return rewards + (1 - dones) * discounts * next_q
 
+    def compute_loss(self, data: Any) -> tuple[th.Tensor, th.Tensor, dict[str, float]]:
+        """The masked (Double-)DQN loss on one sampled batch: Huber on the TD error, as SB3, PER-weighted.
+
+        :param data: replay samples (SB3 ``DictReplayBufferSamples``, the PER or the n-step variant).
+        :returns: ``(loss, td_errors [B, 1], parts)``; ``parts`` holds the figures named in
+            :attr:`logged_loss_parts` (none for DQN).
+        """
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        target = self.td_target(data.next_observations, data.rewards, data.dones, discounts)
+        current = self.q_net.q_values(data.observations, data.actions.long())  # [B, 1]
+        elementwise = F.smooth_l1_loss(current, target, reduction="none")  # Huber, as SB3
+        loss = (data.weights * elementwise).mean() if self.prioritized_replay else elementwise.mean()
+        return loss, (current - target).detach(), {}
+
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """SB3's DQN update with masked (Double-)DQN targets and optional PER weights."""
+        """Gradient steps on :meth:`compute_loss` (a subclass changes the loss, not the loop), PER priorities
+        refreshed from each batch's TD errors."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         if self.prioritized_replay:
             self.replay_buffer.beta = annealed_beta(self.per_beta0, self._current_progress_remaining)
 
-        losses = []
+        losses: list[float] = []
+        parts_logged: dict[str, list[float]] = {name: [] for name in self.logged_loss_parts}
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = data.discounts if data.discounts is not None else self.gamma
-            target = self.td_target(data.next_observations, data.rewards, data.dones, discounts)
-            current = self.q_net.q_values(data.observations, data.actions.long())  # [B, 1]
-            elementwise = F.smooth_l1_loss(current, target, reduction="none")  # Huber, as SB3
+            loss, td_errors, parts = self.compute_loss(data)
             if self.prioritized_replay:
-                loss = (data.weights * elementwise).mean()
-                self.replay_buffer.update_priorities(data.indices, (current - target).detach())
-            else:
-                loss = elementwise.mean()
+                self.replay_buffer.update_priorities(data.indices, td_errors)
             losses.append(loss.item())
+            for name, values in parts_logged.items():
+                values.append(parts[name])
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -394,6 +408,8 @@ class MaskedDQN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(losses)))
+        for name, values in parts_logged.items():
+            self.logger.record(f"train/{name}", float(np.mean(values)))
 
     def set_parameters(self, load_path_or_dict: str | dict[str, Any], exact_match: bool = True,
                        device: th.device | str = "auto") -> None:
