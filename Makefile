@@ -9,7 +9,8 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 RUN_DIR     ?= runs/demo
 DEMO_STEPS  ?= 20000
 PYTEST_ARGS ?=
-# optional extras installed with recgym (CI adds ray: `make test EXTRAS=dev,ray`, so the Ray test runs)
+# optional extras installed with recgym (CI adds ray and offline: `make test EXTRAS=dev,ray,offline`, so the Ray,
+# Minari and d3rlpy tests run)
 EXTRAS      ?= dev
 comma       := ,
 STAMP       := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
