@@ -1,178 +1,198 @@
-"""Off-policy estimators against the simulator's truth: bias, RMSE and interval coverage (a small grid).
+"""Off-policy estimators and offline RL against the simulator's truth (issue #24's grid): writes docs/results/ope.md.
 
-    python scripts/ope.py [--envs recgym/ML100K-PMF-v0 recgym/ML100K-Behavior-v0] [--temperatures 0.02 0.2] [--seeds 3] [--max-steps 5]
+    OMP_NUM_THREADS=1 python scripts/ope.py            # the committed grid (see the doc's header for its settings)
+    python scripts/ope.py --from-json docs/results/ope.json   # re-render the page from the saved numbers
 
-For each logging temperature ``T`` and seed, a softmax over greedy-pmf's predicted ratings (temperature
-``T`` stars) is logged on the test users (one episode each, ``--max-steps`` steps;
-:func:`recgym.evaluation.transitions.record_transitions`), the reward model is fitted on that log, and
-each target's value (random, popularity, greedy-pmf, greedy-pmf-topics) is estimated by PDIS, WPDIS, DM
-and DR with 95% bootstrap intervals over episodes. The truth is each target's on-policy value on the
-same users: the mean episode return of ``--truth-rollouts`` online rollouts (different response seeds).
-Writes docs/results/ope.md: per logging temperature and target, the truth, each estimator's mean
-estimate, bias, RMSE and interval coverage over the logs, and the effective sample size (how far the
-target is from the logging policy). This is the small-scale grid; issue #24's full grid adds
-ML100K-Behavior, more logging policies and logs, a trained DQN target and offline-RL rows.
+Per environment: the targets (random, popularity, greedy-pmf, greedy-pmf-topics, and recgym's default DQN
+trained on the training users for ``--dqn-steps`` environment steps, seed 0) have their true value on the
+test users measured on-policy (``--truth-rollouts`` response seeds). Each logging policy (uniform,
+softmax over greedy-pmf's predicted ratings at two temperatures, ε-greedy-pmf) is rolled over the same
+test users ``--logs`` times (seeds 0..logs-1, :func:`recgym.evaluation.transitions.record_transitions`);
+on each log the reward model is fitted and every target estimated by PDIS, WPDIS, DM and DR
+(:mod:`recgym.evaluation.ope`). Then BC (recgym's), CQL and BCQ (d3rlpy's DiscreteCQL / DiscreteBCQ,
+:mod:`recgym.offline.d3rlpy_adapter`) are trained on each log for ``--offline-steps`` gradient steps,
+their true value measured online on the test users, and estimated from the same log. The grading
+(:mod:`recgym.evaluation.ope_grid`) and the page are built from the saved rows (``ope.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.baselines import GreedyPMFAgent, PopularityAgent, TopicAwareGreedyAgent
-from recgym.data.atomic import atomic_write
-from recgym.evaluation.online import evaluate_online
-from recgym.evaluation.ope import ESTIMATORS, RatingRewardModel, estimate_all
-from recgym.evaluation.transitions import (
-    GreedyProbabilities,
-    SampledPolicy,
-    SoftmaxProbabilities,
-    UniformProbabilities,
-    record_transitions,
-)
-from recgym.experiments.environments import make_run_setup
-
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = ("random", "popularity", "greedy-pmf", "greedy-pmf-topics")
+ESTIMATOR_NAMES = ("pdis", "wpdis", "dm", "dr")
+TARGETS = ("random", "popularity", "greedy-pmf", "greedy-pmf-topics", "dqn")
+LEARNERS = ("bc", "cql", "bcq")
 
 
-def make_targets(run: Any) -> dict[str, Any]:
-    """Each target's action probabilities (the baselines are fitted on the training users' log)."""
-    env = run.training_env(1)
-    n_items = run.scenario.n_items
-    popularity = PopularityAgent(env, scenario=run.scenario)
-    popularity.fit()
-    return {"random": UniformProbabilities(),
-            "popularity": GreedyProbabilities(popularity, n_items),
-            "greedy-pmf": GreedyProbabilities(GreedyPMFAgent(env, scenario=run.scenario), n_items),
-            "greedy-pmf-topics": GreedyProbabilities(TopicAwareGreedyAgent(env, scenario=run.scenario), n_items)}
-
-
-def true_values(run: Any, targets: dict[str, Any], users: np.ndarray, rollouts: int) -> dict[str, tuple[float, float]]:
-    """Each target's mean on-policy episode return over ``rollouts`` response seeds, and its standard error."""
-    out = {}
-    for name, target in targets.items():
-        values = [evaluate_online(SampledPolicy(target, seed=r), run.scenario, run.config, users=users,
-                                  seed=10_000 + 1000 * r).avg_reward_per_episode for r in range(rollouts)]
-        out[name] = (float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(rollouts)) if rollouts > 1 else 0.0)
-    return out
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["recgym/ML100K-PMF-v0", "recgym/ML100K-Behavior-v1"])
+    parser.add_argument("--temperatures", type=float, nargs=2, default=[0.05, 0.5],
+                        help="the two softmax logging policies' temperatures (rating units)")
+    parser.add_argument("--epsilon", type=float, default=0.3, help="the ε-greedy-pmf logging policy's ε")
+    parser.add_argument("--logs", type=int, default=5, help="logs per logging policy (seeds 0..logs-1)")
+    parser.add_argument("--max-steps", type=int, default=5)
+    parser.add_argument("--n-users", type=int, default=None, help="the first N test users (default: all)")
+    parser.add_argument("--truth-rollouts", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=300, help="bootstrap resamples per interval")
+    parser.add_argument("--dqn-steps", type=int, default=10_000)
+    parser.add_argument("--offline-steps", type=int, default=100, help="gradient steps of each offline learner")
+    parser.add_argument("--no-offline", action="store_true", help="skip the offline-RL rows")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "ope.md")
+    parser.add_argument("--from-json", type=Path, default=None, help="re-render from saved rows, running nothing")
+    return parser.parse_args()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--envs", nargs="+", default=["recgym/ML100K-PMF-v0", "recgym/ML100K-Behavior-v0"])
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.02, 0.2])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--max-steps", type=int, default=5)
-    parser.add_argument("--n-users", type=int, default=None, help="the first N test users (default: all)")
-    parser.add_argument("--truth-rollouts", type=int, default=10)
-    parser.add_argument("--samples", type=int, default=500, help="bootstrap resamples per interval")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "ope.md")
-    args = parser.parse_args()
-    tic = time.perf_counter()
-    sections = [run_env(env_id, args) for env_id in args.envs]
-    text = header(args, time.perf_counter() - tic) + "".join(sections) + summary(args, sections)
+    args = parse_args()
+    json_path = args.out.with_suffix(".json")
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+    else:
+        # one thread: the grid shares a small machine (recgym/threads.py)
+        import logging
+
+        import structlog
+
+        from recgym.threads import set_threads
+        set_threads(1)
+        # d3rlpy reports each fit through structlog at info level; the grid prints its own progress
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        tic = time.perf_counter()
+        saved = {"command": "python scripts/ope.py " + " ".join(sys.argv[1:]), "settings": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "from_json")},
+            "machine": f"{platform.machine()}, CPU, 1 thread", "envs": []}
+        for env_id in args.envs:
+            saved["envs"].append(run_env(env_id, args))
+            saved["seconds"] = time.perf_counter() - tic
+            write_json(json_path, saved)  # each finished environment is kept, should a later one fail
+    from recgym.data.atomic import atomic_write
+    from recgym.evaluation.ope_report import plot_error_against_distance, render_page
+
+    plot = args.out.with_name("ope_error_vs_kl.png")
+    plot_error_against_distance(saved, plot)
+    text = render_page(saved, plot.name)
     atomic_write(args.out, lambda tmp: tmp.write_text(text))
-    print(f"wrote {args.out} in {time.perf_counter() - tic:.0f} s")
+    print(f"wrote {args.out} and {plot}", flush=True)
 
 
-def run_env(env_id: str, args: argparse.Namespace) -> str:
-    """One environment's grid: truths, logs, estimates; its Markdown section."""
+def write_json(path: Path, saved: dict[str, Any]) -> None:
+    from recgym.data.atomic import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(saved, indent=1)))
+
+
+def run_env(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One environment's grid: truths, estimates on every log, offline-RL rows (plain numbers)."""
+    import agents
+    from agents.baselines import GreedyPMFAgent, PopularityAgent, TopicAwareGreedyAgent
+    from recgym.evaluation.online import evaluate_online
+    from recgym.evaluation.ope import RatingRewardModel, decision_arrays, estimate, per_decision_weights
+    from recgym.evaluation.ope_grid import policy_divergence
+    from recgym.evaluation.transitions import (EpsilonMixture, GreedyProbabilities, SampledPolicy,
+                                               SoftmaxProbabilities, UniformProbabilities, record_transitions)
+    from recgym.experiments.environments import make_run_setup
+
     tic = time.perf_counter()
+
+    def say(what: str) -> None:
+        print(f"{env_id} {what} ({time.perf_counter() - tic:.0f} s)", flush=True)
+
     run = make_run_setup(env_id, {"max_steps": args.max_steps}, "discrete")
+    n_items = run.scenario.n_items
     users = run.scenario.users("test")
     if args.n_users is not None:
         users = users[: args.n_users]
-    targets = make_targets(run)
-    truth = true_values(run, targets, users, args.truth_rollouts)
-    print(f"{env_id} truths ({time.perf_counter() - tic:.0f} s): "
-          + ", ".join(f"{k} {v[0]:.3f}" for k, v in truth.items()), flush=True)
-    pmf = GreedyPMFAgent(run.training_env(1), scenario=run.scenario)
-    rows: list[dict[str, Any]] = []
-    logged: dict[float, list[float]] = {}
-    for temperature in args.temperatures:
-        for seed in range(args.seeds):
-            log = record_transitions(SoftmaxProbabilities(pmf, temperature), run.scenario, run.config, users,
-                                     seed=seed)
-            logged.setdefault(temperature, []).append(float(log.episode_returns().mean()))
+    env = run.training_env(1)
+    pmf = GreedyPMFAgent(env, scenario=run.scenario)
+    popularity = PopularityAgent(env, scenario=run.scenario)
+    popularity.fit()
+    dqn = agents.make("dqn", run.training_env(16), seed=0, scenario=run.scenario, n_threads=1)
+    dqn.learn(args.dqn_steps)
+    say(f"dqn trained ({args.dqn_steps} steps)")
+    targets = {"random": UniformProbabilities(),
+               "popularity": GreedyProbabilities(popularity, n_items),
+               "greedy-pmf": GreedyProbabilities(pmf, n_items),
+               "greedy-pmf-topics": GreedyProbabilities(TopicAwareGreedyAgent(env, scenario=run.scenario), n_items),
+               "dqn": GreedyProbabilities(dqn, n_items)}
+    t_low, t_high = args.temperatures
+    logging = {f"softmax T={t_low:g}": SoftmaxProbabilities(pmf, t_low),
+               f"ε-greedy-pmf ε={args.epsilon:g}": EpsilonMixture(GreedyProbabilities(pmf, n_items), args.epsilon),
+               f"softmax T={t_high:g}": SoftmaxProbabilities(pmf, t_high),
+               "uniform": UniformProbabilities()}
+
+    def true_value(policy: Any, rollouts: int, seed: int) -> tuple[float, float]:
+        values = [evaluate_online(policy if not hasattr(policy, "action_probabilities")
+                                  else SampledPolicy(policy, seed=seed + r), run.scenario, run.config,
+                                  users=users, seed=seed + 1000 * r).avg_reward_per_episode
+                  for r in range(rollouts)]
+        se = float(np.std(values, ddof=1) / np.sqrt(rollouts)) if rollouts > 1 else float("nan")
+        return float(np.mean(values)), se
+
+    truth = {name: true_value(t, args.truth_rollouts, 10_000) for name, t in targets.items()}
+    logging_truth = {name: true_value(p, args.truth_rollouts, 10_000) for name, p in logging.items()}
+    say("truths " + ", ".join(f"{k} {v[0]:.3f}" for k, v in truth.items()))
+    estimates: list[dict[str, Any]] = []
+    offline: list[dict[str, Any]] = []
+    models: list[dict[str, Any]] = []
+    for log_name, behaviour in logging.items():
+        for seed in range(args.logs):
+            log = record_transitions(behaviour, run.scenario, run.config, users, seed=seed)
             model = RatingRewardModel(pmf).fit(log)
+            fitted = decision_arrays(log, behaviour, model)
+            models.append({"logging": log_name, "seed": seed, "logged_return": float(log.episode_returns().mean()),
+                           "decisions": len(log),
+                           "reward_model_rmse": float(np.sqrt(np.mean((fitted.model_rewards - log.rewards) ** 2))),
+                           "reward_std": float(np.std(log.rewards))})
+
+            def grade(name: str, target: Any, kind: str) -> dict[str, Any]:
+                d = decision_arrays(log, target, model)
+                weights, _ = per_decision_weights(d)
+                row = {"logging": log_name, "seed": seed, "target": name, "kind": kind,
+                       "kl": policy_divergence(log, target, behaviour),
+                       "full_weight_share": float(np.mean(weights[:, -1] > 0))}
+                for e in ESTIMATOR_NAMES:
+                    est = estimate(d, e, samples=args.samples, seed=seed)
+                    row[e] = {"value": est.value, "low": est.low, "high": est.high,
+                              "ess": est.effective_sample_size}
+                return row
+
             for name, target in targets.items():
-                for estimator, e in estimate_all(log, target, model, samples=args.samples, seed=seed).items():
-                    rows.append({"temperature": temperature, "seed": seed, "target": name, "estimator": estimator,
-                                 "value": e.value, "low": e.low, "high": e.high, "ess": e.effective_sample_size})
-            print(f"{env_id} T={temperature:g} seed {seed} ({time.perf_counter() - tic:.0f} s)", flush=True)
-    return report(args, env_id, run, users, truth, rows, logged)
+                estimates.append(grade(name, target, "target"))
+            if not args.no_offline:
+                from recgym.offline import OfflineDataset, train_offline
+                from recgym.offline.d3rlpy_adapter import train_d3rlpy
 
-def header(args: argparse.Namespace, seconds: float) -> str:
-    """The page's title and settings."""
-    return "\n".join([
-        "# Off-policy estimates against the simulator's truth (small grid)",
-        "",
-        f"Written by `scripts/ope.py --envs {' '.join(args.envs)} --temperatures "
-        f"{' '.join(f'{t:g}' for t in args.temperatures)} --seeds {args.seeds} --max-steps {args.max_steps} "
-        f"--truth-rollouts {args.truth_rollouts}` in {seconds:.0f} s ({platform.machine()}, CPU). Test users of "
-        f"each environment, episodes of at most {args.max_steps} steps; the value is the expected undiscounted "
-        "episode return.",
-        "",
-        "Logging policy: a softmax over greedy-pmf's predicted ratings at temperature T (stars), one log per "
-        f"seed ({args.seeds} logs per T). Truth: the target's mean on-policy return on the same users over "
-        f"{args.truth_rollouts} response seeds (± its standard error). Estimators and intervals: "
-        f"[docs/offline.md](../offline.md) (95% bootstrap over episodes, {args.samples} resamples). Bias and "
-        f"RMSE are over the {args.seeds} logs; coverage counts the logs whose interval holds the truth. ESS: the "
-        "mean over logs of the smallest per-step effective sample size of the per-decision weights; the "
-        "smaller, the farther the target is from the logging policy (0: no logged episode follows the target "
-        "to the end).",
-        "",
-    ]) + "\n"
+                data = OfflineDataset.from_log(log, run.scenario, run.config)
+                learnt = {"bc": train_offline("bc", data, run.scenario, run.config, steps=args.offline_steps,
+                                              seed=seed)}
+                for algorithm in ("cql", "bcq"):
+                    learnt[algorithm] = train_d3rlpy(algorithm, data, run.scenario, run.config,
+                                                     steps=args.offline_steps, seed=seed)
+                for name, policy in learnt.items():
+                    value = evaluate_online(policy, run.scenario, run.config, users=users,
+                                            seed=20_000 + seed).avg_reward_per_episode
+                    row = grade(name, GreedyProbabilities(policy, n_items), "learnt")
+                    row["truth"] = float(value)
+                    offline.append(row)
+            say(f"{log_name} log {seed}")
+    return {"env": env_id, "label": run.scenario.label, "users": int(users.size), "n_items": int(n_items),
+            "max_steps": args.max_steps, "truth": truth, "logging_truth": logging_truth,
+            "logging": list(logging), "estimates": estimates, "offline": offline, "reward_models": models,
+            "seconds": time.perf_counter() - tic}
 
-
-def report(args: argparse.Namespace, env_id: str, run: Any, users: np.ndarray,
-           truth: dict[str, tuple[float, float]], rows: list[dict[str, Any]], logged: dict[float, list[float]]) -> str:
-    """One environment's section: a table per logging temperature, each target's lowest-RMSE estimator."""
-    lines = [f"## {env_id} ({users.size} test users; {run.scenario.label})", ""]
-    best: list[tuple[float, str, str]] = []
-    for temperature in args.temperatures:
-        mean_logged = np.mean(logged[temperature])
-        lines += [f"### Logging temperature {temperature:g} (mean logged return {mean_logged:.3f})", "",
-                  "| target | truth | estimator | mean estimate | bias | RMSE | coverage | ESS |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for name in TARGETS:
-            value, se = truth[name]
-            rmse = {}
-            for estimator in ESTIMATORS:
-                cell = [r for r in rows if r["temperature"] == temperature and r["target"] == name
-                        and r["estimator"] == estimator]
-                estimates = np.array([r["value"] for r in cell])
-                covered = sum(r["low"] <= value <= r["high"] for r in cell)
-                errors = estimates - value
-                rmse[estimator] = float(np.sqrt(np.mean(errors ** 2)))
-                ess = np.mean([r["ess"] for r in cell])
-                lines.append(f"| {name} | {value:.3f} ± {se:.3f} | {estimator} | {estimates.mean():.3f} | "
-                             f"{errors.mean():+.3f} | {rmse[estimator]:.3f} | {covered}/{len(cell)} | "
-                             f"{'—' if np.isnan(ess) else f'{ess:.1f}'} |")
-            winner = min(rmse, key=rmse.get)
-            best.append((temperature, name, winner))
-            dr_wins = rmse["dr"] <= min(rmse["pdis"], rmse["dm"])
-            lines.append(f"| {name} | | **lowest RMSE** | {winner} | | DR ≤ PDIS and DM: "
-                         f"{'yes' if dr_wins else 'no'} | | |")
-        lines.append("")
-    lines += [f"Lowest RMSE per (temperature, target): " + ", ".join(
-        f"{e} {sum(1 for _, _, w in best if w == e)}" for e in ESTIMATORS) + f" of {len(best)}.", "", ""]
-    return "\n".join(lines)
-
-
-def summary(args: argparse.Namespace, sections: list[str]) -> str:
-    """Where DR's RMSE is at most both PDIS's and DM's, counted from the sections' rows."""
-    cells = sum(s.count("DR ≤ PDIS and DM:") for s in sections)
-    yes = sum(s.count("DR ≤ PDIS and DM: yes") for s in sections)
-    return ("## Summary\n\n"
-            f"DR's RMSE is at most both PDIS's and DM's in {yes} of {cells} (environment, temperature, target) "
-            "cells; each cell's row **lowest RMSE** names the best estimator there.\n")
 
 if __name__ == "__main__":
+    if os.environ.get("OMP_NUM_THREADS") is None:
+        print("note: set OMP_NUM_THREADS=1 (the grid is sized for one thread)", file=sys.stderr)
     main()

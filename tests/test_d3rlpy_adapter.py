@@ -79,6 +79,10 @@ def test_where_d3rlpys_greedy_item_is_consumed_the_best_available_item_by_q_valu
         items = np.flatnonzero(available[row])
         q = policy.algo.predict_value(np.repeat(x[row:row + 1], items.size, axis=0), items)
         assert actions[row] == items[np.argmax(q)] != greedy[row]
+    # the full Q-vectors are d3rlpy's own predict_value, item by item
+    items = np.arange(run.scenario.n_items)
+    assert np.allclose(policy.q_values(x[:1])[0], policy.algo.predict_value(np.repeat(x[:1], items.size, axis=0), items),
+                       atol=1e-5)
 
 
 def test_bad_input_is_refused_with_the_fix(run, dataset):

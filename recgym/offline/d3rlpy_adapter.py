@@ -14,8 +14,8 @@ The path (docs/offline.md):
    ``max_steps`` too and ``progress`` is a feature, so nothing bootstraps past it);
 3. :func:`train_d3rlpy` fits ``DiscreteCQL`` or ``DiscreteBCQ`` on it;
 4. :class:`D3rlpyPolicy` plays d3rlpy's greedy item where it is available and
-   otherwise the available item with the highest Q-value (``predict_value``,
-   d3rlpy's public API), so :func:`recgym.evaluation.evaluate_online` scores it
+   otherwise the available item with the highest Q-value (d3rlpy's critics,
+   ``algo.impl.q_function``, checked against its ``predict_value``), so :func:`recgym.evaluation.evaluate_online` scores it
    with the environment's action masks like any agent.
 
 d3rlpy's learners themselves do not see the masks: their TD targets maximise
@@ -80,6 +80,19 @@ class D3rlpyPolicy:
         self.features = features
         self.algo = algo
 
+    def q_values(self, x: np.ndarray) -> np.ndarray:
+        """``(B, n_items)`` Q-values of feature rows ``x``: the mean over d3rlpy's critics (``algo.impl.q_function``).
+
+        The same numbers as ``algo.predict_value(x, a)`` for each item ``a``, in one forward pass per row
+        rather than one per (row, item) pair.
+        """
+        import torch
+
+        with torch.no_grad():
+            t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.algo.impl.device)
+            q = torch.stack([critic(t).q_value for critic in self.algo.impl.q_function]).mean(dim=0)
+        return q.cpu().numpy()
+
     def predict(self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
                 deterministic: bool = True, action_masks: np.ndarray | None = None) -> tuple[np.ndarray, None]:
         """Per row, d3rlpy's greedy item if available, else the best available one by Q-value (SB3's signature)."""
@@ -95,10 +108,10 @@ class D3rlpyPolicy:
         actions = np.asarray(self.algo.predict(x), dtype=np.int64)
         # d3rlpy's greedy choice ranges over every item (BCQ's: those its imitator allows); where that item is
         # masked or consumed, the best available item by the learnt Q-values stands in for it
-        for row in np.flatnonzero(~available[np.arange(n), actions]):
-            items = np.flatnonzero(available[row])
-            q = self.algo.predict_value(np.repeat(x[row: row + 1], items.size, axis=0), items)
-            actions[row] = items[int(np.argmax(q))]
+        fallback = np.flatnonzero(~available[np.arange(n), actions])
+        if fallback.size:
+            q = np.where(available[fallback], self.q_values(x[fallback]), -np.inf)
+            actions[fallback] = q.argmax(axis=1)
         return (actions if batched else actions[0]), None
 
 
