@@ -11,7 +11,7 @@ from recgym.offline import OfflineDataset
 from tests.helpers import greedy_pmf_for, logged_data_run
 
 # CI installs the `offline` extra (Makefile's EXTRAS in .ci/run), so this runs there; without d3rlpy it says so
-d3rlpy = pytest.importorskip("d3rlpy", reason="d3rlpy is not installed: `pip install recgym[offline]`")
+d3rlpy = pytest.importorskip("d3rlpy", reason="d3rlpy is not installed: `pip install 'recgym[offline]'`")
 
 from recgym.offline.d3rlpy_adapter import D3RLPY_ALGORITHMS, to_mdp_dataset, train_d3rlpy  # noqa: E402
 
@@ -98,5 +98,5 @@ def test_without_d3rlpy_the_error_names_the_extra(monkeypatch):
     from recgym.offline import d3rlpy_adapter
 
     monkeypatch.setitem(sys.modules, "d3rlpy", None)  # what an environment without d3rlpy's import gives
-    with pytest.raises(ImportError, match=r"pip install recgym\[offline\]"):
+    with pytest.raises(ImportError, match=r"pip install 'recgym\[offline\]'"):
         d3rlpy_adapter.import_d3rlpy()

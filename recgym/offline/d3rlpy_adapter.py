@@ -1,6 +1,6 @@
 """A recgym transition log through d3rlpy's DiscreteCQL / DiscreteBCQ, and the learnt policy back in the simulator.
 
-d3rlpy (``pip install recgym[offline]``, pinned ``>=2.7,<2.8``: d3rlpy 2.8
+d3rlpy (``pip install 'recgym[offline]'``, pinned ``>=2.7,<2.8``: d3rlpy 2.8
 pins ``gymnasium==1.0.0`` while recgym needs ``gymnasium>=1.1``) is imported
 lazily, so recgym imports without it.
 
@@ -39,7 +39,7 @@ from recgym.scenario import Scenario
 #: d3rlpy's algorithms this adapter trains, by recgym's name
 D3RLPY_ALGORITHMS = ("cql", "bcq")
 
-INSTALL_HINT = ("d3rlpy is not installed: `pip install recgym[offline]` (d3rlpy>=2.7,<2.8; 2.8 pins "
+INSTALL_HINT = ("d3rlpy is not installed: `pip install 'recgym[offline]'` (d3rlpy>=2.7,<2.8; 2.8 pins "
                 "gymnasium==1.0.0, which recgym's gymnasium>=1.1 excludes)")
 
 
