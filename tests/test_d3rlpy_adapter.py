@@ -85,6 +85,21 @@ def test_where_d3rlpys_greedy_item_is_consumed_the_best_available_item_by_q_valu
                        atol=1e-5)
 
 
+def test_training_is_seeded_and_leaves_the_callers_global_generators_as_they_were(run, dataset):
+    import random
+
+    import torch
+
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    first = train_d3rlpy("cql", dataset, run.scenario, run.config, steps=10, seed=2)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    second = train_d3rlpy("cql", dataset, run.scenario, run.config, steps=10, seed=2)
+    x = dataset.features[:20]
+    assert np.array_equal(first.q_values(x), second.q_values(x))
+
+
 def test_bad_input_is_refused_with_the_fix(run, dataset):
     with pytest.raises(ValueError, match="choose one of cql, bcq"):
         train_d3rlpy("bc", dataset, run.scenario, run.config, steps=5)

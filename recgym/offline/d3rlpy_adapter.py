@@ -25,7 +25,10 @@ over every item, consumed ones included. recgym's own learners
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -49,6 +52,22 @@ def import_d3rlpy() -> Any:
         return importlib.import_module("d3rlpy")
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
+
+
+@contextlib.contextmanager
+def _callers_seeds_kept() -> Iterator[None]:
+    """Restore Python's, numpy's and torch's global generators (and cudnn's flag) that ``d3rlpy.seed`` sets."""
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    deterministic = torch.backends.cudnn.deterministic
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+            torch.backends.cudnn.deterministic = deterministic
 
 
 def to_mdp_dataset(data: OfflineDataset) -> Any:
@@ -129,7 +148,8 @@ def train_d3rlpy(algorithm: str, data: OfflineDataset, scenario: Scenario, confi
     :param scenario: the scenario the log was recorded on.
     :param config: the episode configuration the log was recorded with.
     :param bcq_threshold: DiscreteBCQ's ``action_flexibility``.
-    :param seed: d3rlpy's global seed (``d3rlpy.seed``: numpy's and torch's global generators).
+    :param seed: the seed of the networks' initialisation and of the minibatches (through ``d3rlpy.seed``;
+        the caller's global Python, numpy and torch generators are left as they were).
     """
     if algorithm not in D3RLPY_ALGORITHMS:
         raise ValueError(f"unknown d3rlpy algorithm {algorithm!r}: choose one of {', '.join(D3RLPY_ALGORITHMS)} "
@@ -142,15 +162,16 @@ def train_d3rlpy(algorithm: str, data: OfflineDataset, scenario: Scenario, confi
                          f"scenario {scenario.label} ({features.n_items} items, {len(features.names)} features): "
                          "pass the scenario and config the log was recorded on")
     d3rlpy = import_d3rlpy()
-    dataset = to_mdp_dataset(data)
-    d3rlpy.seed(seed)
     common = dict(batch_size=int(batch_size), learning_rate=float(learning_rate), gamma=float(gamma),
                   target_update_interval=int(target_update_interval))
     if algorithm == "cql":
         config_ = d3rlpy.algos.DiscreteCQLConfig(alpha=float(cql_alpha), **common)
     else:
         config_ = d3rlpy.algos.DiscreteBCQConfig(action_flexibility=float(bcq_threshold), **common)
-    algo = config_.create(device="cpu:0")
-    algo.fit(dataset, n_steps=int(steps), n_steps_per_epoch=int(steps), show_progress=False,
-             logger_adapter=d3rlpy.logging.NoopAdapterFactory(), save_interval=int(steps) + 1)
+    with _callers_seeds_kept():
+        dataset = to_mdp_dataset(data)
+        d3rlpy.seed(int(seed))  # d3rlpy draws its initialisation and minibatches from the global generators
+        algo = config_.create(device="cpu:0")
+        algo.fit(dataset, n_steps=int(steps), n_steps_per_epoch=int(steps), show_progress=False,
+                 logger_adapter=d3rlpy.logging.NoopAdapterFactory(), save_interval=int(steps) + 1)
     return D3rlpyPolicy(algorithm, features, algo)
