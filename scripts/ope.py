@@ -161,7 +161,10 @@ def run_env(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
                 weights, _ = per_decision_weights(d)
                 row = {"logging": log_name, "seed": seed, "target": name, "kind": kind,
                        "kl": policy_divergence(log, target, behaviour),
-                       "full_weight_share": float(np.mean(weights[:, -1] > 0))}
+                       "full_weight_share": float(np.mean(weights[:, -1] > 0)),
+                       # the model's value of the first state alone: what DR keeps of an episode whose weight
+                       # is zero from its first step on
+                       "first_step_model_value": float(np.mean(d.model_values[d.step == 0]))}
                 for e in ESTIMATOR_NAMES:
                     est = estimate(d, e, samples=args.samples, seed=seed)
                     row[e] = {"value": est.value, "low": est.low, "high": est.high,
@@ -208,7 +211,9 @@ def cells(env: dict[str, Any]) -> list[dict[str, Any]]:
             truth = env["truth"][target][0]
             cell = {"logging": log_name, "target": target, "truth": truth,
                     "kl": float(np.mean([r["kl"] for r in rows])),
-                    "full_weight_share": float(np.mean([r["full_weight_share"] for r in rows]))}
+                    "full_weight_share": float(np.mean([r["full_weight_share"] for r in rows])),
+                    "first_step_model_value": float(np.mean([r.get("first_step_model_value", np.nan)
+                                                             for r in rows]))}
             for e in ESTIMATOR_NAMES:
                 estimates = [OPEEstimate(e, r[e]["value"], r[e]["low"], r[e]["high"], env["users"], r[e]["ess"],
                                          float("nan")) for r in rows]
@@ -375,9 +380,11 @@ def dr_diagnosis(env: dict[str, Any], graded: list[dict[str, Any]]) -> list[str]
     if unreached:
         dr_ratio = np.mean([c["dr"]["mean"] / c["truth"] for c in unreached])
         dm_ratio = np.mean([c["dm"]["mean"] / c["truth"] for c in unreached])
+        first_ratio = np.mean([c["first_step_model_value"] / c["truth"] for c in unreached])
         lines += [f"In those {len(unreached)} cells (positive truth) DR's mean estimate is on average "
-                  f"{dr_ratio:.2f} of the truth, DM's {dm_ratio:.2f}; one step of {env['max_steps']} is "
-                  f"{1 / env['max_steps']:.2f}. The reason: recgym's DR uses the one-step reward model q̂ "
+                  f"{dr_ratio:.2f} of the truth, DM's {dm_ratio:.2f}, and the reward model's value of the first "
+                  f"state alone (the mean of v̂(s_0) over the logged episodes) {first_ratio:.2f}; one step of "
+                  f"{env['max_steps']} is {1 / env['max_steps']:.2f}. The reason: recgym's DR uses the one-step reward model q̂ "
                   "(the myopic DM's), not a model of the return-to-go. Where a logged episode leaves the "
                   "target's item at its first step its weight is zero from then on, and DR keeps only "
                   "v̂(s_0), the model's value of that **first** step; the later steps' value, which DM adds "
