@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from recgym.evaluation.transitions import available_items
 from recgym.data.rating_log import RatingLog
 from recgym.scenario import Scenario
 from simulators.base import UserSimulator
@@ -75,3 +76,19 @@ def train_run(config: Any, out: Path | str, **options: Any) -> dict[str, Any]:
     from recgym.experiments.train import train
 
     return train(RunSetup.from_config(config), config, out, **options).results
+
+
+class AvailabilityWatch:
+    """Passes ``predict`` through, recording whether every chosen item was available (mask less consumed)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.choices = 0
+        self.unavailable = 0
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True, action_masks=None):
+        actions, _ = self.policy.predict(observation, deterministic=deterministic, action_masks=action_masks)
+        available = available_items(observation, action_masks)
+        self.choices += actions.size
+        self.unavailable += int((~available[np.arange(actions.size), actions]).sum())
+        return actions, None

@@ -8,7 +8,7 @@ import pytest
 from recgym.evaluation import evaluate_online
 from recgym.evaluation.transitions import SoftmaxProbabilities, available_items, record_transitions
 from recgym.offline import OfflineDataset
-from tests.helpers import greedy_pmf_for, logged_data_run
+from tests.helpers import AvailabilityWatch, greedy_pmf_for, logged_data_run
 
 # CI installs the `offline` extra (Makefile's EXTRAS in .ci/run), so this runs there; without d3rlpy it says so
 d3rlpy = pytest.importorskip("d3rlpy", reason="d3rlpy is not installed: `pip install 'recgym[offline]'`")
@@ -40,20 +40,6 @@ def test_the_mdp_dataset_holds_the_logs_episodes_and_every_item_as_an_action(run
     assert np.allclose(sum(float(e.rewards.sum()) for e in mdp.episodes), train_log.rewards.sum())
 
 
-class AvailabilityWatch:
-    """Passes ``predict`` through, counting chosen items that were masked or consumed."""
-
-    def __init__(self, policy):
-        self.policy = policy
-        self.choices = 0
-        self.unavailable = 0
-
-    def predict(self, observation, state=None, episode_start=None, deterministic=True, action_masks=None):
-        actions, _ = self.policy.predict(observation, deterministic=deterministic, action_masks=action_masks)
-        available = available_items(observation, action_masks)
-        self.choices += actions.size
-        self.unavailable += int((~available[np.arange(actions.size), actions]).sum())
-        return actions, None
 
 
 @pytest.mark.parametrize("algorithm", D3RLPY_ALGORITHMS)
