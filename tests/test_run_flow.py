@@ -68,7 +68,12 @@ def run_flow_figures(out: Path) -> dict[str, Any]:
 
 
 def _differences(expected: Any, got: Any, where: str = "") -> list[str]:
-    """Where two figure trees differ (numbers to 1e-9, relative), as ``path: expected != got`` lines."""
+    """Where two figure trees differ (numbers to 1e-6, relative), as ``path: expected != got`` lines.
+
+    Not to the last bit: the simulated users' ratings are float32, and a PMF fitted under another
+    BLAS thread count (an earlier test of the session may have fitted and cached it) moves a reward
+    by one float32 ulp, a few 1e-9 of a mean. A changed choice, draw or update moves it by 1e-3 or more.
+    """
     if isinstance(expected, dict) and isinstance(got, dict):
         out = [f"{where}/{k}: missing" for k in expected if k not in got]
         out += [f"{where}/{k}: unexpected" for k in got if k not in expected]
@@ -81,7 +86,7 @@ def _differences(expected: Any, got: Any, where: str = "") -> list[str]:
             return [f"{where}: {len(expected)} entries != {len(got)}"]
         return [d for i, (e, g) in enumerate(zip(expected, got)) for d in _differences(e, g, f"{where}[{i}]")]
     if isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
-        same = math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(expected) and math.isnan(got))
+        same = math.isclose(expected, got, rel_tol=1e-6, abs_tol=1e-9) or (math.isnan(expected) and math.isnan(got))
         return [] if same else [f"{where}: {expected!r} != {got!r}"]
     return [] if expected == got else [f"{where}: {expected!r} != {got!r}"]
 
