@@ -374,6 +374,121 @@ class PriorQHead(_HistoryTermHead):
         return self._values(features, observation, items)
 
 
+class CrossQHead(QHead):
+    """Learns the rating model's ranking and the topic rule from the state: ``f(s)^T phi_a + c_a + cross term``.
+
+    ``Q(s, a) = (W_u u(s) + W_s s)^T phi_a + c_a + v(s) + sum_k w_k(s) m_k o(a, h_k)``:
+
+    * ``phi_a = [V_a, c_a, g_a]``: the embedding model's item factors and item bias and the
+      item's topic shares ``g_a`` (topic flags normalised to sum 1), fixed descriptors;
+    * ``u(s) = [U, b, 1]``: the user folded into the embedding model from the ratings the
+      observation shows (:func:`recgym.scenario.fold_in_users`, for every user, so training
+      and test users look alike), ``s`` the encoder's state; ``W_u`` and ``W_s`` are learned
+      linear maps, **zero at the start**: the head is not handed the model's rating, it learns
+      the map from the user vector to the item descriptors from the reward;
+    * ``o(a, h_k) = g_a^T t(h_k)``: the topic overlap of ``a`` with the k-th item the episode
+      showed (``t`` its topic flags, ``m_k`` its mask), the cross features of the candidate
+      with the recent history; ``w_k(s)`` a linear map of the state, zero at the start;
+    * ``c_a`` per-item biases and ``v(s)`` (an MLP of the state plus a linear term in
+      ``u(s)``) a value that does not depend on the item.
+
+    ``greedy-pmf-topics`` is one setting of it: ``W_u u = [U, 1, 0] / h`` (``h`` the scale's
+    half range) and ``w_k = -lambda`` on the rule's last ``window`` items (tests/test_q_heads.py
+    checks that it then ranks items as the rule does). Linear in ``phi_a`` as the ``features``
+    head, with the user side read from the fold-in rather than from the encoder alone.
+
+    :param embedding_model: the fitted embedding model (``item_embeddings``, ``item_bias``,
+        ``global_mean``, ``scale``, ``reg``, ``bias_reg``; ``agents.make`` passes the scenario's,
+        fitted on the training users only). Its item side and its fold-in are used, never its
+        predicted rating.
+    :param item_features: ``(n_items, T)`` topic flags (``agents.make`` passes DEERS's item
+        categories, :func:`agents.categories.item_categories`, the rule's topics).
+    """
+
+    scenario_inputs: ClassVar[dict[str, str]] = {"embedding_model": "embedding_model",
+                                                 "item_features": "item_categories"}
+
+    def __init__(self, inputs: QHeadInputs, embedding_model: Any = None,
+                 item_features: np.ndarray | None = None) -> None:
+        super().__init__(inputs)
+        n_items = self.n_items
+        if not all(hasattr(embedding_model, k) for k in ("item_embeddings", "item_bias", "global_mean", "scale")):
+            raise ValueError("q_head='cross' needs embedding_model, a fitted embedding model such as the scenario's "
+                             f"PMFSimulator (agents.make passes it), got {type(embedding_model).__name__}")
+        if embedding_model.n_items < n_items:
+            raise ValueError(f"embedding_model has {embedding_model.n_items} items, the action space {n_items}")
+        if item_features is None:
+            raise ValueError("q_head='cross' needs item_features, (n_items, T) topic flags (agents.make passes "
+                             "the scenario's item categories)")
+        if "history_items" not in inputs.observation_space.spaces:
+            raise ValueError("q_head='cross' needs 'history_items' in the observation; use q_head='linear'")
+        self.embedding_model = embedding_model
+        flags = _item_array(item_features, n_items).double()  # [I, T]
+        shares = flags / flags.sum(dim=1, keepdim=True).clamp_min(1.0)
+        factors = th.as_tensor(np.asarray(embedding_model.item_embeddings, dtype=np.float64))[:n_items]
+        bias = th.as_tensor(np.asarray(embedding_model.item_bias, dtype=np.float64))[:n_items]
+        self.register_buffer("item_phi", th.cat([factors, bias[:, None], shares], dim=1).float())  # [I, D]
+        # padding row n_items: no topic, so an empty history slot overlaps with nothing
+        self.register_buffer("history_topics", th.cat([flags, th.zeros(1, flags.shape[1], dtype=flags.dtype)]).float())
+        self.register_buffer("item_shares", shares.float())  # [I, T]
+        self.user_dim = factors.shape[1] + 2  # [U, b, 1]
+        self.history_length = int(inputs.observation_space["history_items"].shape[0])
+        phi_dim = self.item_phi.shape[1]
+        self.user_map = nn.Linear(self.user_dim, phi_dim, bias=False)  # W_u
+        self.state_map = nn.Linear(inputs.features_dim, phi_dim, bias=False)  # W_s
+        self.cross_weights = nn.Linear(inputs.features_dim, self.history_length)  # w_k(s)
+        self.user_value = nn.Linear(self.user_dim, 1, bias=False)
+        for layer in (self.user_map, self.state_map, self.cross_weights, self.user_value):
+            nn.init.zeros_(layer.weight)  # learned from the reward, from nothing
+        nn.init.zeros_(self.cross_weights.bias)
+        self.value = inputs.mlp(1)  # v(s)
+        self.item_bias = nn.Parameter(th.zeros(n_items))  # c_a
+        #: the fold-in memo, one for the online and the target network
+        self.fold_in_memo: LastFoldIn = inputs.shared.setdefault("fold_in_user_memo", LastFoldIn())
+
+    def user_vector(self, observation: PyTorchObs) -> th.Tensor:
+        """``u(s) = [U, b, 1]`` ``[B, d + 2]``: the user folded in from the ratings the observation shows."""
+        def compute() -> th.Tensor:
+            model, scale = self.embedding_model, self.embedding_model.scale
+            numpy_obs = {k: observation[k].detach().cpu().numpy() for k in LastFoldIn._KEYS}
+            ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
+            factors, bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
+            user = np.concatenate([factors, bias[:, None], np.ones((factors.shape[0], 1))], axis=1)
+            return th.as_tensor(user, dtype=th.float32, device=self.item_phi.device)
+
+        return self.fold_in_memo.get(observation, compute)
+
+    def cross_features(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
+        """``o(a, h_k) m_k`` ``[B, I, N]`` (or ``[B, k, N]`` for ``items``): topic overlap with each shown item."""
+        n_items = self.n_items
+        ids = observation["history_items"].long().clamp(0, n_items)  # [B, N]
+        mask = observation["history_mask"] > 0
+        ids = th.where(mask, ids, th.full_like(ids, n_items))
+        history = self.history_topics[ids]  # [B, N, T]
+        if items is None:
+            return th.einsum("it,bnt->bin", self.item_shares, history)
+        return th.einsum("bkt,bnt->bkn", self.item_shares[items.long()], history)
+
+    def _values(self, features: th.Tensor, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
+        user = self.user_vector(observation)  # [B, d + 2]
+        taste = self.user_map(user) + self.state_map(features)  # f(s) [B, D]
+        cross = self.cross_features(observation, items)  # [B, I or k, N]
+        weights = self.cross_weights(features)  # [B, N]
+        if items is None:
+            preference = taste @ self.item_phi.T + self.item_bias  # [B, I]
+        else:
+            items = items.long()
+            preference = (self.item_phi[items] * taste.unsqueeze(1)).sum(-1) + self.item_bias[items]
+        value = self.value(features) + self.user_value(user)  # [B, 1]
+        return preference + (cross * weights.unsqueeze(1)).sum(-1) + value
+
+    def forward(self, features: th.Tensor | None, observation: PyTorchObs) -> th.Tensor:
+        return self._values(features, observation, None)
+
+    def item_values(self, features: th.Tensor | None, observation: PyTorchObs, items: th.Tensor) -> th.Tensor:
+        return self._values(features, observation, items)
+
+
 class TargetQHead(QHead):
     """For target-aware encoders (``target_state(observations, items)``, e.g. ``din``): ``Q(s, a) = g(s(a)) + c_a``.
 
@@ -419,6 +534,7 @@ Q_HEADS: dict[str, type[QHead]] = {
     "history": HistoryQHead,
     "prior": PriorQHead,
     "target": TargetQHead,
+    "cross": CrossQHead,
 }
 
 
