@@ -32,7 +32,7 @@ import torch as th
 
 import agents
 import recgym  # noqa: F401  (registers the ids)
-from agents.baselines import GreedyPMFAgent, TopicAwareGreedyAgent
+from agents.baselines import TOPIC_PENALTY, TOPIC_WINDOW, GreedyPMFAgent, TopicAwareGreedyAgent
 from headroom import MAX_STEPS, fmt
 from recgym.data.atomic import atomic_write
 from recgym.evaluation.online import evaluation_env, run_episodes
@@ -50,6 +50,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "γ=0.95, n=8": {"gamma": 0.95, "n_steps": 8},
     "γ=0.9, n=1": {},
     "γ=0.95, n=1": {"gamma": 0.95},
+    "γ=0.9, n=8, preference pinned to the rule's": {"n_steps": 8},
+    "γ=0.9, n=8, topic weights pinned to the rule's": {"n_steps": 8},
+    "γ=0, n=1, topic weights pinned to the rule's": {"gamma": 0.0},
+}
+#: diagnostics that isolate what the head fails to learn: one part set by hand to greedy-pmf-topics' form
+#: and frozen (tests/test_q_heads.py checks that the two together are the rule), the rest learned. With
+#: "preference" pinned the head is handed the rating's form: a labelled diagnostic, never a candidate default.
+PINNED = {
+    "γ=0.9, n=8, preference pinned to the rule's": "preference",
+    "γ=0.9, n=8, topic weights pinned to the rule's": "topics",
+    "γ=0, n=1, topic weights pinned to the rule's": "topics",
 }
 
 
@@ -102,6 +113,27 @@ def run_rules(env_id: str, seed: int, root: Path, setup: Any) -> None:
         print(f"{env_id} seed {seed} {label}: {record['reward']:.2f} per episode", flush=True)
 
 
+def pin(model: Any, part: str, scenario: Any) -> None:
+    """Set one part of both networks' cross heads to greedy-pmf-topics' form (in reward units of its rating) and freeze it."""
+    half, dim = scenario.log.scale.half_range, scenario.embedding_model.dim
+    for net in (model.q_net, model.q_net_target):
+        head = net.head
+        with th.no_grad():
+            if part == "preference":  # f(s) = [U / h, 1 / h, 0]: the rule's rating term
+                head.user_map.weight.zero_()
+                head.user_map.weight[:dim, :dim] = th.eye(dim) / half
+                head.user_map.weight[dim, dim + 1] = 1.0 / half
+                head.state_map.weight.zero_()
+                frozen = [head.user_map.weight, head.state_map.weight]
+            else:  # w_k = -lambda on the rule's last `window` items
+                head.cross_weights.weight.zero_()
+                head.cross_weights.bias.zero_()
+                head.cross_weights.bias[-TOPIC_WINDOW:] = -TOPIC_PENALTY
+                frozen = [head.cross_weights.weight, head.cross_weights.bias]
+        for parameter in frozen:
+            parameter.requires_grad_(False)  # no gradient: Adam leaves it
+
+
 def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setup: Any) -> None:
     out = cache_path(root, env_id, label, seed, steps)
     settings = VARIANTS[label]
@@ -110,10 +142,13 @@ def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setu
     th.manual_seed(seed)
     model = agents.make("dqn", setup.training_env(N_ENVS), seed=seed, scenario=setup.scenario,
                         policy_kwargs={"q_head": "cross"}, **settings)
+    if label in PINNED:
+        pin(model, PINNED[label], setup.scenario)
     tic = time.perf_counter()
     model.learn(steps)
     train_seconds = time.perf_counter() - tic
     record = {"env": env_id, "policy": f"DQN cross head, {label}", "seed": seed, "settings": settings,
+              "pinned": PINNED.get(label),
               "steps": int(model.num_timesteps), "gradient_updates": int(model._n_updates),
               "train_seconds": train_seconds, "commit": git_commit(REPO), **evaluate(model, setup, seed)}
     write_json(out, record)
