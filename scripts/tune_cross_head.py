@@ -2,7 +2,9 @@
 
     python scripts/tune_cross_head.py [--env recgym/ML100K-Behavior-v1] [--seeds 100] [--steps 30000]
                                       [--variants "γ=0.9, n=8" ...]
-    python scripts/tune_cross_head.py --report    # rewrite docs/results/cross_head.md from the cached runs
+    python scripts/tune_cross_head.py --report    # rewrite the table from the cached runs
+
+The table goes to docs/results/cross_head.md and, between its markers, to docs/agents.md.
 
 Each variant trains DQN with ``q_head="cross"`` (agents/q_heads.py: ``Q(s, a) = f(s)ᵀ φ_a + c_a`` plus
 learned weights on the candidate's topic overlap with each of the last items shown, ``f`` a linear map,
@@ -156,7 +158,8 @@ def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setu
           f"({record['gradient_updates']:,} updates, {train_seconds / 60:.1f} min)", flush=True)
 
 
-def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, command: str) -> None:
+def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, command: str,
+           agents_doc: Path | None = None) -> None:
     def records(label: str, budget: int | None) -> list[dict]:
         found = [read_cached_json(cache_path(root, env_id, label, s, budget)) for s in seeds]
         return [r for r in found if r]
@@ -200,7 +203,23 @@ def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, com
             + f"{mean / ref_mean:.2f} | {mean / reg_mean:.2f} |")
     text = "\n".join(lines) + "\n"
     atomic_write(out, lambda tmp: tmp.write_text(text))
+    if agents_doc is not None:
+        write_block(agents_doc, "\n".join(lines[2:]))  # the same table in docs/agents.md, title left out
     print("\n".join(lines))
+
+
+BEGIN, END = "<!-- scripts/tune_cross_head.py: begin -->", "<!-- scripts/tune_cross_head.py: end -->"
+
+
+def write_block(doc: Path, block: str) -> None:
+    """Replace what lies between :data:`BEGIN` and :data:`END` in ``doc`` with ``block`` (the rest is kept)."""
+    text = doc.read_text()
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"{doc} needs one {BEGIN} line and one {END} line after it, around the generated table")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    new = f"{head}{BEGIN}\n{block}\n{END}{tail}"
+    atomic_write(doc, lambda tmp: tmp.write_text(new))
 
 
 def main() -> None:
@@ -213,6 +232,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=REPO / "runs" / "cross_head")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "cross_head.md")
     parser.add_argument("--report", action="store_true", help="only rewrite the table from the cached runs")
+    parser.add_argument("--no-agents-doc", action="store_true",
+                        help="leave docs/agents.md's copy of the table as it is (only write --out)")
     args = parser.parse_args()
     if any(s < 100 for s in args.seeds):
         parser.error("tuning seeds must be >= 100 (lower seeds are the reported ones)")
@@ -228,7 +249,8 @@ def main() -> None:
             run_rules(args.env, seed, args.root, setup)
             for label in args.variants:
                 run_variant(args.env, label, seed, args.steps, args.root, setup)
-    report(args.root, args.env, args.seeds, args.steps, args.out, command)
+    report(args.root, args.env, args.seeds, args.steps, args.out, command,
+           None if args.no_agents_doc else REPO / "docs" / "agents.md")
 
 
 if __name__ == "__main__":
