@@ -52,6 +52,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "γ=0.95, n=8": {"gamma": 0.95, "n_steps": 8},
     "γ=0.9, n=1": {},
     "γ=0.95, n=1": {"gamma": 0.95},
+    "γ=0.95, n=16": {"gamma": 0.95, "n_steps": 16},
+    "γ=0.9, n=12": {"n_steps": 12},
     "γ=0.9, n=8, preference pinned to the rule's": {"n_steps": 8},
     "γ=0.9, n=8, topic weights pinned to the rule's": {"n_steps": 8},
     "γ=0, n=1, topic weights pinned to the rule's": {"gamma": 0.0},
@@ -149,6 +151,7 @@ def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setu
     tic = time.perf_counter()
     model.learn(steps)
     train_seconds = time.perf_counter() - tic
+    model.save(out.with_suffix(".zip"))  # for diagnostics of what it learned (agents.load)
     record = {"env": env_id, "policy": f"DQN cross head, {label}", "seed": seed, "settings": settings,
               "pinned": PINNED.get(label),
               "steps": int(model.num_timesteps), "gradient_updates": int(model._n_updates),
