@@ -167,10 +167,13 @@ def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, com
         found = [read_cached_json(cache_path(root, env_id, label, s, budget)) for s in seeds]
         return [r for r in found if r]
 
-    ref = records("greedy-pmf-topics (folded in)", None)
-    ref_mean = float(np.mean([r["reward"] for r in ref])) if ref else float("nan")
-    registered = records("greedy-pmf-topics", None)
-    reg_mean = float(np.mean([r["reward"] for r in registered])) if registered else float("nan")
+    # a row's ratio: the mean over its seeds of its reward over the rule's on the same seed
+    ref = {r["seed"]: r["reward"] for r in records("greedy-pmf-topics (folded in)", None)}
+    registered = {r["seed"]: r["reward"] for r in records("greedy-pmf-topics", None)}
+
+    def ratio(found: list[dict], rule: dict[int, float]) -> str:
+        pairs = [r["reward"] / rule[r["seed"]] for r in found if r["seed"] in rule]
+        return f"{np.mean(pairs):.2f}" if pairs else "–"
     lines = [
         f"# DQN's cross head on {env_id}'s training users",
         "",
@@ -182,20 +185,29 @@ def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, com
         f"environment steps on the training users ({N_ENVS} parallel episodes, DQN's default replay ratio).",
         "The `(folded in)` rules fold every user in from the observation, as the agents and the test users",
         "see them; the registered rules use the training users' fitted factors, which no agent sees.",
+        "Reward per episode: the mean over the seeds listed, ± the half-width of its 95% Student-t interval",
+        "where there are several; the ratios are per seed (against the rule on the same seed), then averaged.",
         "",
-        "| policy | settings | seeds | reward per episode | episode length | left | env steps | gradient updates "
+        "| policy | command: DQN settings beyond the defaults | seeds | reward per episode | episode length | left | env steps | gradient updates "
         "| train minutes | x greedy-pmf-topics (folded in) | x greedy-pmf-topics (registered) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = [(label, None, "–") for label in RULES] + [(label, steps, label) for label in VARIANTS]
-    for label, budget, settings in rows:
+    rows = [(label, None) for label in RULES] + [(label, steps) for label in VARIANTS]
+    for label, budget in rows:
         found = records(label, budget)
         if not found:
             continue
         rewards = [r["reward"] for r in found]
         mean = float(np.mean(rewards))
-        name = label if budget is None else "DQN, cross head"
-        given = "–" if budget is None else f"{settings}: `{found[0]['settings']}`"
+        name = label if budget is None else f"DQN, cross head, {label}"
+        seeds_arg = " ".join(str(r["seed"]) for r in found)
+        # the command that (re)produces the row: a rule runs with any variant, once per seed
+        given = (f"`python scripts/tune_cross_head.py --seeds {seeds_arg} --variants` (the rules only): `agents.make(\"{label}\")`"
+                 if budget is None and RULES[label] is None else
+                 f"`python scripts/tune_cross_head.py --seeds {seeds_arg} --variants` (the rules only): `{RULES[label].__name__}`"
+                 if budget is None else
+                 f"`python scripts/tune_cross_head.py --seeds {seeds_arg} --steps {budget} --variants \"{label}\"`: "
+                 f"`{found[0]['settings']}`" + (f", {found[0]['pinned']} pinned" if found[0].get("pinned") else ""))
         lines.append(
             f"| {name} | {given} | {', '.join(str(r['seed']) for r in found)} | "
             f"{fmt(rewards, 1) if len(rewards) > 1 else f'{mean:.1f}'} | "
@@ -203,7 +215,7 @@ def report(root: Path, env_id: str, seeds: list[int], steps: int, out: Path, com
             + ("– | – | – | " if budget is None else
                f"{int(np.mean([r['steps'] for r in found])):,} | {int(np.mean([r['gradient_updates'] for r in found])):,} | "
                f"{np.mean([r['train_seconds'] for r in found]) / 60:.1f} | ")
-            + f"{mean / ref_mean:.2f} | {mean / reg_mean:.2f} |")
+            + f"{ratio(found, ref)} | {ratio(found, registered)} |")
     text = "\n".join(lines) + "\n"
     atomic_write(out, lambda tmp: tmp.write_text(text))
     if agents_doc is not None:
