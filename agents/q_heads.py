@@ -27,6 +27,7 @@ aliases of the classes, resolved in one place: :data:`Q_HEADS`, :func:`resolve_q
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -403,13 +404,15 @@ class CrossQHead(QHead):
         predicted rating.
     :param item_features: ``(n_items, T)`` topic flags (``agents.make`` passes DEERS's item
         categories, :func:`agents.categories.item_categories`, the rule's topics).
+    :param state_terms: with False, the encoder's state enters only ``v(s)``: ``f = W_u u(s)``
+        (no ``W_s s``) and the ``w_k`` are learned constants, the rule's own form.
     """
 
     scenario_inputs: ClassVar[dict[str, str]] = {"embedding_model": "embedding_model",
                                                  "item_features": "item_categories"}
 
     def __init__(self, inputs: QHeadInputs, embedding_model: Any = None,
-                 item_features: np.ndarray | None = None) -> None:
+                 item_features: np.ndarray | None = None, state_terms: bool = True) -> None:
         super().__init__(inputs)
         n_items = self.n_items
         if not all(hasattr(embedding_model, k) for k in ("item_embeddings", "item_bias", "global_mean", "scale")):
@@ -434,9 +437,15 @@ class CrossQHead(QHead):
         self.user_dim = factors.shape[1] + 2  # [U, b, 1]
         self.history_length = int(inputs.observation_space["history_items"].shape[0])
         phi_dim = self.item_phi.shape[1]
+        self.state_terms = bool(state_terms)
+        #: how many of the state's coordinates W_s and w_k(s) read: all, or none (w_k its bias alone)
+        self.state_inputs = int(inputs.features_dim) if self.state_terms else 0
         self.user_map = nn.Linear(self.user_dim, phi_dim, bias=False)  # W_u
-        self.state_map = nn.Linear(inputs.features_dim, phi_dim, bias=False)  # W_s
-        self.cross_weights = nn.Linear(inputs.features_dim, self.history_length)  # w_k(s)
+        with warnings.catch_warnings():
+            # with no state inputs the weights are empty and torch warns that initialising them does nothing
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+            self.state_map = nn.Linear(self.state_inputs, phi_dim, bias=False)  # W_s
+            self.cross_weights = nn.Linear(self.state_inputs, self.history_length)  # w_k(s)
         self.user_value = nn.Linear(self.user_dim, 1, bias=False)
         for layer in (self.user_map, self.state_map, self.cross_weights, self.user_value):
             nn.init.zeros_(layer.weight)  # learned from the reward, from nothing
@@ -471,9 +480,10 @@ class CrossQHead(QHead):
 
     def _values(self, features: th.Tensor, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         user = self.user_vector(observation)  # [B, d + 2]
-        taste = self.user_map(user) + self.state_map(features)  # f(s) [B, D]
+        state = features[:, : self.state_inputs]  # [B, |s|] or [B, 0]
+        taste = self.user_map(user) + self.state_map(state)  # f(s) [B, D]
         cross = self.cross_features(observation, items)  # [B, I or k, N]
-        weights = self.cross_weights(features)  # [B, N]
+        weights = self.cross_weights(state)  # [B, N]
         if items is None:
             preference = taste @ self.item_phi.T + self.item_bias  # [B, I]
         else:

@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "γ=0.95, n=1": {"gamma": 0.95},
     "γ=0.95, n=16": {"gamma": 0.95, "n_steps": 16},
     "γ=0.9, n=12": {"n_steps": 12},
+    "γ=0.9, n=8, no state terms": {"n_steps": 8, "policy_kwargs": {"q_head_kwargs": {"state_terms": False}}},
     "γ=0.9, n=8, preference pinned to the rule's": {"n_steps": 8},
     "γ=0.9, n=8, topic weights pinned to the rule's": {"n_steps": 8},
     "γ=0, n=1, topic weights pinned to the rule's": {"gamma": 0.0},
@@ -144,8 +145,9 @@ def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setu
     if read_cached_json(out).get("settings") == settings:
         return
     th.manual_seed(seed)
+    policy_kwargs = {"q_head": "cross", **settings.get("policy_kwargs", {})}
     model = agents.make("dqn", setup.training_env(N_ENVS), seed=seed, scenario=setup.scenario,
-                        policy_kwargs={"q_head": "cross"}, **settings)
+                        policy_kwargs=policy_kwargs, **{k: v for k, v in settings.items() if k != "policy_kwargs"})
     if label in PINNED:
         pin(model, PINNED[label], setup.scenario)
     tic = time.perf_counter()

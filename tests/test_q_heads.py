@@ -186,12 +186,15 @@ def test_the_cross_head_scores_every_item_and_starts_without_the_rating(scenario
     torch.testing.assert_close(every, every[:, :1].expand_as(every))
 
 
-def test_the_cross_head_can_represent_greedy_pmf_topics_exactly(scenario):
+@pytest.mark.parametrize("state_terms", [True, False])
+def test_the_cross_head_can_represent_greedy_pmf_topics_exactly(scenario, state_terms):
     """Expressiveness: with the rule's weights set by hand it ranks items as greedy-pmf-topics (not a default)."""
     env = RecommendationVectorEnv(4, scenario=scenario, users="test", action_mode="discrete")
     rule = TopicAwareGreedyAgent(env, scenario=scenario)  # test users: folded in from the history, as the head
-    model = agents.make("dqn", vec_env(scenario), seed=2, policy_kwargs={"q_head": "cross"})
+    model = agents.make("dqn", vec_env(scenario), seed=2,
+                        policy_kwargs={"q_head": "cross", "q_head_kwargs": {"state_terms": state_terms}})
     head = model.q_net.head
+    assert head.cross_weights.weight.shape[1] == (head.state_inputs if state_terms else 0)
     half, dim = scenario.log.scale.half_range, scenario.embedding_model.dim
     with torch.no_grad():
         head.user_map.weight.zero_()
