@@ -55,6 +55,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "γ=0.95, n=16": {"gamma": 0.95, "n_steps": 16},
     "γ=0.9, n=12": {"n_steps": 12},
     "γ=0.9, n=8, no state terms": {"n_steps": 8, "policy_kwargs": {"q_head_kwargs": {"state_terms": False}}},
+    "γ=0.95, n=8, no state terms": {"gamma": 0.95, "n_steps": 8,
+                                    "policy_kwargs": {"q_head_kwargs": {"state_terms": False}}},
     "γ=0.9, n=8, preference pinned to the rule's": {"n_steps": 8},
     "γ=0.9, n=8, topic weights pinned to the rule's": {"n_steps": 8},
     "γ=0, n=1, topic weights pinned to the rule's": {"gamma": 0.0},
