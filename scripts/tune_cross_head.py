@@ -35,6 +35,7 @@ import torch as th
 import agents
 import recgym  # noqa: F401  (registers the ids)
 from agents.baselines import TOPIC_PENALTY, TOPIC_WINDOW, GreedyPMFAgent, TopicAwareGreedyAgent
+from agents.update_counter import GradientUpdateCounter
 from headroom import MAX_STEPS, fmt
 from recgym.data.atomic import atomic_write
 from recgym.evaluation.online import evaluation_env, run_episodes
@@ -152,13 +153,14 @@ def run_variant(env_id: str, label: str, seed: int, steps: int, root: Path, setu
                         policy_kwargs=policy_kwargs, **{k: v for k, v in settings.items() if k != "policy_kwargs"})
     if label in PINNED:
         pin(model, PINNED[label], setup.scenario)
+    updates = GradientUpdateCounter()
     tic = time.perf_counter()
-    model.learn(steps)
+    model.learn(steps, callback=updates)
     train_seconds = time.perf_counter() - tic
     model.save(out.with_suffix(".zip"))  # for diagnostics of what it learned (agents.load)
     record = {"env": env_id, "policy": f"DQN cross head, {label}", "seed": seed, "settings": settings,
               "pinned": PINNED.get(label),
-              "steps": int(model.num_timesteps), "gradient_updates": int(model._n_updates),
+              "steps": int(model.num_timesteps), "gradient_updates": updates.count,
               "train_seconds": train_seconds, "commit": git_commit(REPO), **evaluate(model, setup, seed)}
     write_json(out, record)
     print(f"{env_id} seed {seed} {label}: {record['reward']:.2f} per episode after {record['steps']:,} steps "
