@@ -9,8 +9,9 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 RUN_DIR     ?= runs/demo
 DEMO_STEPS  ?= 20000
 PYTEST_ARGS ?=
-# optional extras installed with recgym (CI adds ray: `make test EXTRAS=dev,ray`, so the Ray test runs)
-EXTRAS      ?= dev
+# optional extras installed with recgym: offline (Minari, d3rlpy; pure-Python wheels) because docs/offline.md's
+# d3rlpy block runs in the docs test; CI adds ray (`make test EXTRAS=dev,ray,offline`), so the Ray test runs too
+EXTRAS      ?= dev,offline
 comma       := ,
 STAMP       := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 

@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.arguments import check_constructor_arguments
+from agents.arguments import (AgentArguments, LinUCBArguments, OracleTopicRuleArguments, TopicRuleArguments,
+                              check_constructor_arguments)
 from agents.categories import item_categories
 from agents.env_access import call_env_method, check_action_mode, scenario_of
 from agents.masking import Observation, as_batch, consumed_mask_numpy
@@ -42,20 +43,13 @@ from recgym.scenario import Scenario, fold_in_users
 #: File inside a baseline's zip that names the agent (``agents.load`` reads it).
 BASELINE_META = "agent.json"
 BASELINE_ARRAYS = "arrays.npz"
-#: LinUCB exploration weight α of p = θ^T x + α sqrt(x^T A^-1 x) (Li et al. 2010, Alg. 1).
-LINUCB_ALPHA = 0.5
-#: LinUCB ridge: A_a starts at ridge * I (Li et al.: the identity).
-LINUCB_RIDGE = 1.0
-#: greedy-pmf-topics: penalty (reward units, i.e. normalised rating) per recent showing of an item's topics, and how
-#: many of the latest shown items count. Chosen on ML100K-Behavior-v1's training users, seed 100 (not a reported
-#: seed), 100-step episodes: 0.25 / 0.5 / 1 with a window of 2 gave 177 / 179 / 178 per episode against 43 for
-#: greedy-pmf; windows of 4 gave 174-176 (docs/agents.md).
-TOPIC_PENALTY = 0.5
-TOPIC_WINDOW = 2
-#: oracle-greedy-topics: the same rule's penalty in reward units (skip 0 / click 1 / purchase 5), on the same
-#: tuning users (window 2): 1 / 2 / 3 / 4 / 6 / 8 / 12 gave 173 / 189 / 194 / 203 / 206 / 206 / 206 per episode,
-#: against oracle-greedy's 153 and the planner's 207.5 there.
-ORACLE_TOPIC_PENALTY = 6.0
+#: LinUCB's exploration weight α and ridge, and the topic rules' penalty and window: their models'
+#: defaults (agents/arguments.py has them with their sources)
+LINUCB_ALPHA = LinUCBArguments.default("alpha")
+LINUCB_RIDGE = LinUCBArguments.default("ridge")
+TOPIC_PENALTY = TopicRuleArguments.default("penalty")
+TOPIC_WINDOW = TopicRuleArguments.default("window")
+ORACLE_TOPIC_PENALTY = OracleTopicRuleArguments.default("penalty")
 
 
 def zip_path(path: str | Path) -> Path:
@@ -79,6 +73,8 @@ class BaselineAgent:
     name: ClassVar[str] = ""
     #: True for agents that read the live environment (evaluation calls ``set_env`` on them).
     needs_live_env: ClassVar[bool] = False
+    #: the model of the agent's arguments (agents/arguments.py): their defaults and allowed values; none here
+    arguments: ClassVar[type[AgentArguments]] = AgentArguments
 
     def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None) -> None:
         self.seed = int(seed)
@@ -87,6 +83,14 @@ class BaselineAgent:
         self.scenario = scenario if scenario is not None else scenario_of(env)
         self.n_items = self.scenario.n_items
         self.set_env(env)
+
+    def restart_random_choices(self) -> None:
+        """Draw the agent's random choices (``random``'s items, LinUCB's tie-breaks) from its seed again.
+
+        What a saved agent does when it is loaded: a protocol that scores the agent as its checkpoint holds
+        it, in memory, calls this first (:meth:`recgym.experiments.train.TrainedRun.saved_policy`).
+        """
+        self._rng = np.random.default_rng(self.seed)
 
     def set_env(self, env: Any) -> None:
         """Point the agent at ``env`` (a discrete-action environment over the agent's scenario's items)."""
@@ -294,8 +298,7 @@ class _TopicRule:
     scenario: Scenario
 
     def _use_topics(self, penalty: float, window: int, owner: str) -> None:
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise ValueError(f"{owner}: penalty must be a finite number >= 0, got {penalty!r}")
+        check_constructor_arguments(type(self), {"penalty": penalty, "window": window})  # as agents.make
         self.penalty = float(penalty)
         self.recent = RecentTopics(self.scenario, window, owner)
         self.window = self.recent.window
@@ -320,6 +323,8 @@ class TopicAwareGreedyAgent(_TopicRule, GreedyPMFAgent):
     :param window: how many of the latest shown items count (>= 1).
     :param scenario: the scenario (default: the environment's).
     """
+
+    arguments: ClassVar[type[TopicRuleArguments]] = TopicRuleArguments
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
@@ -382,6 +387,8 @@ class TopicAwareOracleAgent(_TopicRule, OracleGreedyAgent):
     :param window: how many of the latest shown items count (>= 1).
     :param scenario: the scenario (default: the environment's).
     """
+
+    arguments: ClassVar[type[OracleTopicRuleArguments]] = OracleTopicRuleArguments
 
     def __init__(self, env: Any, seed: int = 0, penalty: float = ORACLE_TOPIC_PENALTY, window: int = TOPIC_WINDOW,
                  scenario: Scenario | None = None) -> None:
@@ -454,6 +461,9 @@ class LinUCBAgent(BaselineAgent):
     :param alpha: exploration weight α.
     :param ridge: ``A_a`` starts at ``ridge * I``.
     """
+
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[LinUCBArguments]] = LinUCBArguments
 
     def __init__(self, env: Any, seed: int = 0, alpha: float = LINUCB_ALPHA, ridge: float = LINUCB_RIDGE,
                  scenario: Scenario | None = None) -> None:

@@ -53,19 +53,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_
 from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
-from agents.arguments import check_constructor_arguments
+from agents.arguments import COMPETITOR_SOURCES, DEERSArguments, check_constructor_arguments
 from agents.categories import item_categories
 from agents.env_access import scenario_of
 from agents.masking import mask_consumed
 from recgym.scenario import Scenario
 from agents.dqn import MaskedDQN, MaskedDQNPolicy
-from agents.per import annealed_beta
 
-#: α of the pairwise term (not reported by Zhao et al.; small, so the TD term dominates).
-DEFAULT_PAIRWISE_ALPHA = 0.1
 #: Hidden layers of MLP([s, e_a]) (the paper does not report sizes).
 DEERS_NET_ARCH = [64]
-COMPETITOR_SOURCES = ("log", "simulator")
 #: Items per chunk when scoring the whole catalogue without gradients.
 ITEM_CHUNK = 128
 
@@ -233,20 +229,26 @@ class DEERS(MaskedDQN):
     :param pairwise_clip: clamp of ``|Q(s, a) - Q(s, a^C)|`` (default ``2 / (1 - γ)``).
     :param competitor_feedback: ``"log"`` or ``"simulator"`` (see :func:`feedback_table`).
     :param n_clusters: k of the k-means categories when the dataset has no genres.
+    :param scenario: the scenario whose log and simulator give the competitor items (``agents.make``
+        passes it; default: ``env``'s, read through :func:`agents.env_access.scenario_of`).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": DEERSPolicy}
+    logged_loss_parts: ClassVar[tuple[str, ...]] = ("pairwise",)
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[DEERSArguments]] = DEERSArguments
 
     def __init__(
         self,
         policy: str | type[DEERSPolicy] = DEERSPolicy,
         env: Any = None,
         *,
-        pairwise_alpha: float = DEFAULT_PAIRWISE_ALPHA,
-        pairwise_clip: float | None = None,
-        competitor_feedback: str = "log",
-        n_clusters: int | None = None,
-        double_q: bool = False,
+        pairwise_alpha: float = DEERSArguments.default("pairwise_alpha"),
+        pairwise_clip: float | None = DEERSArguments.default("pairwise_clip"),
+        competitor_feedback: str = DEERSArguments.default("competitor_feedback"),
+        n_clusters: int | None = DEERSArguments.default("n_clusters"),
+        double_q: bool = DEERSArguments.default("double_q"),
+        scenario: Scenario | None = None,
         **kwargs: Any,
     ) -> None:
         if competitor_feedback not in COMPETITOR_SOURCES:
@@ -258,6 +260,8 @@ class DEERS(MaskedDQN):
         self.pairwise_clip = pairwise_clip
         self.competitor_feedback = competitor_feedback
         self.n_clusters = n_clusters
+        #: the scenario whose log gives the competitor items (agents.make passes it; built directly, the env's)
+        self.scenario = scenario
         super().__init__(policy, env, double_q=double_q, **kwargs)
 
     def _setup_model(self) -> None:
@@ -265,7 +269,7 @@ class DEERS(MaskedDQN):
         self.competitors: CompetitorSampler | None = None
         self.category_source = ""
         if self.env is not None:
-            scenario = scenario_of(self.env)
+            scenario = self.scenario if self.scenario is not None else scenario_of(self.env)
             flags, self.category_source = item_categories(
                 scenario.log, scenario.item_embeddings, n_clusters=self.n_clusters, seed=self.seed or 0
             )
@@ -308,29 +312,6 @@ class DEERS(MaskedDQN):
         loss = td_term - alpha * pair_term
         return loss, td.detach(), {"td": td_term.item(), "pairwise": pair_term.item(), "valid": float(valid.mean())}
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """Gradient steps on :meth:`compute_loss`."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        if self.prioritized_replay:
-            self.replay_buffer.beta = annealed_beta(self.per_beta0, self._current_progress_remaining)
-        losses, pair_terms = [], []
-        for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, td, parts = self.compute_loss(data)
-            if self.prioritized_replay:
-                self.replay_buffer.update_priorities(data.indices, td)
-            losses.append(loss.item())
-            pair_terms.append(parts["pairwise"])
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self._trained_params, self.max_grad_norm)
-            self.policy.optimizer.step()
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", float(np.mean(losses)))
-        self.logger.record("train/pairwise", float(np.mean(pair_terms)))
-
     def _excluded_save_params(self) -> list[str]:
         # rebuilt from the environment on load (the item x item table is large)
-        return [*super()._excluded_save_params(), "competitors"]
+        return [*super()._excluded_save_params(), "competitors", "scenario"]

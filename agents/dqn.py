@@ -47,42 +47,17 @@ from stable_baselines3.dqn.policies import MultiInputPolicy, QNetwork
 from torch import nn
 from torch.nn import functional as F
 
-from agents.arguments import check_constructor_arguments
+from agents.arguments import DQNArguments, check_constructor_arguments
 from agents.masking import as_batch, mask_consumed
 from agents.optim import replay_schedule
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta
+from agents.per import annealed_beta
 from agents.q_heads import Q_HEADS, LastFoldIn, LinearQHead, QHead, QHeadInputs, resolve_q_head
 from agents.replay import init_with_replay
 from agents.sampling import random_available, random_unconsumed
 
-__all__ = ["DQN_DEFAULTS", "DQN_NET_ARCH", "DQN_REPLAY_RATIO", "LastFoldIn", "MaskedDQN", "MaskedDQNPolicy",
+__all__ = ["DQN_NET_ARCH", "LastFoldIn", "MaskedDQN", "MaskedDQNPolicy",
            "MaskedQNetwork", "Q_HEADS", "head_arguments"]
 
-#: Defaults for this domain, with their sources.
-DQN_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-3,  # DRR reimplementations' critic learning rate
-    "buffer_size": 100_000,  # DRR uses 1e6; 1e5 transitions (~80 MB of Dict observations) suffice here
-    "batch_size": 64,  # DRR
-    "learning_starts": 500,
-    "gamma": 0.9,  # DRR: short-horizon recommendation episodes
-    "exploration_fraction": 0.2,
-    "exploration_initial_eps": 1.0,
-    "exploration_final_eps": 0.05,  # SB3 / Nature DQN
-    # environment steps (SB3 divides by n_envs): ~300 gradient steps at the default replay
-    # ratio, as SB3's Atari setting (1,000 env steps at train_freq 4 = 250 updates). At 500
-    # env steps (~30 updates) the target tracked the online net and the test reward on
-    # ML-100K fell back towards random; at 5,000 it climbed steadily (docs/agents.md)
-    "target_update_interval": 5_000,
-    "train_freq": 1,  # every env.step call, i.e. n_envs transitions
-    "max_grad_norm": 10.0,  # SB3
-}
-#: Gradient steps per transition when neither ``replay_ratio`` nor ``gradient_steps`` is given:
-#: one batch of 64 per 4 transitions, i.e. each transition is replayed ~16 times (Nature DQN:
-#: 32 per 4 steps, ~8 times). Tuned for sample efficiency on the training users (seed 100,
-#: not a reported seed; docs/agents.md): on ML100K-Behavior-v1 with the DRR-ave state, 30k
-#: steps, 45.1 against 31.4 reward per episode for the former 1/16 (chosen for throughput); on
-#: ML100K-PMF with 100-step episodes, 20k steps, 0.435 against 0.417 reward per step.
-DQN_REPLAY_RATIO = 1 / 4
 #: Hidden layers of the MLP between the encoder's state and the Q head ([128]: 1,230
 #: env steps/s at ML-100K size against 900 for [256], with the same test reward).
 DQN_NET_ARCH = [128]
@@ -261,9 +236,9 @@ class MaskedDQNPolicy(MultiInputPolicy):
 class MaskedDQN(DQN):
     """SB3 DQN with consumed-item masking, Double-DQN targets and optional PER.
 
-    Takes every argument of :class:`stable_baselines3.DQN`, with recgym's defaults
-    (:data:`DQN_DEFAULTS`, :data:`DQN_REPLAY_RATIO`) and ``agents.make``'s range checks
-    (:mod:`agents.arguments`), plus:
+    Takes every argument of :class:`stable_baselines3.DQN`, with the defaults and range checks of
+    ``agents.make`` (:attr:`arguments`, :class:`agents.arguments.DQNArguments`; ``train_freq`` and
+    ``gradient_steps`` from its ``replay_ratio``), plus:
 
     :param double_q: use the Double-DQN target (van Hasselt et al. 2016).
     :param prioritized_replay: sample with proportional PER (Schaul et al. 2016).
@@ -275,21 +250,27 @@ class MaskedDQN(DQN):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": MaskedDQNPolicy}
+    #: the figures of :meth:`compute_loss`'s ``parts`` that :meth:`train` averages into the logger (``train/<name>``)
+    logged_loss_parts: ClassVar[tuple[str, ...]] = ()
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[DQNArguments]] = DQNArguments
 
     def __init__(
         self,
         policy: str | type[MaskedDQNPolicy] = MaskedDQNPolicy,
         env: Any = None,
         *,
-        double_q: bool = True,
-        prioritized_replay: bool = False,
-        per_alpha: float = DEFAULT_ALPHA,
-        per_beta0: float = DEFAULT_BETA0,
-        per_eps: float = DEFAULT_EPS,
+        double_q: bool = DQNArguments.default("double_q"),
+        prioritized_replay: bool = DQNArguments.default("prioritized_replay"),
+        per_alpha: float = DQNArguments.default("per_alpha"),
+        per_beta0: float = DQNArguments.default("per_beta0"),
+        per_eps: float = DQNArguments.default("per_eps"),
         **kwargs: Any,
     ) -> None:
-        # recgym's defaults, as agents.make gives them (a given argument wins), then make's checks
-        kwargs = {**DQN_DEFAULTS, **replay_schedule(env, DQN_REPLAY_RATIO), **kwargs}
+        # the model's defaults, as agents.make gives them (a given argument wins), then make's checks
+        arguments = type(self).arguments
+        kwargs = {**arguments.given_defaults("sb3"), **replay_schedule(env, arguments.default("replay_ratio")),
+                  **kwargs}
         check_constructor_arguments(type(self), {"double_q": double_q, "prioritized_replay": prioritized_replay,
                                                  "per_alpha": per_alpha, "per_beta0": per_beta0,
                                                  "per_eps": per_eps, **kwargs})
@@ -386,26 +367,38 @@ class MaskedDQN(DQN):
             next_q = th.where(th.isfinite(next_q), next_q, th.zeros_like(next_q))
             return rewards + (1 - dones) * discounts * next_q
 
+    def compute_loss(self, data: Any) -> tuple[th.Tensor, th.Tensor, dict[str, float]]:
+        """The masked (Double-)DQN loss on one sampled batch: Huber on the TD error, as SB3, PER-weighted.
+
+        :param data: replay samples (SB3 ``DictReplayBufferSamples``, the PER or the n-step variant).
+        :returns: ``(loss, td_errors [B, 1], parts)``; ``parts`` holds the figures named in
+            :attr:`logged_loss_parts` (none for DQN).
+        """
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        target = self.td_target(data.next_observations, data.rewards, data.dones, discounts)
+        current = self.q_net.q_values(data.observations, data.actions.long())  # [B, 1]
+        elementwise = F.smooth_l1_loss(current, target, reduction="none")  # Huber, as SB3
+        loss = (data.weights * elementwise).mean() if self.prioritized_replay else elementwise.mean()
+        return loss, (current - target).detach(), {}
+
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """SB3's DQN update with masked (Double-)DQN targets and optional PER weights."""
+        """Gradient steps on :meth:`compute_loss` (a subclass changes the loss, not the loop), PER priorities
+        refreshed from each batch's TD errors."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         if self.prioritized_replay:
             self.replay_buffer.beta = annealed_beta(self.per_beta0, self._current_progress_remaining)
 
-        losses = []
+        losses: list[float] = []
+        parts_logged: dict[str, list[float]] = {name: [] for name in self.logged_loss_parts}
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = data.discounts if data.discounts is not None else self.gamma
-            target = self.td_target(data.next_observations, data.rewards, data.dones, discounts)
-            current = self.q_net.q_values(data.observations, data.actions.long())  # [B, 1]
-            elementwise = F.smooth_l1_loss(current, target, reduction="none")  # Huber, as SB3
+            loss, td_errors, parts = self.compute_loss(data)
             if self.prioritized_replay:
-                loss = (data.weights * elementwise).mean()
-                self.replay_buffer.update_priorities(data.indices, (current - target).detach())
-            else:
-                loss = elementwise.mean()
+                self.replay_buffer.update_priorities(data.indices, td_errors)
             losses.append(loss.item())
+            for name, values in parts_logged.items():
+                values.append(parts[name])
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -415,6 +408,8 @@ class MaskedDQN(DQN):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(losses)))
+        for name, values in parts_logged.items():
+            self.logger.record(f"train/{name}", float(np.mean(values)))
 
     def set_parameters(self, load_path_or_dict: str | dict[str, Any], exact_match: bool = True,
                        device: th.device | str = "auto") -> None:

@@ -55,32 +55,16 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import MultiInputPolicy
 from torch.nn import functional as F
 
-from agents.arguments import check_constructor_arguments
+from agents.arguments import NOISE_KINDS, DRRArguments, check_constructor_arguments
 from agents.optim import replay_schedule
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0, DEFAULT_EPS, annealed_beta
+from agents.per import annealed_beta
 from agents.replay import init_with_replay
 
-#: Defaults for this domain, with their sources.
-DRR_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-3,  # critic learning rate (DRR reimplementations)
-    "actor_learning_rate": 1e-4,  # DRR reimplementations
-    "buffer_size": 100_000,  # DRR: 1e6; 1e5 is plenty for runs of ~1e5-1e6 steps and ~80 MB
-    "batch_size": 64,  # DRR
-    "tau": 0.01,  # DRR reimplementations (some use 1e-3)
-    "gamma": 0.9,  # DRR
-    "learning_starts": 500,
-    "train_freq": 1,  # every env.step call, i.e. n_envs transitions
-    "action_penalty": 0.1,  # not in DRR: keeps the actor out of tanh saturation (module docstring)
-}
-#: Gradient steps per transition when ``gradient_steps`` is not given (one update of 64 per 8 transitions).
-DRR_REPLAY_RATIO = 1 / 8
 #: Actor and critic MLPs on top of the state module.
 DRR_NET_ARCH = {"pi": [256, 256], "qf": [256, 256]}
 #: Ornstein-Uhlenbeck noise (Lillicrap et al. 2016: θ = 0.15, σ = 0.2).
 OU_THETA = 0.15
-OU_SIGMA = 0.2
-
-NOISE_TYPES = ("ou", "gaussian", "none")
+OU_SIGMA = DRRArguments.default("noise_sigma")
 
 
 def make_action_noise(kind: str, dim: int, sigma: float = OU_SIGMA, theta: float = OU_THETA) -> ActionNoise | None:
@@ -97,15 +81,16 @@ def make_action_noise(kind: str, dim: int, sigma: float = OU_SIGMA, theta: float
         return NormalActionNoise(np.zeros(dim), sigma * np.ones(dim))
     if kind == "none":
         return None
-    raise ValueError(f"unknown action noise {kind!r}; choose one of {list(NOISE_TYPES)}")
+    raise ValueError(f"unknown action noise {kind!r}; choose one of {list(NOISE_KINDS)}")
 
 
 class DRR(DDPG):
     """DDPG with DRR's settings: separate actor/critic learning rates and optional proportional PER.
 
     Takes every argument of :class:`stable_baselines3.DDPG` (``learning_rate`` is
-    the critic's), with recgym's defaults (:data:`DRR_DEFAULTS`, :data:`DRR_REPLAY_RATIO`)
-    and ``agents.make``'s range checks (:mod:`agents.arguments`), plus:
+    the critic's), with the defaults and range checks of ``agents.make`` (:attr:`arguments`,
+    :class:`agents.arguments.DRRArguments`; ``train_freq`` and ``gradient_steps`` from its
+    ``replay_ratio``), plus:
 
     :param actor_learning_rate: the actor's Adam learning rate (DRR: 1e-4).
     :param action_penalty: λ of the actor's ``λ mean(z^2)`` penalty on its pre-tanh outputs
@@ -119,23 +104,26 @@ class DRR(DDPG):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MultiInputPolicy": MultiInputPolicy}
+    #: the model of the arguments: their defaults and allowed values (``ddpg``'s differ in ``prioritized_replay``)
+    arguments: ClassVar[type[DRRArguments]] = DRRArguments
 
     def __init__(
         self,
         policy: str | type[BasePolicy] = MultiInputPolicy,
         env: Any = None,
         *,
-        actor_learning_rate: float = DRR_DEFAULTS["actor_learning_rate"],
-        action_penalty: float = DRR_DEFAULTS["action_penalty"],
-        prioritized_replay: bool = True,
-        per_alpha: float = DEFAULT_ALPHA,
-        per_beta0: float = DEFAULT_BETA0,
-        per_eps: float = DEFAULT_EPS,
+        actor_learning_rate: float = DRRArguments.default("actor_learning_rate"),
+        action_penalty: float = DRRArguments.default("action_penalty"),
+        prioritized_replay: bool = DRRArguments.default("prioritized_replay"),
+        per_alpha: float = DRRArguments.default("per_alpha"),
+        per_beta0: float = DRRArguments.default("per_beta0"),
+        per_eps: float = DRRArguments.default("per_eps"),
         **kwargs: Any,
     ) -> None:
-        # recgym's defaults, as agents.make gives them (a given argument wins), then make's checks
-        kwargs = {**{k: v for k, v in DRR_DEFAULTS.items() if k not in ("actor_learning_rate", "action_penalty")},
-                  **replay_schedule(env, DRR_REPLAY_RATIO), **kwargs}
+        # the model's defaults, as agents.make gives them (a given argument wins), then make's checks
+        arguments = type(self).arguments
+        kwargs = {**arguments.given_defaults("sb3"), **replay_schedule(env, arguments.default("replay_ratio")),
+                  **kwargs}
         check_constructor_arguments(type(self), {"actor_learning_rate": actor_learning_rate,
                                                  "action_penalty": action_penalty,
                                                  "prioritized_replay": prioritized_replay, "per_alpha": per_alpha,

@@ -32,23 +32,21 @@ plays exactly oracle-greedy's item.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from agents.arguments import PlannerArguments, check_constructor_arguments
 from agents.baselines import OracleGreedyAgent
 from agents.env_access import call_env_method, scenario_of
 from agents.masking import Observation
 from recgym.scenario import Scenario
 
-#: H: steps looked ahead, the first included (SARDINE's boredom lasts 5 steps; 8 sees past it).
-PLANNER_HORIZON = 8
-#: candidate first items taken in order of expected one-step reward
-PLANNER_CANDIDATES = 8
-#: extra candidate first items picked for diversity (item-embedding cosine) from the shortlist
-PLANNER_DIVERSE = 8
-#: items the continuation policy chooses from (the best by expected one-step reward now)
-PLANNER_SHORTLIST = 32
+#: the planner's defaults (agents/arguments.py:PlannerArguments says what each is)
+PLANNER_HORIZON = PlannerArguments.default("horizon")
+PLANNER_CANDIDATES = PlannerArguments.default("n_candidates")
+PLANNER_DIVERSE = PlannerArguments.default("n_diverse")
+PLANNER_SHORTLIST = PlannerArguments.default("shortlist")
 
 
 class PlannerAgent(OracleGreedyAgent):
@@ -64,14 +62,14 @@ class PlannerAgent(OracleGreedyAgent):
     """
 
     needs_live_env = True
+    #: the model of the arguments: their defaults and allowed values
+    arguments: ClassVar[type[PlannerArguments]] = PlannerArguments
 
     def __init__(self, env: Any, seed: int = 0, scenario: Scenario | None = None,
                  horizon: int = PLANNER_HORIZON, n_candidates: int = PLANNER_CANDIDATES,
                  n_diverse: int = PLANNER_DIVERSE, shortlist: int = PLANNER_SHORTLIST) -> None:
-        for name, value, low in (("horizon", horizon, 1), ("n_candidates", n_candidates, 1),
-                                 ("n_diverse", n_diverse, 0), ("shortlist", shortlist, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"planner: {name} must be an integer >= {low}, got {value!r}")
+        check_constructor_arguments(type(self), {"horizon": horizon, "n_candidates": n_candidates,
+                                                 "n_diverse": n_diverse, "shortlist": shortlist})  # as agents.make
         self.horizon, self.n_candidates = int(horizon), int(n_candidates)
         self.n_diverse, self.shortlist = int(n_diverse), int(shortlist)
         super().__init__(env, seed, scenario)

@@ -40,7 +40,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 from torch.nn import functional as F
 
-from recgym.scenario import fold_in_users
+from recgym.scenario import fold_in
 
 
 @dataclass
@@ -296,7 +296,7 @@ class PriorQHead(_HistoryTermHead):
 
     ``Q(s, a) = alpha(s) p_a(s) + beta(s) + c_a + (the history term of HistoryQHead)``, with
     ``p_a(s)`` greedy-pmf's predicted rating of ``a`` in reward units for the user folded in from
-    the ratings the observation shows (:func:`recgym.scenario.fold_in_users`, for every user, so
+    the ratings the observation shows (:func:`recgym.scenario.fold_in`, for every user, so
     training and test users look alike), ``alpha, beta`` an MLP of the state (``alpha`` starts at
     1, so learning starts from the greedy ranking) and ``c_a`` per-item biases. RL's part is what
     the rating model does not know. A residual on a model-based prior, as in residual policy
@@ -333,6 +333,9 @@ class PriorQHead(_HistoryTermHead):
         factors = th.as_tensor(np.asarray(prior_model.item_embeddings, dtype=np.float64))[: self.n_items]
         bias = th.as_tensor(np.asarray(prior_model.item_bias, dtype=np.float64))[: self.n_items]
         self.register_buffer("prior_design", th.cat([factors, bias[:, None]], dim=1))  # [V_j, c_j]
+        # the whole model's fold-in tables (the history may hold items past the action space); plain
+        # attributes, not buffers, so checkpoints keep their keys
+        self._fold_in_tables: tuple[th.Tensor, ...] | None = None
 
     def prior(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
@@ -347,19 +350,21 @@ class PriorQHead(_HistoryTermHead):
     def fold_in_ratings(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         """:meth:`prior` computed afresh (no memo)."""
         model, scale = self.prior_model, self.prior_model.scale
-        numpy_obs = {k: observation[k].detach().cpu().numpy() for k in LastFoldIn._KEYS}
-        ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
-        factors, user_bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
-        # the fold-in runs in numpy; its answer joins the design matrix on the network's device
         device = self.prior_design.device
-        user = th.as_tensor(np.concatenate([factors, np.ones((factors.shape[0], 1))], axis=1),
-                            device=device)  # [U_i, 1]
+        if self._fold_in_tables is None or self._fold_in_tables[0].device != device:
+            self._fold_in_tables = tuple(
+                th.as_tensor(np.asarray(array, dtype=np.float64), device=device)
+                for array in (model.item_embeddings, model.item_bias,
+                              1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]))
+        ratings = observation["history_feedback"].double() * scale.half_range + scale.midpoint
+        factors, user_bias = fold_in(*self._fold_in_tables[:2], float(model.global_mean), self._fold_in_tables[2],
+                                     observation["history_items"], ratings, observation["history_mask"])
+        user = th.cat([factors, th.ones_like(user_bias).unsqueeze(1)], dim=1)  # [U_i, 1]
         design = self.prior_design if items is None else self.prior_design[items.long()]
         rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
         if items is None:
             rating = rating.T  # [B, I]
-        offset = th.as_tensor(user_bias + model.global_mean - scale.midpoint,
-                              device=device).unsqueeze(1)  # b_i + mu - midpoint
+        offset = (user_bias + model.global_mean - scale.midpoint).unsqueeze(1)  # b_i + mu - midpoint
         return ((rating + offset) / scale.half_range).float()
 
     def _values(self, features: th.Tensor, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:

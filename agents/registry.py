@@ -21,6 +21,8 @@ import torch as th
 
 import state_encoders
 from agents import baselines, planner
+from agents.arguments import (AgentArguments, DDPGArguments, DEERSArguments, DQNArguments, DRRArguments,
+                              LinUCBArguments, OracleTopicRuleArguments, PlannerArguments, TopicRuleArguments)
 from agents.categories import item_categories
 from state_encoders.features import content_kwargs, item_content_features
 from state_encoders.pmf_tables import pmf_encoder_kwargs
@@ -31,9 +33,8 @@ from agents.env_access import check_action_mode, scenario_of
 from agents.optim import optimizer_kwargs, replay_schedule
 from agents.sb3_env import as_sb3_env
 from agents.deers import DEERS, DEERS_NET_ARCH, DEERSPolicy
-from agents.dqn import DQN_DEFAULTS, DQN_NET_ARCH, DQN_REPLAY_RATIO, MaskedDQN, MaskedDQNPolicy, head_arguments
-from agents.drr import DRR, DRR_DEFAULTS, DRR_NET_ARCH, DRR_REPLAY_RATIO, OU_SIGMA, make_action_noise
-from agents.per import DEFAULT_ALPHA, DEFAULT_BETA0
+from agents.dqn import DQN_NET_ARCH, MaskedDQN, MaskedDQNPolicy, head_arguments
+from agents.drr import DRR, DRR_NET_ARCH, make_action_noise
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class AgentSpec:
     :param build: ``build(env, scenario, encoder, seed, **kwargs)`` -> agent; the learning agents'
         also take ``device`` (a resolved ``torch.device``).
     :param description: one line for listings.
-    :param defaults: the agent's documented default arguments.
+    :param arguments: the model of its arguments (``agent_kwargs``): their defaults and allowed values
+        (:mod:`agents.arguments`); the base model takes none.
     """
 
     name: str
@@ -56,26 +58,30 @@ class AgentSpec:
     agent_class: type
     build: Callable[..., Any] = field(repr=False)
     description: str = ""
-    defaults: dict[str, Any] = field(default_factory=dict)
+    arguments: type[AgentArguments] = AgentArguments
 
     @property
     def uses_encoder(self) -> bool:
         return self.default_encoder is not None
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The agent's default arguments (those it derives itself, such as ``gradient_steps``, left out)."""
+        return self.arguments.given_defaults()
 
-def _update_schedule(env: Any, replay_ratio: float, kwargs: dict[str, Any]) -> dict[str, int]:
-    """:func:`agents.optim.replay_schedule` for the agent's default ``replay_ratio``.
 
-    A ``replay_ratio`` in ``kwargs`` (popped) replaces the agent's default; an
-    explicit ``train_freq`` or ``gradient_steps`` there still wins over both.
+def _update_schedule(env: Any, kwargs: dict[str, Any]) -> dict[str, int]:
+    """:func:`agents.optim.replay_schedule` for the ``replay_ratio`` in ``kwargs`` (popped).
+
+    An explicit ``train_freq`` or ``gradient_steps`` in ``kwargs`` still wins over it.
     """
-    return replay_schedule(env, float(kwargs.pop("replay_ratio", replay_ratio)))
+    return replay_schedule(env, float(kwargs.pop("replay_ratio")))
 
 
 def _policy_kwargs(scenario: Scenario, encoder: str, net_arch: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``policy_kwargs`` with the state encoder as features extractor, tables from the PMF factors."""
-    freeze = kwargs.pop("freeze_embeddings", True)
-    normalize = kwargs.pop("normalize_embeddings", True)
+    freeze = kwargs.pop("freeze_embeddings")
+    normalize = kwargs.pop("normalize_embeddings")
     given = dict(kwargs.pop("encoder_kwargs", {}) or {})
     if given.get("weights") is not None:
         # a pretrained encoder is rebuilt from its own saved arguments and parameters (not the PMF tables);
@@ -126,8 +132,8 @@ def _build_dqn(env: Any, scenario: Scenario, encoder: str, seed: int, device: th
                **kwargs: Any) -> MaskedDQN:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DQN_NET_ARCH), kwargs)
-    schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
-    args = {**DQN_DEFAULTS, **schedule, **kwargs}
+    schedule = _update_schedule(sb3_env, kwargs)  # pops replay_ratio
+    args = {**schedule, **kwargs}
     return MaskedDQN(MaskedDQNPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, **args)
 
 
@@ -135,29 +141,25 @@ def _build_deers(env: Any, scenario: Scenario, encoder: str, seed: int, device: 
                  **kwargs: Any) -> DEERS:
     sb3_env = as_sb3_env(env)
     policy_kwargs = _policy_kwargs(scenario, encoder, list(DEERS_NET_ARCH), kwargs)
-    schedule = _update_schedule(sb3_env, DQN_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
-    args = {**DQN_DEFAULTS, **schedule, **kwargs}
-    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, **args)
+    schedule = _update_schedule(sb3_env, kwargs)  # pops replay_ratio
+    args = {**schedule, **kwargs}
+    return DEERS(DEERSPolicy, sb3_env, policy_kwargs=policy_kwargs, seed=seed, device=device, scenario=scenario,
+                 **args)
 
 
-def _drr_builder(prioritized_default: bool) -> Callable[..., DRR]:
-    def build(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",
-              **kwargs: Any) -> DRR:
-        sb3_env = as_sb3_env(env)
-        policy_kwargs = _policy_kwargs(scenario, encoder, dict(DRR_NET_ARCH), kwargs)
-        policy_kwargs.setdefault("share_features_extractor", False)  # see agents/drr.py: the critic needs its own
-        noise = kwargs.pop("action_noise", None)
-        noise_type = kwargs.pop("noise", "ou")
-        noise_sigma = kwargs.pop("noise_sigma", OU_SIGMA)
-        if noise is None:
-            noise = make_action_noise(noise_type, scenario.action_item_vectors.shape[1], sigma=noise_sigma)
-        kwargs.setdefault("prioritized_replay", prioritized_default)
-        schedule = _update_schedule(sb3_env, DRR_REPLAY_RATIO, kwargs)  # pops a given replay_ratio
-        args = {**DRR_DEFAULTS, **schedule, **kwargs}
-        return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device=device,
-                   **args)
-
-    return build
+def _build_drr(env: Any, scenario: Scenario, encoder: str, seed: int, device: th.device | str = "cpu",
+               **kwargs: Any) -> DRR:
+    sb3_env = as_sb3_env(env)
+    policy_kwargs = _policy_kwargs(scenario, encoder, dict(DRR_NET_ARCH), kwargs)
+    policy_kwargs.setdefault("share_features_extractor", False)  # see agents/drr.py: the critic needs its own
+    noise = kwargs.pop("action_noise", None)
+    noise_type = kwargs.pop("noise")
+    noise_sigma = kwargs.pop("noise_sigma")
+    if noise is None:
+        noise = make_action_noise(noise_type, scenario.action_item_vectors.shape[1], sigma=noise_sigma)
+    schedule = _update_schedule(sb3_env, kwargs)  # pops replay_ratio
+    args = {**schedule, **kwargs}
+    return DRR(policy_kwargs=policy_kwargs, env=sb3_env, action_noise=noise, seed=seed, device=device, **args)
 
 
 def _baseline_builder(cls: type[baselines.BaselineAgent]) -> Callable[..., baselines.BaselineAgent]:
@@ -166,10 +168,6 @@ def _baseline_builder(cls: type[baselines.BaselineAgent]) -> Callable[..., basel
 
     return build
 
-
-_DQN_DOC = {**DQN_DEFAULTS, "replay_ratio": DQN_REPLAY_RATIO, "double_q": True}
-_DRR_DOC = {**DRR_DEFAULTS, "replay_ratio": DRR_REPLAY_RATIO, "noise": "ou", "noise_sigma": OU_SIGMA,
-            "per_alpha": DEFAULT_ALPHA, "per_beta0": DEFAULT_BETA0}
 
 AGENTS: dict[str, AgentSpec] = {}
 
@@ -187,16 +185,15 @@ def register(spec: AgentSpec) -> AgentSpec:
 
 
 register(AgentSpec("dqn", "discrete", "drr-ave", MaskedDQN, _build_dqn,
-                   "DQN over item ids, state encoder features, consumed items masked", _DQN_DOC))
-register(AgentSpec("ddpg", "embedding", "mean", DRR, _drr_builder(prioritized_default=False),
+                   "DQN over item ids, state encoder features, consumed items masked", DQNArguments))
+register(AgentSpec("ddpg", "embedding", "mean", DRR, _build_drr,
                    "DDPG actor-critic in item-embedding space without DRR's state module (DRR's DDPG baseline)",
-                   {**_DRR_DOC, "prioritized_replay": False}))
-register(AgentSpec("drr", "embedding", "drr-ave", DRR, _drr_builder(prioritized_default=True),
-                   "DRR: DDPG with the DRR state module and prioritized replay (Liu et al. 2018)",
-                   {**_DRR_DOC, "prioritized_replay": True}))
+                   DDPGArguments))
+register(AgentSpec("drr", "embedding", "drr-ave", DRR, _build_drr,
+                   "DRR: DDPG with the DRR state module and prioritized replay (Liu et al. 2018)", DRRArguments))
 register(AgentSpec("deers", "discrete", "deers", DEERS, _build_deers,
                    "DEERS: DQN over GRU states of liked/skipped items with the pairwise loss (Zhao et al. 2018)",
-                   {**_DQN_DOC, "double_q": False, "pairwise_alpha": 0.1, "competitor_feedback": "log"}))
+                   DEERSArguments))
 register(AgentSpec("random", "discrete", None, baselines.RandomAgent, _baseline_builder(baselines.RandomAgent),
                    "uniformly random unconsumed item"))
 register(AgentSpec("popularity", "discrete", None, baselines.PopularityAgent,
@@ -206,7 +203,7 @@ register(AgentSpec("greedy-pmf", "discrete", None, baselines.GreedyPMFAgent,
 register(AgentSpec("greedy-pmf-topics", "discrete", None, baselines.TopicAwareGreedyAgent,
                    _baseline_builder(baselines.TopicAwareGreedyAgent),
                    "greedy-pmf minus a penalty for topics shown in the last few steps (a hand-made rule)",
-                   {"penalty": baselines.TOPIC_PENALTY, "window": baselines.TOPIC_WINDOW}))
+                   TopicRuleArguments))
 register(AgentSpec("oracle-greedy", "discrete", None, baselines.OracleGreedyAgent,
                    _baseline_builder(baselines.OracleGreedyAgent),
                    "best expected one-step reward under the live simulator (cheats: an upper bound of myopic play)"))
@@ -214,15 +211,14 @@ register(AgentSpec("oracle-greedy-topics", "discrete", None, baselines.TopicAwar
                    _baseline_builder(baselines.TopicAwareOracleAgent),
                    "oracle-greedy minus greedy-pmf-topics' penalty for recent topics (cheats: knows the user, "
                    "does not plan)",
-                   {"penalty": baselines.ORACLE_TOPIC_PENALTY, "window": baselines.TOPIC_WINDOW}))
+                   OracleTopicRuleArguments))
 register(AgentSpec("planner", "discrete", None, planner.PlannerAgent, _baseline_builder(planner.PlannerAgent),
                    "receding-horizon planner with the live simulator's expected transitions (cheats: the "
                    "long-horizon reference for oracle-greedy)",
-                   {"horizon": planner.PLANNER_HORIZON, "n_candidates": planner.PLANNER_CANDIDATES,
-                    "n_diverse": planner.PLANNER_DIVERSE, "shortlist": planner.PLANNER_SHORTLIST}))
+                   PlannerArguments))
 register(AgentSpec("linucb", "discrete", None, baselines.LinUCBAgent, _baseline_builder(baselines.LinUCBAgent),
                    "disjoint LinUCB over the mean liked-item embedding (Li et al. 2010)",
-                   {"alpha": baselines.LINUCB_ALPHA, "ridge": baselines.LINUCB_RIDGE}))
+                   LinUCBArguments))
 
 
 def available() -> list[str]:
@@ -281,7 +277,9 @@ def make(name: str, env: Any, encoder: str | None = None, seed: int = 0, n_threa
     validate_agent_kwargs(name, kwargs, encoder, {})  # the command line's checks, for the Python API too
     set_threads(n_threads)
     placed = {"device": resolved} if agent.uses_encoder else {}
-    model = agent.build(env, scenario, encoder, int(seed), **placed, **kwargs)
+    # the model's defaults, under what was given (as given: checked, not converted)
+    settings = {**agent.arguments.given_defaults(), **kwargs}
+    model = agent.build(env, scenario, encoder, int(seed), **placed, **settings)
     model.agent_name = name
     model.encoder_name = encoder
     return model

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from recgym.data.rating_log import RatingLog
 from simulators.base import UserSimulator
@@ -178,35 +179,70 @@ class Scenario:
         return dataclasses.replace(self, simulator=simulator)
 
 
+def fold_in(
+    item_factors: torch.Tensor,
+    item_bias: torch.Tensor,
+    global_mean: float,
+    inverse_penalty: torch.Tensor,
+    items: torch.Tensor,
+    ratings: torch.Tensor,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one fold-in of recgym: a user's ``(U (B, d), b (B,))`` from the ratings an episode has shown.
+
+    Given the item side of a fitted PMF (``mu + b_i + c_j + U_i . V_j``, :mod:`simulators.pmf`),
+    the MAP estimate of ``[U_i, b_i]`` is the ridge regression of ``r_ij - mu - c_j`` on
+    ``[V_j, 1]`` with penalties ``D = diag(reg I, bias_reg)`` (one ALS half-step, PMF eq. 4).
+    With ``N`` observed items it is solved in its ``N x N`` dual form
+    ``x = D^-1 Y^T (Y D^-1 Y^T + I)^-1 r`` (push-through identity), which is exact and costs
+    nothing for the short windows of an observation. It runs in torch, in the dtype and on the
+    device of ``item_factors``, so a state encoder (:class:`state_encoders.base.UserFoldIn`)
+    calls it inside its forward pass and numpy callers go through :func:`fold_in_users`.
+
+    :param item_factors: ``(n_items, d)`` ``V`` (rows past ``n_items`` are never read).
+    :param item_bias: ``(n_items,)`` ``c`` (or longer; only the first ``n_items`` are read).
+    :param global_mean: ``mu``.
+    :param inverse_penalty: ``(d + 1,)`` ``D^-1 = [1/reg, ..., 1/reg, 1/bias_reg]``.
+    :param items: ``(B, N)`` item ids; slots with ``mask`` 0 or an id outside ``[0, n_items)`` are unobserved.
+    :param ratings: ``(B, N)`` ratings on the log's scale.
+    :param mask: ``(B, N)`` 1 for an observed slot.
+    """
+    n_items, dim = item_factors.shape
+    dtype, device = item_factors.dtype, item_factors.device
+    items = items.to(device=device, dtype=torch.long)
+    observed = mask.to(device).bool() & (items >= 0) & (items < n_items)
+    ids = torch.where(observed, items, torch.zeros_like(items))
+    weight = observed.to(dtype)  # [B, N]
+    residual = (ratings.to(device=device, dtype=dtype) - global_mean - item_bias[ids]) * weight
+    design = torch.cat([item_factors[ids], torch.ones_like(weight).unsqueeze(-1)], dim=-1)
+    design = design * weight.unsqueeze(-1)  # [B, N, d + 1]; unobserved slots contribute nothing
+    scaled = design * inverse_penalty.to(dtype)  # Y D^-1
+    kernel = scaled @ design.transpose(1, 2) + torch.eye(items.shape[1], dtype=dtype, device=device)  # Y D^-1 Y^T + I
+    alpha = torch.linalg.solve(kernel, residual.unsqueeze(-1))  # [B, N, 1]
+    solution = (scaled.transpose(1, 2) @ alpha).squeeze(-1)  # [B, d + 1]
+    return solution[:, :dim], solution[:, dim]
+
+
 def fold_in_users(
     model: PMFSimulator, items: np.ndarray, ratings: np.ndarray, mask: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fold users into a fitted PMF from the ratings an episode has shown: ``(U (B, d), b (B,))``.
-
-    The MAP estimate of ``[U_i, b_i]`` given the item side fixed: the ridge
-    regression of ``r - mu - c_j`` on ``[V_j, 1]`` with penalties
-    ``diag(reg, bias_reg)`` (one ALS half-step, :mod:`simulators.pmf`). With
-    ``N`` observed items it is solved in its ``N x N`` dual form
-    ``x = D^-1 Y^T (Y D^-1 Y^T + I)^-1 r`` (push-through identity), which is
-    exact and costs nothing for the short windows of an observation.
+    """:func:`fold_in` for numpy callers, in float64: ``(U (B, d), b (B,))`` of users folded into ``model``.
 
     :param model: the fitted embedding model.
     :param items: ``(B, N)`` item ids (any value where ``mask`` is 0).
     :param ratings: ``(B, N)`` ratings on the log's scale.
     :param mask: ``(B, N)`` 1 for an observed slot.
     """
-    items = np.asarray(items, dtype=np.int64)
-    mask = np.asarray(mask).astype(bool) & (items >= 0) & (items < model.n_items)
-    items = np.where(mask, items, 0)
-    residual = (np.asarray(ratings, dtype=np.float64) - model.global_mean - model.item_bias[items]) * mask
-    design = np.concatenate([model.item_embeddings[items].astype(np.float64), np.ones(items.shape + (1,))], axis=-1)
-    design *= mask[..., None]  # [B, N, d + 1]; unobserved slots contribute nothing
-    inv_penalty = 1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]  # D^-1
-    scaled = design * inv_penalty  # Y D^-1
-    kernel = np.einsum("bnk,bmk->bnm", scaled, design) + np.eye(items.shape[1])  # Y D^-1 Y^T + I
-    alpha = np.linalg.solve(kernel, residual[..., None])[..., 0]  # [B, N]
-    solution = np.einsum("bnk,bn->bk", scaled, alpha)  # [B, d + 1]
-    return solution[:, : model.dim], solution[:, model.dim]
+    factors, bias = fold_in(
+        torch.from_numpy(np.asarray(model.item_embeddings, dtype=np.float64)),
+        torch.from_numpy(np.asarray(model.item_bias, dtype=np.float64)),
+        float(model.global_mean),
+        torch.from_numpy(1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]),
+        torch.from_numpy(np.asarray(items, dtype=np.int64)),
+        torch.from_numpy(np.asarray(ratings, dtype=np.float64)),
+        torch.from_numpy(np.asarray(mask).astype(bool)),
+    )
+    return factors.numpy(), bias.numpy()
 
 
 # -- building a scenario ------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 from recgym.experiments.config import make_config
 from recgym.experiments.evaluate import evaluate_run
 from recgym.experiments.plots import plot_learning_curve
+from recgym.experiments.setup import RunSetup
 from recgym.experiments.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def run_scenario(fit: str, args: argparse.Namespace) -> tuple[dict[str, dict[str
             config = make_config(env=args.env, agent=agent, encoder=encoder, steps=args.steps, seed=seed,
                                  agent_kwargs=dict(PINNED.get(agent, {})),
                                  env_kwargs={"split_seed": seed, "embedding_fit": fit}, checkpoint_every=args.steps)
-            result = train(config, out, overwrite=out.exists(), progress=False)
+            result = train(RunSetup.from_config(config), config, out, overwrite=out.exists(), progress=False).results
             curves[label].append(result["curve"])
             rows = evaluate_run(out, "online", baselines=BASELINES if label == "DQN (drr-ave)" else [])
             for row in rows:

@@ -230,6 +230,7 @@ def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, 
     there?) and the result also holds the whole curve.
     """
     from recgym.experiments.config import make_config
+    from recgym.experiments.setup import RunSetup
     from recgym.experiments.train import train
 
     env_kwargs = {"data_dir": data_dir} if data_dir else {}
@@ -238,7 +239,7 @@ def time_to_quality(agent: str, max_steps: int, eval_every: int, greedy: float, 
                          eval_every=eval_every, checkpoint_every=max_steps, env_kwargs=env_kwargs,
                          stop_at_reward=0.95 * greedy if stop else None)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(config, Path(tmp) / "run", progress=False)
+        result = train(RunSetup.from_config(config), config, Path(tmp) / "run", progress=False).results
     reached = [p for p in result["curve"] if p["avg_reward_per_step"] >= 0.95 * greedy]
     best = max(result["curve"], key=lambda p: p["avg_reward_per_step"])
     return {"reached": bool(reached), "steps": reached[0]["step"] if reached else None,
@@ -319,7 +320,7 @@ def device_main(args: argparse.Namespace) -> None:
 def quality_main(args: argparse.Namespace) -> None:
     """Time-to-quality of each agent on ML100K-PMF-v0's test users."""
     from recgym.evaluation.online import evaluation_env, run_episodes
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     # the registered environment's episodes, as the agents' training and their evaluations use
     setup = make_run_setup(QUALITY_ENV, {"data_dir": args.data_dir} if args.data_dir else {}, "discrete")

@@ -56,7 +56,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
+from scipy.special import ndtr
 
+from recgym.clustering import kmeans
 from recgym.data.rating_log import RatingLog, RatingScale
 from simulators.base import Behavior, ExpectedStep, Feedback, UserSimulator, copy_state
 from simulators.pmf import PMFSimulator
@@ -178,35 +180,9 @@ class BehaviorConfig:
         return np.array([0.0, -self.skip_cost, self.click_recovery, self.purchase_recovery])
 
 
-#: Coefficients of the Numerical Recipes ``erfcc`` exponent polynomial, highest degree first.
-_ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
-                -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
-
-
 def normal_cdf(x: np.ndarray) -> np.ndarray:
-    """Standard normal CDF ``Phi(x)``, vectorised, without scipy.
-
-    ``Phi(-|x|) = erfc(|x| / sqrt 2) / 2`` with the erfc approximation of
-    Numerical Recipes (``erfcc``, Chebyshev fit, relative error < 1.2e-7), then
-    ``Phi(x) = 1 - Phi(-x)`` for ``x >= 0``. Written with in-place operations
-    because the oracle-greedy baseline evaluates it on ``(B, n_items)`` arrays.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    a = np.abs(x)
-    a *= 1.0 / math.sqrt(2.0)  # |z|
-    t = a * 0.5
-    t += 1.0
-    np.reciprocal(t, out=t)
-    poly = np.full_like(t, _ERFC_COEFFS[0])
-    for c in _ERFC_COEFFS[1:]:  # Horner
-        poly *= t
-        poly += c
-    a *= a
-    poly -= a
-    np.exp(poly, out=poly)
-    poly *= t
-    poly *= 0.5  # = Phi(-|x|)
-    return np.where(x >= 0.0, 1.0 - poly, poly)
+    """Standard normal CDF ``Phi(x)``, vectorised (:func:`scipy.special.ndtr`, exact to double precision)."""
+    return ndtr(np.asarray(x, dtype=np.float64))
 
 
 def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters: int = 30) -> np.ndarray:
@@ -219,26 +195,12 @@ def embedding_topics(embeddings: np.ndarray, n_clusters: int, seed: int, n_iters
     :param n_clusters: number of clusters (capped at ``n_items``).
     :param seed: seed of the initial centres (distinct random items).
     :param n_iters: Lloyd iterations.
+
+    The k-means is :func:`recgym.clustering.kmeans` with ``metric="spherical"``.
     """
-    x = np.asarray(embeddings, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1.0)
-    k = int(min(n_clusters, len(x)))
-    rng = np.random.default_rng(seed)
-    centres = x[rng.choice(len(x), size=k, replace=False)]
-    assign = np.zeros(len(x), dtype=np.int64)
-    for it in range(n_iters):
-        new = np.argmax(x @ centres.T, axis=1)
-        if it > 0 and np.array_equal(new, assign):
-            break
-        assign = new
-        sums = np.zeros_like(centres)
-        np.add.at(sums, assign, x)
-        lengths = np.linalg.norm(sums, axis=1, keepdims=True)
-        # An empty cluster keeps its old centre.
-        centres = np.where(lengths > 0, sums / np.where(lengths > 0, lengths, 1.0), centres)
-    topics = np.zeros((len(x), k), dtype=np.float32)
-    topics[np.arange(len(x)), assign] = 1.0
+    labels, centres = kmeans(embeddings, n_clusters, seed=seed, n_iter=n_iters, metric="spherical")
+    topics = np.zeros((len(labels), len(centres)), dtype=np.float32)
+    topics[np.arange(len(labels)), labels] = 1.0
     return topics
 
 

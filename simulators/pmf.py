@@ -62,35 +62,26 @@ def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve, from rank statistics (Mann-Whitney U), tie-aware.
+    """Area under the ROC curve (:func:`sklearn.metrics.roc_auc_score`), NaN when one class is empty.
 
-    ``AUC = (sum of the ranks of the positives - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``
-    with ranks ``1..n`` of the ascending scores, tied scores sharing their mean
-    rank; equivalently the probability that a random positive scores above a
-    random negative, ties counting one half.
+    The probability that a random positive scores above a random negative, ties counting one
+    half (the Mann-Whitney U statistic over ``n_pos n_neg``).
 
     :param scores: ``(n,)`` real scores, higher = more likely positive.
     :param labels: ``(n,)`` booleans (or 0/1), True for positives.
-    :returns: the AUC, or NaN when one class is empty.
+    :returns: the AUC, or NaN when one class is empty (scikit-learn raises there; an evaluation
+        on a user set without a liked item reports NaN instead of stopping).
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     if scores.shape != labels.shape:
         raise ValueError(f"scores and labels differ in size: {scores.shape} vs {labels.shape}")
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if labels.all() or not labels.any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    # Start of each run of equal scores; a run covering ranks a..b gets (a + b) / 2.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], scores.size]  # exclusive
-    run_rank = (starts + 1 + ends) / 2.0  # mean of the 1-based ranks starts+1 .. ends
-    ranks = np.empty(scores.size, dtype=np.float64)
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    u_stat = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u_stat / (n_pos * n_neg))
+    # imported here: sklearn.metrics takes about a second to import, and only fidelity reports need it
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
 
 
 def _raise_bad_ids(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, who: str) -> None:

@@ -35,6 +35,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from recgym.envs.spaces import ObservationLayout
+from recgym.scenario import fold_in
 
 #: embedding size used by DRR reimplementations (PMF factors of width 50; some use 100).
 DEFAULT_EMBEDDING_DIM = 50
@@ -126,7 +127,8 @@ class UserFoldIn(nn.Module):
     ``[V_j, 1]`` with penalties ``D = diag(reg I, bias_reg)`` (one ALS half-step,
     PMF eq. 4). With ``N`` observed items it is solved in its dual form
     ``x = D^-1 Y^T (Y D^-1 Y^T + I)^-1 r``: an ``N x N`` system per user.
-    :func:`recgym.scenario.fold_in_users` is the same estimate in numpy.
+    The estimate is :func:`recgym.scenario.fold_in`, recgym's one fold-in, run in float32 on
+    the module's device.
 
     The factor is divided by ``output_scale`` (the spread of the fitted user
     factors), so it has the unit scale of the normalised embedding tables.
@@ -175,18 +177,11 @@ class UserFoldIn(nn.Module):
 
     def forward(self, ids: torch.Tensor, feedback: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``[B, d]`` folded-in factors from item ids ``[B, N]``, feedback ``[B, N]`` and mask ``[B, N]``."""
-        m = mask.to(self.item_factors.dtype)  # [B, N]
-        ids = ids.long().clamp(0, self.item_factors.shape[0] - 1)
-        ratings = feedback.to(m.dtype) * self.rating_half_range + self.rating_midpoint  # [B, N]
-        residual = (ratings - self.global_mean - self.item_bias[ids]) * m  # [B, N]
-        ones = torch.ones_like(m).unsqueeze(-1)  # [B, N, 1]
-        design = torch.cat([self.item_factors[ids], ones], dim=-1) * m.unsqueeze(-1)  # [B, N, d + 1]
-        scaled = design * self.inverse_penalty  # [B, N, d + 1]  Y D^-1
-        eye = torch.eye(ids.shape[1], dtype=m.dtype, device=m.device)
-        kernel = scaled @ design.transpose(1, 2) + eye  # [B, N, N]
-        alpha = torch.linalg.solve(kernel, residual.unsqueeze(-1))  # [B, N, 1]
-        solution = (scaled.transpose(1, 2) @ alpha).squeeze(-1)  # [B, d + 1]
-        return solution[:, : self.dim] / self.output_scale
+        ratings = feedback * self.rating_half_range + self.rating_midpoint  # [B, N]
+        n_items = self.item_factors.shape[0] - 1  # the last row is the padding id's
+        factors, _ = fold_in(self.item_factors[:n_items], self.item_bias, self.global_mean, self.inverse_penalty,
+                             ids, ratings, mask)
+        return factors / self.output_scale
 
 
 # -- the base class ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from recgym.evaluation.transitions import available_items
 from recgym.data.rating_log import RatingLog
 from recgym.scenario import Scenario
 from simulators.base import UserSimulator
@@ -57,7 +58,7 @@ LOGGED_SYNTHETIC = dict(n_users=60, n_items=50, density=0.3, seed=0)
 
 def logged_data_run() -> Any:
     """The run setup (scenario and 6-step discrete episodes) the logged-data tests record their logs on."""
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     return make_run_setup("recgym/Synthetic-PMF-v0", {"dataset_kwargs": LOGGED_SYNTHETIC, "max_steps": 6}, "discrete")
 
@@ -67,3 +68,27 @@ def greedy_pmf_for(run: Any) -> Any:
     from agents.baselines import GreedyPMFAgent
 
     return GreedyPMFAgent(run.training_env(1), scenario=run.scenario)
+
+
+def train_run(config: Any, out: Path | str, **options: Any) -> dict[str, Any]:
+    """``recgym train`` from Python: set the run up from ``config``, train it into ``out``, return its results."""
+    from recgym.experiments.setup import RunSetup
+    from recgym.experiments.train import train
+
+    return train(RunSetup.from_config(config), config, out, **options).results
+
+
+class AvailabilityWatch:
+    """Passes ``predict`` through, recording whether every chosen item was available (mask less consumed)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.choices = 0
+        self.unavailable = 0
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True, action_masks=None):
+        actions, _ = self.policy.predict(observation, deterministic=deterministic, action_masks=action_masks)
+        available = available_items(observation, action_masks)
+        self.choices += actions.size
+        self.unavailable += int((~available[np.arange(actions.size), actions]).sum())
+        return actions, None

@@ -359,8 +359,8 @@ def test_dqn_prior_head_folds_the_next_observations_in_once_for_both_networks(sc
     model.learn(64)
     assert model.q_net.head.fold_in_memo is model.q_net_target.head.fold_in_memo
     calls = []
-    real = q_heads_module.fold_in_users
-    monkeypatch.setattr(q_heads_module, "fold_in_users", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = q_heads_module.fold_in
+    monkeypatch.setattr(q_heads_module, "fold_in", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = model.replay_buffer.sample(8)
     with torch.no_grad():
         online, target = model.q_net.q_values(data.next_observations), model.q_net_target.q_values(data.next_observations)
@@ -631,6 +631,19 @@ def test_the_pairwise_term_changes_the_deers_loss(scenario):
     assert plain.item() == pytest.approx(parts0["td"], rel=1e-5)
     assert paired.item() == pytest.approx(parts["td"] - 0.5 * parts["pairwise"], rel=1e-5)
     assert paired.item() < plain.item()
+
+
+def test_deers_takes_the_scenario_it_is_given_and_never_digs_it_out_of_the_env(scenario, monkeypatch):
+    import agents.deers as deers_module
+    import agents.registry as registry_module
+
+    def refuse(env):
+        raise AssertionError("the scenario was read back out of the env")
+
+    monkeypatch.setattr(deers_module, "scenario_of", refuse)
+    monkeypatch.setattr(registry_module, "scenario_of", refuse)
+    model = agents.make("deers", vec_env(scenario), seed=0, learning_starts=64, scenario=scenario)
+    assert model.scenario is scenario and model.competitors is not None
 
 
 def test_deers_scores_every_item_like_it_scores_one(scenario):

@@ -21,7 +21,7 @@ import recgym  # noqa: F401  (registers the ids)
 from recgym.envs import EpisodeConfig, InvalidActionError, RecommendationEnv, RecommendationVectorEnv
 from recgym.envs.registration import FLAT_CANDIDATES, env_ids, flat_env_ids
 from recgym.evaluation.online import OnlineResult
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import make_run_setup
 from recgym.scenario import make_scenario
 
 SYN = dict(n_users=60, n_items=50, density=0.3, seed=0)

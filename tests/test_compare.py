@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -115,7 +116,7 @@ def test_cells_cover_the_grid_with_their_own_run_folders():
     learning = [c for c in cells if not c.baseline]
     assert len(learning) == 3 * 2 * 3 and len(cells) - len(learning) == 3  # one baseline per env and seed
     assert len({c.run_path for c in cells}) == len(cells) and len({c.key for c in cells}) == len(cells)
-    cell = next(c for c in learning if (c.agent, c.encoder, c.seed) == ("drr", "sasrec", 2))
+    cell = next(c for c in learning if (c.agent, c.encoder_label, c.seed) == ("drr", "sasrec", 2))
     assert (cell.config.agent, cell.config.encoder, cell.config.seed) == ("drr", "sasrec", 2)
     assert cell.config.env_kwargs["split_seed"] == 2  # seed s has its own user split by default
     assert make_grid(tiny_grid(split_seed=0)).cells()[-1].config.env_kwargs["split_seed"] == 0
@@ -156,7 +157,7 @@ def test_content_encoder_is_skipped_on_a_log_without_item_content(monkeypatch, s
     bare = dataclasses.replace(synthetic_log, item_features=None)
     monkeypatch.setattr(grid_module, "environment_log", lambda env, kwargs: bare)
     cells = make_grid(tiny_grid(encoders=["mean", "fdsa"], seeds=[0], baselines=[])).cells()
-    reasons = {c.encoder: c.skip_reason for c in cells}
+    reasons = {c.encoder_label: c.skip_reason for c in cells}
     assert reasons["mean"] is None and "needs item content features" in reasons["fdsa"]
 
 
@@ -365,9 +366,20 @@ def test_two_cell_grid_on_a_local_ray_instance(tmp_path):
 
 def test_student_t_interval_matches_hand_computed_value():
     mean, half = student_t_interval([1.0, 2.0, 3.0])
-    # std (ddof 1) = 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3)
-    assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3))
+    # std (ddof 1) = 1, t(0.975, 2) = 4.302653 (tables): half-width 4.302653 / sqrt(3)
+    assert mean == 2.0 and half == pytest.approx(4.302653 / np.sqrt(3), abs=1e-6)
     assert student_t_interval([5.0]) == (5.0, 0.0)
+
+
+def test_t_quantile_is_exact_past_the_old_table():
+    from recgym.evaluation.intervals import t_quantile_975
+
+    # printed tables: t(0.975) = 12.706 at 1 dof, 2.021 at 40, 2.000 at 60 (not the normal's 1.96)
+    assert t_quantile_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile_975(40) == pytest.approx(2.0211, abs=1e-4)
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_quantile_975(0)
 
 
 def test_paired_difference_removes_the_seed_effect():
@@ -389,3 +401,117 @@ def test_live_display_counts_cells_and_lists_each_finished_one(tmp_path):
     assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
     assert "done    dqn / mean on Synthetic-PMF-v0 seed 0:" in text and "done    random on" in text
     assert text.rstrip().splitlines()[-1].startswith("[2/2 done, 0 running, 0 failed, 0 skipped, 0 waiting;")
+
+
+# -- the live display -------------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _display_run(stream, tmp_path):
+    from recgym.experiments.compare.display import GridDisplay
+
+    cells = make_grid(tiny_grid(seeds=[0], baselines=[])).cells()
+    with GridDisplay(cells, tmp_path, done_before=0, skipped=0, stream=stream) as display:
+        display.started(cells[0])
+        display.started(cells[1])
+        display.finished(cells[0], {"status": "done", "seconds": 3.0,
+                                    "figures": {"online": {"avg_reward_per_step": 0.5}}})
+        display.finished(cells[1], {"status": "failed", "error": "ValueError: [boom]"})
+    return cells, stream.getvalue()
+
+
+def test_grid_display_prints_each_cell_and_the_final_count_in_a_log(tmp_path):
+    cells, text = _display_run(io.StringIO(), tmp_path)
+    assert "\x1b[" not in text  # a log file gets plain lines, no cursor movement
+    assert "recgym compare: 2 cells (0 finished before, 0 skipped)" in text
+    assert "done    dqn" in text and ": 0.5000 reward/step (3 s)" in text
+    assert "FAILED  " in text and "ValueError: [boom]" in text  # brackets printed as they are, not as markup
+    assert text.rstrip().splitlines()[-1].startswith("[1/2 done, 0 running, 1 failed, 0 skipped, 0 waiting;")
+
+
+def test_grid_display_on_a_terminal_redraws_in_place_and_keeps_the_cells_lines(tmp_path):
+    cells, text = _display_run(_Terminal(), tmp_path)
+    assert "\x1b[" in text  # rich's live block: cursor movement on a terminal
+    assert "ValueError: [boom]" in text and "0.5000 reward/step" in text
+    assert "[1/2 done, 0 running, 1 failed" in text
+
+
+# -- explicit rows ----------------------------------------------------------------------------------------
+
+
+def test_rows_run_beside_the_cross_product_with_their_own_settings_and_folders():
+    grid = make_grid(tiny_grid(rows=[
+        {"label": "DQN (lr 1e-2)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 0.01},
+         "env_kwargs": {"max_steps": 5}, "steps": 100},
+        {"agent": "popularity"}]))
+    cells = grid.cells()
+    assert len(cells) == 2 * (1 + 2 + 2)  # per seed: the baseline, the cross product's two, the two rows
+    assert len({c.key for c in cells}) == len(cells) and len({c.run_path for c in cells}) == len(cells)
+    row = next(c for c in cells if c.row == "DQN (lr 1e-2)" and c.seed == 1)
+    assert row.key == "Synthetic-PMF-v0__row__DQN-lr-1e-2__seed-1" and row.label == "DQN (lr 1e-2)"
+    assert row.run_path.as_posix() == "runs/Synthetic-PMF-v0/rows/DQN-lr-1e-2/seed-1"
+    # the row's settings over the grid's; the grid's own cells keep the grid's
+    assert row.config.agent_kwargs == {"learning_starts": 50, "buffer_size": 2_000, "learning_rate": 0.01}
+    assert (row.config.env_kwargs["max_steps"], row.config.steps, row.config.env_kwargs["split_seed"]) == (5, 100, 1)
+    plain = next(c for c in cells if (c.agent, c.encoder_label, c.row, c.seed) == ("dqn", "mean", None, 1))
+    assert (plain.config.env_kwargs["max_steps"], plain.config.steps) == (10, 200)
+    baseline = next(c for c in cells if c.row == "popularity")
+    assert baseline.baseline and baseline.encoder_label is None and baseline.label == "popularity"
+    # a grid of rows alone (no encoders, no agents) is a grid
+    alone = make_grid(tiny_grid(encoders=None, agents=None, baselines=[], rows=[{"agent": "dqn", "encoder": "mean"}]))
+    assert [c.label for c in alone.cells()] == ["dqn / mean"] * 2 and alone.reference is None
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([{"agent": "dqn", "encoder": "mean", "agent_kwarg": {}}], r"rows\[0\]: unknown keys \['agent_kwarg'\].*agent_kwargs"),
+    ([{"agent": "dqn"}], r"rows\[0\]: agent 'dqn' learns from an encoder's state: give `encoder`"),
+    ([{"agent": "random", "encoder": "mean"}], r"rows\[0\]: 'random' is a baseline.*leave `encoder` out"),
+    ([{"agent": "dqn", "encoder": "mean"}], r"row 'dqn / mean' repeats the cross product"),
+    ([{"agent": "random"}], r"row 'random' repeats the baselines"),
+    ([{"agent": "dqn", "encoder": "sasrec"}, {"agent": "dqn", "encoder": "sasrec", "agent_kwargs": {"gamma": 0.5}}],
+     r"row 'dqn / sasrec' repeats another row"),
+    ([{"label": "a b", "agent": "popularity"}, {"label": "a-b", "agent": "greedy-pmf"}], r"share the folder name 'a-b'"),
+    ([{"agent": "zzz"}], r"unknown agent 'zzz'"),
+    ([{"agent": "dqn", "encoder": "nosuch"}], r"unknown encoder 'nosuch'"),
+    ([{"agent": "popularity", "envs": ["recgym/Nope-v0"]}], r"unknown environment 'recgym/Nope-v0'"),
+    ([{"agent": "popularity", "env_kwargs": {"split_seed": 1}}], r"rows\[0\]: env_kwargs sets split_seed"),
+    ([{"agent": "popularity", "steps": 0}], r"rows\[0\]: steps must be a positive integer"),
+    ([{"label": "DQN", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"batch_size": 0}}],
+     r"row 'DQN': .*batch_size=0"),
+    (["dqn"], r"rows\[0\]: give a mapping with `agent`"),
+])
+def test_bad_rows_are_refused_before_training(rows, message):
+    with pytest.raises(ConfigError, match=message):
+        make_grid(tiny_grid(rows=rows))
+
+
+def test_per_env_kwargs_reach_only_their_environments_cells():
+    grid = make_grid(tiny_grid(per_env_kwargs={"recgym/Synthetic-PMF-v0": {"max_steps": 4}}))
+    assert {c.config.env_kwargs["max_steps"] for c in grid.cells()} == {4}
+    with pytest.raises(ConfigError, match="per_env_kwargs names 'recgym/ML100K-PMF-v0', which is not among"):
+        make_grid(tiny_grid(per_env_kwargs={"recgym/ML100K-PMF-v0": {"max_steps": 4}}))
+
+
+def test_grid_of_rows_runs_resumes_and_reports_by_row_label(tmp_path, capsys):
+    values = tiny_grid(encoders=None, agents=None, baselines=[], seeds=[0], rows=[
+        {"label": "DQN (fast)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 0.01}},
+        {"label": "DQN (slow)", "agent": "dqn", "encoder": "mean", "agent_kwargs": {"learning_rate": 1e-4}},
+        {"agent": "random"}])
+    grid = make_grid(values)
+    outcome = run_grid(grid, tmp_path / "out", display=False)
+    assert outcome.count("done") == 3 and len(outcome.ran) == 3
+    records = {r["row"]: r for r in outcome.records}
+    assert records["DQN (fast)"]["config"]["agent_kwargs"]["learning_rate"] == 0.01
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    for line in ("| DQN (fast) | ", "| DQN (slow) | ", "| random (baseline) | ", "- Row `DQN (fast)`: `dqn` with `mean`",
+                 "gradient updates per cell (mean over 2 cells)"):  # the rows' training budget
+        assert line in summary, line
+    assert make_grid(values) == grid and run_grid(grid, tmp_path / "out", display=False).ran == []  # resumed: nothing to run
+    # grid.json holds the rows: the folder is reported on without the grid file
+    (tmp_path / "out" / "summary.md").unlink()
+    assert cli_main(["compare", "--out", str(tmp_path / "out"), "--report-only"]) == 0
+    assert "| DQN (slow) | " in (tmp_path / "out" / "summary.md").read_text()

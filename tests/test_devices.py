@@ -26,10 +26,10 @@ from recgym.experiments.compare.cells import record_path
 from recgym.experiments.compare.grid import make_grid
 from recgym.experiments.compare.runner import check_finished_cells
 from recgym.experiments.config import ConfigError, make_config
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import make_run_setup
 from recgym.experiments.evaluate import evaluate_run
 from recgym.experiments.run_dir import RunDir
-from recgym.experiments.train import train
+from tests.helpers import train_run
 from recgym.pretrain import NextItemTask, TrainerConfig, UserSequences, WindowBuilder, fit
 from simulators.pmf import PMFSimulator
 from tests.helpers import scenario_from_parts
@@ -265,7 +265,7 @@ def _gpu_run(tmp_path: Path) -> Path:
     config = make_config(env="recgym/Synthetic-PMF-v0", agent="dqn", encoder="mean", steps=200, seed=0, n_envs=8,
                          checkpoint_every=200, eval_every=200, eval_episodes=16, env_kwargs=SMALL_ENV,
                          agent_kwargs={"learning_starts": 50, "buffer_size": 2_000}, device="cpu")
-    train(config, out, progress=False)
+    train_run(config, out, progress=False)
     run = RunDir(out)
     folder = run.latest_checkpoint()
     env = make_run_setup(config.env, config.env_kwargs, "discrete").training_env(8)
@@ -289,7 +289,7 @@ def test_a_run_trained_on_a_gpu_evaluates_and_resumes_on_a_cpu_only_machine(tmp_
     saved = json.loads(RunDir(out).config.read_text())
     resumed = make_config(**{**saved, "steps": 400, "device": "auto"})
     with pytest.raises(ValueError, match="'cuda' was asked for"):
-        train(resumed.model_copy(update={"device": "cuda"}), out, resume=True, progress=False)
-    results = train(resumed, out, resume=True, progress=False)
+        train_run(resumed.model_copy(update={"device": "cuda"}), out, resume=True, progress=False)
+    results = train_run(resumed, out, resume=True, progress=False)
     assert results["device"] == "cpu" and results["steps"] >= 400
     assert json.loads(RunDir(out).config.read_text())["device"] == "auto"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import recgym  # noqa: F401  (registers the ids)
 from recgym.envs import InvalidActionError, RecommendationEnv, RecommendationVectorEnv
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import make_run_setup
 from recgym.scenario import fit_simulator, make_scenario
 
 SYN = dict(n_users=60, n_items=50, density=0.3, seed=0)

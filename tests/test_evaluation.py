@@ -11,7 +11,7 @@ from recgym.envs.config import EpisodeConfig
 from recgym.evaluation.long_term import behavior_scenario
 from recgym.evaluation.offline import bootstrap_interval, evaluate_offline, replay_scenario, rerank_lists
 from recgym.evaluation.online import evaluate_online, run_episodes
-from recgym.experiments.environments import RunSetup
+from recgym.experiments.setup import RunSetup
 from recgym.experiments.evaluate import evaluate_policy
 from recgym.scenario import fit_simulator, make_scenario
 from simulators import BehaviorSimulator

@@ -15,7 +15,7 @@ import pytest
 from recgym.cli import main as cli_main
 from recgym.experiments.config import ConfigError, load_config_file, make_config
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir
-from recgym.experiments.train import train
+from tests.helpers import train_run
 
 SMALL_ENV = {"dataset_kwargs": {"n_users": 60, "n_items": 80, "seed": 1}, "max_steps": 10}
 
@@ -59,7 +59,7 @@ def test_config_files_yaml_and_toml(tmp_path):
 # -- a run ----------------------------------------------------------------------------------------
 def test_train_writes_results_curve_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    results = train(small_config(), out, progress=False)
+    results = train_run(small_config(), out, progress=False)
     saved = json.loads((out / "results.json").read_text())
     assert saved["online"]["episodes"] == results["online"]["episodes"] > 0
     assert saved["steps_per_second"] > 0
@@ -68,14 +68,14 @@ def test_train_writes_results_curve_and_checkpoint(tmp_path):
     assert RunDir(out).latest_checkpoint().name == "step-000000400"
     assert any((out / "tensorboard").rglob("events.out.tfevents*"))
     with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
-        train(small_config(), out, progress=False)
+        train_run(small_config(), out, progress=False)
 
 
 def test_stop_at_reward_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path):
-    results = train(small_config(steps=2_000, stop_at_reward=-1.0), tmp_path / "run", progress=False)
+    results = train_run(small_config(steps=2_000, stop_at_reward=-1.0), tmp_path / "run", progress=False)
     # the untrained policy already scores above -1: training stops at the first step, which is evaluated too
     assert [p["step"] for p in results["curve"]] == [0, 8] and results["steps"] == 8
-    seconds = [p["train_seconds"] for p in train(small_config(), tmp_path / "full", progress=False)["curve"]]
+    seconds = [p["train_seconds"] for p in train_run(small_config(), tmp_path / "full", progress=False)["curve"]]
     assert seconds[0] >= 0 and seconds == sorted(seconds)
     with pytest.raises(ConfigError, match="stop_at_reward"):
         make_config(stop_at_reward=float("nan"))
@@ -108,8 +108,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     config = make_config(**json.loads((out / "config.json").read_text()))
     resumed = config.model_copy(update={"steps": checkpointed + 200})
     with pytest.raises(ValueError, match="differs in: \\['seed'\\]"):
-        train(resumed.model_copy(update={"seed": 1}), out, resume=True, progress=False)
-    results = train(resumed, out, resume=True, progress=False)
+        train_run(resumed.model_copy(update={"seed": 1}), out, resume=True, progress=False)
+    results = train_run(resumed, out, resume=True, progress=False)
     steps = [p["step"] for p in results["curve"]]
     assert steps[:2] == [0, 200]  # the curve before the kill is kept
     # SB3 collects whole rollouts, so the run may end a few steps past its target
@@ -121,14 +121,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 def test_corrupt_checkpoint_is_reported_not_loaded(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=200)
-    train(config, out, progress=False)
+    train_run(config, out, progress=False)
     model = RunDir(out).latest_checkpoint() / "model.zip"
     model.write_bytes(model.read_bytes()[:100])  # truncated, as by a full disk
     with pytest.raises(CorruptCheckpointError, match="cannot be loaded"):
-        train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
+        train_run(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
     (out / "checkpoints" / "latest.json").write_text("{not json")
     with pytest.raises(CorruptCheckpointError, match="not valid JSON"):
-        train(config, out, resume=True, progress=False)
+        train_run(config, out, resume=True, progress=False)
 
 
 # -- the command line ------------------------------------------------------------------------------

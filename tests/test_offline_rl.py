@@ -8,7 +8,7 @@ import pytest
 from recgym.evaluation import evaluate_online
 from recgym.evaluation.transitions import SoftmaxProbabilities, available_items, record_transitions
 from recgym.offline import ALGORITHMS, OfflineDataset, train_offline
-from tests.helpers import greedy_pmf_for, logged_data_run
+from tests.helpers import AvailabilityWatch, greedy_pmf_for, logged_data_run
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +40,6 @@ def random_value(run):
                            seed=0).avg_reward_per_episode
 
 
-class AvailabilityWatch:
-    """Passes ``predict`` through, recording whether every chosen item was available (mask less consumed)."""
-
-    def __init__(self, policy):
-        self.policy = policy
-        self.choices = 0
-        self.unavailable = 0
-
-    def predict(self, observation, state=None, episode_start=None, deterministic=True, action_masks=None):
-        actions, _ = self.policy.predict(observation, deterministic=deterministic, action_masks=action_masks)
-        available = available_items(observation, action_masks)
-        self.choices += actions.size
-        self.unavailable += int((~available[np.arange(actions.size), actions]).sum())
-        return actions, None
 
 
 def test_the_dataset_flattens_the_log_with_the_feature_maps_user_block(run, train_log, dataset):

@@ -234,3 +234,61 @@ def test_recgym_log_writes_a_dataset_with_its_card(tmp_path, capsys):
     bad = ["log", "--env", "recgym/Synthetic-PMF-v0", "--policy", "random", "--temperature", "1",
            "--out", str(tmp_path / "other")]
     assert main(bad) == 2 and "random is already uniform" in capsys.readouterr().err
+
+
+# -- grading estimates against the truth (recgym.evaluation.ope_grid) ---------------------------------
+def test_error_summary_gives_the_hand_computed_bias_rmse_and_coverage():
+    from recgym.evaluation.ope import OPEEstimate
+    from recgym.evaluation.ope_grid import error_summary
+
+    # truth 1: errors +1 and -3; intervals [1, 3] holds it, [-4, 0] does not
+    estimates = [OPEEstimate("dr", 2.0, 1.0, 3.0, 10, 4.0, 2.0), OPEEstimate("dr", -2.0, -4.0, 0.0, 10, 2.0, 3.0)]
+    summary = error_summary(estimates, 1.0)
+    assert summary["mean"] == pytest.approx(0.0) and summary["bias"] == pytest.approx(-1.0)
+    assert summary["rmse"] == pytest.approx(np.sqrt((1 + 9) / 2)) and summary["coverage"] == pytest.approx(0.5)
+    assert summary["ess"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="no estimates"):
+        error_summary([], 1.0)
+
+
+class FirstAvailable:
+    """Uniform over the first ``k`` available items of each state (``k=None``: over all of them)."""
+
+    def __init__(self, k=None):
+        self.k = k
+
+    def action_probabilities(self, observations, masks):
+        from recgym.evaluation.transitions import available_items
+
+        available = available_items(observations, masks).astype(np.float64)
+        if self.k is not None:
+            available *= np.cumsum(available, axis=1) <= self.k
+        return available / available.sum(axis=1, keepdims=True)
+
+
+def test_policy_divergence_is_the_hand_computed_kl_and_infinite_off_support(softmax_log):
+    from recgym.evaluation.ope_grid import policy_divergence
+    from recgym.evaluation.transitions import available_items
+
+    n_available = available_items(softmax_log.observations, softmax_log.action_masks).sum(axis=1)
+    # KL(uniform over 2 items || uniform over m) = 2 * 0.5 * log(0.5 m) = log(m / 2), per state
+    expected = np.mean(np.log(n_available / 2))
+    assert policy_divergence(softmax_log, FirstAvailable(2), FirstAvailable()) == pytest.approx(expected)
+    assert policy_divergence(softmax_log, FirstAvailable(), FirstAvailable()) == pytest.approx(0.0)
+    assert policy_divergence(softmax_log, FirstAvailable(), FirstAvailable(1)) == np.inf
+
+
+def test_ranking_agreement_counts_the_order_and_the_top_policy():
+    from recgym.evaluation.ope_grid import ranking_agreement
+
+    truth = {"bc": 1.0, "cql": 3.0, "bcq": 2.0}
+    assert ranking_agreement(truth, {"bc": 0.0, "cql": 5.0, "bcq": 1.0}) == {"spearman": pytest.approx(1.0),
+                                                                           "top1": True}
+    reversed_ = ranking_agreement(truth, {"bc": 5.0, "cql": 0.0, "bcq": 1.0})
+    assert reversed_["spearman"] == pytest.approx(-1.0) and reversed_["top1"] is False
+    # one swap of the bottom two: ranks (1, 3, 2) against (2, 3, 1) -> 1 - 6 * (1 + 0 + 1) / (3 * 8) = 0.5
+    swapped = ranking_agreement(truth, {"bc": 2.0, "cql": 9.0, "bcq": 1.0})
+    assert swapped["spearman"] == pytest.approx(0.5) and swapped["top1"] is True
+    assert np.isnan(ranking_agreement(truth, {"bc": 1.0, "cql": 1.0, "bcq": 1.0})["spearman"])
+    with pytest.raises(ValueError, match="the same in truth and estimates"):
+        ranking_agreement(truth, {"bc": 1.0})

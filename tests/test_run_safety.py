@@ -22,7 +22,7 @@ from recgym.experiments import train as train_module
 from recgym.experiments.config import ConfigError, load_config_file, make_config
 from recgym.experiments.evaluate import evaluate_run
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir
-from recgym.experiments.train import train
+from tests.helpers import train_run
 from tests.test_experiments import SMALL_ENV, small_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_overwrite_refuses_a_folder_recgym_did_not_create(tmp_path, capsys, monk
     (mine / "data").mkdir()
     (mine / "data" / "ratings.csv").write_text("1,2,3\n")
     with pytest.raises(FileExistsError, match="not a recgym run folder"):
-        train(small_config(steps=200), mine, overwrite=True, progress=False)
+        train_run(small_config(steps=200), mine, overwrite=True, progress=False)
     monkeypatch.chdir(mine)  # `--out . --overwrite` in the user's own folder
     assert cli_main(["train", *SMALL_ENV_FLAGS, "--steps", "200", "--out", ".", "--overwrite"]) == 2
     assert "not a recgym run folder" in one_error_line(capsys)
@@ -64,7 +64,7 @@ def test_overwrite_through_a_symbolic_link_says_it_is_a_link(tmp_path, capsys):
     link = tmp_path / "link"
     link.symlink_to(target)
     with pytest.raises(FileExistsError, match=rf"--out {link} is a symbolic link \(to {target}\).*give the folder"):
-        train(small_config(steps=200), link, overwrite=True, progress=False)
+        train_run(small_config(steps=200), link, overwrite=True, progress=False)
     assert cli_main(["train", *SMALL_ENV_FLAGS, "--steps", "200", "--out", str(link), "--overwrite"]) == 2
     assert "is not a folder" not in one_error_line(capsys)
     assert (target / "notes.txt").read_text() == "mine"
@@ -72,17 +72,17 @@ def test_overwrite_through_a_symbolic_link_says_it_is_a_link(tmp_path, capsys):
 
 def test_overwrite_refuses_a_run_folder_holding_files_of_the_user(tmp_path):
     out = tmp_path / "run"
-    train(small_config(steps=200), out, progress=False)
+    train_run(small_config(steps=200), out, progress=False)
     (out / "analysis.ipynb").write_text("{}")
     with pytest.raises(FileExistsError, match="analysis.ipynb"):
-        train(small_config(steps=200), out, overwrite=True, progress=False)
+        train_run(small_config(steps=200), out, overwrite=True, progress=False)
     assert (out / "analysis.ipynb").exists() and (out / "results.json").exists()
 
 
 def test_overwrite_replaces_a_run_folder_recgym_created(tmp_path):
     out = tmp_path / "run"
-    train(small_config(steps=400), out, progress=False)
-    results = train(small_config(steps=200), out, overwrite=True, progress=False)
+    train_run(small_config(steps=400), out, progress=False)
+    results = train_run(small_config(steps=200), out, overwrite=True, progress=False)
     assert [p["step"] for p in results["curve"]][:2] == [0, 200] and results["steps"] < 400
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest.json", f"step-{results['steps']:09d}"]
     assert json.loads((out / "config.json").read_text())["steps"] == 200
@@ -125,7 +125,9 @@ def write_json(path, data):
         pause()
 
 OffPolicyAlgorithm.learn, BaseAlgorithm.save, train_module.write_json = learn, save, write_json
-train_module.train(make_config(**config), out, progress=False)
+from recgym.experiments.setup import RunSetup
+config = make_config(**config)
+train_module.train(RunSetup.from_config(config), config, out, progress=False)
 flag.write_text("finished")
 """
 
@@ -151,7 +153,7 @@ def test_kill_while_writing_the_final_checkpoint_leaves_a_resumable_run(tmp_path
     latest = RunDir(out).latest_checkpoint()
     assert latest is not None and (latest / "model.zip").is_file() and (latest / "state.json").is_file()
     assert evaluate_run(out, n_episodes=8)[0]["episodes"] == 8
-    results = train(config.model_copy(update={"steps": 600}), out, resume=True, progress=False)
+    results = train_run(config.model_copy(update={"steps": 600}), out, resume=True, progress=False)
     assert results["curve"][-1]["step"] == results["steps"] >= 600
     leftovers = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert leftovers == ["latest.json", f"step-{results['steps']:09d}"]  # temporary and older folders are gone
@@ -160,11 +162,11 @@ def test_kill_while_writing_the_final_checkpoint_leaves_a_resumable_run(tmp_path
 def test_old_checkpoint_cleanup_removes_only_step_folders_recgym_wrote(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=200)
-    train(config, out, progress=False)
+    train_run(config, out, progress=False)
     keep = out / "checkpoints" / "step-best-by-hand"
     keep.mkdir()
     (keep / "model.zip").write_bytes(b"mine")
-    results = train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
+    results = train_run(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
     assert (keep / "model.zip").read_bytes() == b"mine"
     left = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert left == ["latest.json", f"step-{results['steps']:09d}", "step-best-by-hand"]
@@ -175,15 +177,15 @@ def test_old_checkpoint_cleanup_removes_only_step_folders_recgym_wrote(tmp_path)
 def test_pointer_to_another_runs_checkpoint_is_refused(tmp_path, pointer):
     mine, other = tmp_path / "mine", tmp_path / "other"
     config = small_config(steps=200)
-    train(config, mine, progress=False)
-    train(config.model_copy(update={"steps": 400}), other, progress=False)
+    train_run(config, mine, progress=False)
+    train_run(config.model_copy(update={"steps": 400}), other, progress=False)
     target = other / "checkpoints" / "step-000000400"
     folder = str(target) if pointer == "absolute" else "../../other/checkpoints/step-000000400"
     (mine / "checkpoints" / "latest.json").write_text(json.dumps({"folder": folder, "step": 400}))
     with pytest.raises(CorruptCheckpointError, match="step-NNNNNNNNN"):
         RunDir(mine).latest_checkpoint()
     with pytest.raises(CorruptCheckpointError, match="step-NNNNNNNNN"):
-        train(config.model_copy(update={"steps": 400}), mine, resume=True, progress=False)
+        train_run(config.model_copy(update={"steps": 400}), mine, resume=True, progress=False)
     with pytest.raises(CorruptCheckpointError, match="step-NNNNNNNNN"):
         evaluate_run(mine)
 
@@ -191,16 +193,16 @@ def test_pointer_to_another_runs_checkpoint_is_refused(tmp_path, pointer):
 # -- issue 21 P12: a checkpoint's model must be the run's agent and encoder ----------------------------
 def test_a_model_copied_from_a_run_with_another_encoder_is_refused(tmp_path):
     mean_run, ave_run = tmp_path / "dqn-mean", tmp_path / "dqn-drr-ave"
-    train(small_config(steps=200), mean_run, progress=False)
+    train_run(small_config(steps=200), mean_run, progress=False)
     ave_config = small_config(steps=200, encoder="drr-ave")
-    train(ave_config, ave_run, progress=False)
+    train_run(ave_config, ave_run, progress=False)
     copied = RunDir(ave_run).latest_checkpoint() / "model.zip"
     copied.write_bytes((RunDir(mean_run).latest_checkpoint() / "model.zip").read_bytes())
     match = r"holds agent 'dqn' with encoder 'mean', but the run's config.json records agent 'dqn' with encoder 'drr-ave'"
     with pytest.raises(ValueError, match=match):  # it loaded on the same environment and was reported as drr-ave
         evaluate_run(ave_run)
     with pytest.raises(ValueError, match=match):
-        train(ave_config.model_copy(update={"steps": 400}), ave_run, resume=True, progress=False)
+        train_run(ave_config.model_copy(update={"steps": 400}), ave_run, resume=True, progress=False)
     assert evaluate_run(mean_run)[0]["policy"] == "dqn (mean)"  # the run it came from still evaluates
 
 
@@ -224,15 +226,15 @@ def test_failed_starts_leave_the_run_folder_untouched(tmp_path, capsys):
 # -- D8: steps/s counts training only ---------------------------------------------------------------
 def test_steps_per_second_excludes_the_final_evaluation(tmp_path, monkeypatch):
     pause = 3.0
-    evaluate_online = train_module.evaluate_online
+    evaluate = train_module.evaluate
 
     def slow_evaluation(*args, **kwargs):
         time.sleep(pause)
-        return evaluate_online(*args, **kwargs)
+        return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "evaluate_online", slow_evaluation)
+    monkeypatch.setattr(train_module, "evaluate", slow_evaluation)
     # 300 steps, evaluations every 200: the last evaluation (at the end) is not on the eval grid
-    results = train(small_config(steps=300, eval_every=200, checkpoint_every=1_000), tmp_path / "run", progress=False)
+    results = train_run(small_config(steps=300, eval_every=200, checkpoint_every=1_000), tmp_path / "run", progress=False)
     assert [p["step"] for p in results["curve"]][-1] == results["steps"] >= 300
     assert results["train_seconds"] < pause
     assert results["steps_per_second"] == pytest.approx(results["steps"] / results["train_seconds"])
@@ -242,9 +244,9 @@ def test_steps_per_second_excludes_the_final_evaluation(tmp_path, monkeypatch):
 def test_resume_below_the_steps_already_done_is_refused(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=400)
-    train(config, out, progress=False)
+    train_run(config, out, progress=False)
     with pytest.raises(ValueError, match="already trained 400 steps.*--steps"):
-        train(config.model_copy(update={"steps": 200}), out, resume=True, progress=False)
+        train_run(config.model_copy(update={"steps": 200}), out, resume=True, progress=False)
     assert json.loads((out / "config.json").read_text())["steps"] == 400
     assert json.loads((out / "results.json").read_text())["steps"] == 400
 
@@ -252,10 +254,10 @@ def test_resume_below_the_steps_already_done_is_refused(tmp_path):
 def test_results_report_the_steps_actually_trained(tmp_path):
     out = tmp_path / "run"
     # 8 users step together, so 396 requested steps end at 400
-    results = train(small_config(steps=396, checkpoint_every=1_000), out, progress=False)
+    results = train_run(small_config(steps=396, checkpoint_every=1_000), out, progress=False)
     assert results["steps"] == 400 == results["curve"][-1]["step"]
     assert RunDir(out).latest_checkpoint().name == "step-000000400"
-    again = train(small_config(steps=400, checkpoint_every=1_000), out, resume=True, progress=False)
+    again = train_run(small_config(steps=400, checkpoint_every=1_000), out, resume=True, progress=False)
     assert again["steps"] == 400 and again["steps_per_second"] is None  # nothing left to train
     # a resume that trains nothing logs no update count: the checkpoint's is reported
     assert again["gradient_updates"] == results["gradient_updates"] > 0
@@ -264,18 +266,18 @@ def test_results_report_the_steps_actually_trained(tmp_path):
 def test_gradient_updates_count_on_across_a_resume_and_old_checkpoints_read_as_zero(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=400, checkpoint_every=200)
-    whole = train(config, tmp_path / "whole", progress=False)
-    half = train(config.model_copy(update={"steps": 200}), out, progress=False)
+    whole = train_run(config, tmp_path / "whole", progress=False)
+    half = train_run(config.model_copy(update={"steps": 200}), out, progress=False)
     state_path = RunDir(out).latest_checkpoint() / "state.json"
     assert 0 < json.loads(state_path.read_text())["gradient_updates"] == half["gradient_updates"]
-    resumed = train(config, out, resume=True, progress=False)
+    resumed = train_run(config, out, resume=True, progress=False)
     assert resumed["gradient_updates"] == whole["gradient_updates"] > half["gradient_updates"]
     # a checkpoint from before the count was recorded resumes (0 where nothing is trained)
     state_path = RunDir(out).latest_checkpoint() / "state.json"
     state = json.loads(state_path.read_text())
     del state["gradient_updates"]
     state_path.write_text(json.dumps(state))
-    assert train(config, out, resume=True, progress=False)["gradient_updates"] == 0
+    assert train_run(config, out, resume=True, progress=False)["gradient_updates"] == 0
 
 
 def test_run_killed_after_its_final_checkpoint_resumes_with_the_command_that_started_it(tmp_path, capsys):
@@ -291,19 +293,19 @@ def test_run_killed_after_its_final_checkpoint_resumes_with_the_command_that_sta
     assert results["steps"] == 400 and results["steps_per_second"] is None  # nothing left to train
     # a real overshoot is still refused
     with pytest.raises(ValueError, match="already trained 400 steps, more than --steps 392"):
-        train(make_config(**{**json.loads((out / "config.json").read_text()), "steps": 392}), out, resume=True,
+        train_run(make_config(**{**json.loads((out / "config.json").read_text()), "steps": 392}), out, resume=True,
               progress=False)
 
 
 def test_checkpoint_state_of_the_wrong_shape_is_a_corrupt_checkpoint(tmp_path):
     out = tmp_path / "run"
     config = small_config(steps=200)
-    train(config, out, progress=False)
+    train_run(config, out, progress=False)
     for state in ({"curve": 5}, [], {"curve": [{"reward": 1}]}, {"curve": [3]}, "x",
                   {"curve": [], "gradient_updates": -1}, {"curve": [], "gradient_updates": "12"}):
         (RunDir(out).latest_checkpoint() / "state.json").write_text(json.dumps(state))
         with pytest.raises(CorruptCheckpointError, match="state.json is not a recgym checkpoint state.*--overwrite"):
-            train(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
+            train_run(config.model_copy(update={"steps": 400}), out, resume=True, progress=False)
 
 
 # -- D19: no silent coercions -----------------------------------------------------------------------
@@ -314,20 +316,15 @@ def test_config_numbers_are_not_coerced(tmp_path, text):
         make_config(**load_config_file(tmp_path / "run.yaml"))
 
 
-@pytest.mark.parametrize("users", [[1.5], [1, True], ["1"]])
-def test_user_ids_must_be_integers(users, tmp_path, capsys):
-    with pytest.raises(ConfigError, match="users.*integer"):
+@pytest.mark.parametrize("users", ["test", [1, 2], [1.5], [1, True], ["1"]])
+def test_users_in_a_run_configuration_is_refused_once_saying_why(users, tmp_path, capsys):
+    # the one check of a run's users (TrainConfig): whatever the selection, a run trains on its split's training
+    # users and is evaluated on its test users
+    with pytest.raises(ConfigError, match="env_kwargs may not set users.*training users.*test users.*split_seed"):
         make_config(env_kwargs={"users": users})
-    assert cli_main(["train", "--env-kwarg", f"users={json.dumps(users)}", "--out", str(tmp_path / "x")]) == 2
-    assert "integer" in one_error_line(capsys)
-
-
-def test_users_in_env_kwargs_of_a_train_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    with pytest.raises(ValueError, match="train split.*test split"):
-        train(small_config(env_kwargs={**SMALL_ENV, "users": [1, 2]}), out, progress=False)
-    assert cli_main(["train", *SMALL_ENV_FLAGS, "--env-kwarg", "users=[1,2]", "--out", str(out)]) == 2
-    assert "train split" in one_error_line(capsys)
+    assert cli_main(["train", *SMALL_ENV_FLAGS, "--env-kwarg", f"users={json.dumps(users)}", "--out", str(out)]) == 2
+    assert "may not set users" in one_error_line(capsys)
     assert not out.exists()
 
 

@@ -20,9 +20,9 @@ from recgym.envs.spaces import ObservationLayout
 from recgym.scenario import Scenario
 from simulators.base import Behavior
 
-__all__ = ["DEFAULT_HISTORY_LENGTH", "DEFAULT_MAX_STEPS", "RecommendationEnv", "RecommenderSetup"]
+__all__ = ["DEFAULT_HISTORY_LENGTH", "DEFAULT_MAX_STEPS", "RecommendationEnv", "RecommendationEnvBase"]
 
-class RecommenderSetup:
+class RecommendationEnvBase:
     """What the single and the vector environment share: scenario, episode rules, spaces, start states."""
 
     scenario: Scenario
@@ -137,7 +137,7 @@ class RecommenderSetup:
         return self.layout.n_users
 
 
-class RecommendationEnv(RecommenderSetup, gym.Env):
+class RecommendationEnv(RecommendationEnvBase, gym.Env):
     """Recommend items to a simulated user, one step at a time.
 
     One episode is one user, sampled from ``users`` at reset (or fixed with

@@ -24,11 +24,11 @@ from gymnasium.vector.utils import batch_space
 from recgym.envs.config import EpisodeConfig, resolve_env_kwargs
 from recgym.envs.core import SimulatorSnapshot
 from recgym.envs.features import draw_candidates
-from recgym.envs.recommendation import RecommenderSetup
+from recgym.envs.recommendation import RecommendationEnvBase
 from recgym.scenario import Scenario
 
 
-class RecommendationVectorEnv(RecommenderSetup, VectorEnv):
+class RecommendationVectorEnv(RecommendationEnvBase, VectorEnv):
     """``num_envs`` concurrent users of one :class:`RecommendationEnv` configuration.
 
     Takes the same arguments as :class:`RecommendationEnv` (a scenario and an

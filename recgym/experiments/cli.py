@@ -132,10 +132,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from recgym.experiments.setup import RunSetup
     from recgym.experiments.train import train
 
     config = config_from_args(args)
-    results = train(config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    results = train(RunSetup.from_config(config), config, args.out, resume=args.resume, overwrite=args.overwrite,
+                    progress=not args.no_progress).results
     online = results["online"]
     sps = results["steps_per_second"]
     # baselines such as popularity fit from the log and take no environment steps

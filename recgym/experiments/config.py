@@ -21,6 +21,9 @@ RUNTIME_SETTINGS = frozenset({"device"})
 #: the evaluation protocols a trained run can be scored under (``recgym evaluate --protocol``,
 #: :func:`recgym.experiments.evaluate.evaluate_policy`); the one list every command takes its choices from
 PROTOCOLS = ("online", "offline", "long-term")
+#: why a run takes no ``users`` setting
+RUN_USERS_NOTE = ("a run trains on its environment's training users and is evaluated on its test users; "
+                  "choose the user split with split_seed / test_fraction")
 
 
 def changed_settings(saved: dict[str, Any], given: dict[str, Any],
@@ -126,14 +129,10 @@ class TrainConfig(BaseModel):
 
     @field_validator("env_kwargs")
     @classmethod
-    def _integer_user_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
-        users = value.get("users")
-        if isinstance(users, (list, tuple)):
-            bad = [u for u in users if isinstance(u, bool) or not isinstance(u, int)]
-            if bad:
-                raise ValueError(
-                    f"users must be 'train', 'test', 'all' or a list of integer user ids; got {bad[0]!r} in {users!r}"
-                )
+    def _no_user_selection(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # the one check of a run's users (RunSetup.from_config relies on it)
+        if "users" in value:
+            raise ValueError(f"env_kwargs may not set users (got {value['users']!r}): {RUN_USERS_NOTE}")
         return value
 
     @model_validator(mode="after")

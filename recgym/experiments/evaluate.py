@@ -1,7 +1,13 @@
-"""``recgym evaluate``: a trained run (and baselines) under the online, offline or long-term protocol."""
+"""Evaluation of a policy in a run's setup, and ``recgym evaluate``: a saved run (and baselines) under a protocol.
+
+:func:`evaluate` scores a policy in memory: ``recgym train`` and ``recgym compare`` pass it the model they
+trained and the :class:`~recgym.experiments.setup.RunSetup` it was trained in. :func:`evaluate_run` is
+``recgym evaluate``: it loads a run folder's newest checkpoint, then does the same.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +18,8 @@ from recgym.evaluation.long_term import evaluate_long_term
 from recgym.evaluation.offline import evaluate_offline
 from recgym.evaluation.online import evaluate_online
 from recgym.experiments.config import PROTOCOLS, TrainConfig, make_config
-from recgym.experiments.environments import RunSetup, make_run_setup
 from recgym.experiments.run_dir import RunDir, read_json
-from recgym.experiments.train import check_checkpoint_model
+from recgym.experiments.setup import RunSetup
 from state_encoders.weights import PretrainedWeightsError, read_description
 
 
@@ -36,14 +41,28 @@ def evaluate_policy(policy: Any, run: RunSetup, protocol: str, n_episodes: int |
     raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
+def evaluate(policy: Any, setup: RunSetup, protocols: Sequence[str], n_episodes: int | None = None,
+             seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Figures of a policy in memory under each of ``protocols``, on the setup's test users.
+
+    :param policy: a trained agent (:class:`~recgym.experiments.train.TrainedRun`'s model) or a baseline.
+    :param setup: the setup it acts in (its scenario, and episodes in its action mode).
+    :param protocols: among :data:`~recgym.experiments.config.PROTOCOLS`.
+    :param n_episodes: online and long-term episodes (default: one per test user).
+    :param seed: seed of the simulated responses (the run's seed).
+    :returns: ``{protocol: figures}``.
+    """
+    return {protocol: evaluate_policy(policy, setup, protocol, n_episodes, seed) for protocol in protocols}
+
+
 def make_baseline(name: str, run: RunSetup, seed: int, steps: int) -> tuple[Any, RunSetup]:
-    """A fitted baseline for the run's scenario, and the run in the baseline's action mode.
+    """A fitted baseline for the run's scenario, and the run set up for the baseline (its action mode).
 
     ``learn`` fits the baselines that fit from the log and runs LinUCB online for ``steps``
     on the training users.
     """
-    own = run.with_action_mode(agents.spec(name).action_mode)
-    model = agents.make(name, own.training_env(16), seed=seed, scenario=run.scenario)
+    own = run.for_agent(name)
+    model = agents.make(name, own.training_env(16), seed=seed, scenario=own.scenario)
     model.learn(steps)
     return model, own
 
@@ -81,9 +100,10 @@ def evaluate_run(run: str | Path, protocol: str = "online", baselines: list[str]
     rd = RunDir(run)
     if not rd.config.exists():
         raise FileNotFoundError(f"{rd.root} is not a run folder (no config.json): train with `recgym train --out DIR`")
+    from recgym.experiments.train import check_checkpoint_model  # train evaluates through this module
+
     config = run_config(rd)
-    spec = agents.spec(config.agent)
-    run_setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
+    run_setup = RunSetup.from_config(config)
     folder = rd.latest_checkpoint()
     if folder is None:
         raise FileNotFoundError(f"{rd.root} holds no checkpoint yet: train it first")

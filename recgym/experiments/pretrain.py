@@ -22,7 +22,6 @@ protocol of these models; the RL test users are not touched.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 from dataclasses import asdict, dataclass

@@ -1,11 +1,16 @@
 """``recgym train``: train an agent, checkpoint it atomically, evaluate it on test users.
 
-The run reads top to bottom: check everything that can refuse the start
-(nothing is written before), build the environments, build (or resume) the
-agent, write the run folder, learn with one callback that shows progress,
-evaluates on the test users every ``eval_every`` steps and checkpoints every
-``checkpoint_every`` steps, then write ``results.json`` and the learning-curve
-plot. docs/guarantees.md says what a kill can lose.
+The run reads top to bottom: :meth:`RunSetup.from_config` resolves the
+configuration once (scenario, episode configuration, agent); :func:`train`
+checks everything that can refuse the start (nothing is written before), builds
+the training env and the agent (or resumes it), writes the run folder, learns
+with one callback that shows progress, evaluates on the test users every
+``eval_every`` steps and checkpoints every ``checkpoint_every`` steps, then
+evaluates the trained model in memory and writes ``results.json`` and the
+learning-curve plot. It returns a :class:`TrainedRun`: the model, its setup and
+its figures, which further protocols evaluate as they are (the run folder is for
+persistence and ``--resume``, never read back to evaluate). docs/guarantees.md
+says what a kill can lose.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,16 +30,45 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
 import agents
-from agents.arguments import validate_agent_kwargs
 from agents.registry import saved_agent_name
 from agents.update_counter import GradientUpdateCounter
-from recgym.evaluation.online import EVAL_ENVS, evaluate_online, evaluation_env, run_episodes
+from recgym.evaluation.online import EVAL_ENVS, evaluation_env, run_episodes
 from recgym.devices import resolve_device
 from recgym.experiments.config import TrainConfig, changed_settings
-from recgym.experiments.environments import RunSetup, check_recgym_id, make_run_setup, pretrained_weights_mismatch
+from recgym.experiments.evaluate import evaluate
+from recgym.experiments.setup import RunSetup, pretrained_weights_mismatch
 from recgym.experiments.plots import plot_learning_curve
 from recgym.experiments.run_dir import CorruptCheckpointError, RunDir, read_json, write_json
 from recgym.threads import WORK_THREADS, set_threads
+
+
+@dataclass
+class TrainedRun:
+    """A trained run, in memory: what :func:`train` returns.
+
+    :param model: the trained agent (its newest checkpoint in the run folder holds the same model).
+    :param setup: the setup it was trained in; evaluate the model on it (:func:`recgym.experiments.evaluate.evaluate`).
+    :param curve: the learning curve: online figures on the test users over training steps.
+    :param results: what ``results.json`` holds (``online``: the final online figures on the test users).
+    """
+
+    model: Any
+    setup: RunSetup
+    curve: list[dict]
+    results: dict[str, Any]
+
+    def saved_policy(self) -> Any:
+        """The model as the run's checkpoint holds it, to score under a further protocol in memory.
+
+        The same figures as loading the checkpoint gives (``recgym evaluate``), without reading it: a baseline's
+        random choices start again from its seed, as a loaded baseline's do; a learning agent acts greedily and
+        holds no random state to restart.
+        """
+        restart = getattr(self.model, "restart_random_choices", None)
+        if restart is not None:
+            restart()
+        return self.model
+
 
 class RunCallback(BaseCallback):
     """Progress bar with reward, periodic test-user evaluation and atomic checkpoints.
@@ -280,7 +315,7 @@ def check_pretrained_weights(config: TrainConfig) -> None:
     """Refuse pretrained encoder weights that do not belong to the run's environment.
 
     ``recgym compare`` skips such cells; this is the same check
-    (:func:`recgym.experiments.environments.pretrained_weights_mismatch`): the weights must come from the
+    (:func:`recgym.experiments.setup.pretrained_weights_mismatch`): the weights must come from the
     environment's dataset, history length and user split. Weights pretrained on another split
     were trained on ratings of this split's test users, so the run's test figures would be
     inflated without a word.
@@ -290,7 +325,6 @@ def check_pretrained_weights(config: TrainConfig) -> None:
     weights = config.all_encoder_kwargs().get("weights")
     if weights is None:
         return
-    check_recgym_id(config.env)
     problems = pretrained_weights_mismatch(str(weights), config.env, config.env_kwargs)
     if problems:
         raise ValueError(
@@ -319,13 +353,7 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     resolve_device(config.device)  # CUDA asked for where torch has none
-    validate_agent_kwargs(config.agent, config.agent_kwargs, config.encoder, config.all_encoder_kwargs())
     check_pretrained_weights(config)
-    if "users" in config.env_kwargs:
-        raise ValueError(
-            "env_kwargs sets users, but a run trains on the train split and evaluates on the test split of "
-            "the world's user split; drop users (change the split with test_fraction or split_seed)"
-        )
     if run.root.exists() and not run.root.is_dir():
         raise FileExistsError(f"--out {run.root} is a file, not a folder: choose another --out")
     if not resume:
@@ -359,23 +387,25 @@ def check_start(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool)
         )
 
 
-def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False, progress: bool = True,
-          report: Callable[[int], None] | None = None) -> dict:
-    """Train ``config.agent`` on ``config.env`` and write the run folder ``out``.
+def train(setup: RunSetup, config: TrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, report: Callable[[int], None] | None = None) -> TrainedRun:
+    """Train ``config.agent`` in ``setup`` and write the run folder ``out``.
 
+    :param setup: the run's scenario, episodes and agent, resolved from ``config`` (:meth:`RunSetup.from_config`).
     :param config: validated run configuration.
     :param out: run folder.
     :param resume: continue from the newest checkpoint in ``out`` (same config, ``steps`` at least those done).
     :param overwrite: replace a run folder recgym created (only recgym's own entries are removed).
     :param progress: show a progress bar.
     :param report: called with the steps trained so far as training goes (see :class:`RunCallback`).
-    :returns: the results written to ``out/results.json``; ``steps`` is the steps trained in all.
+    :returns: the trained model, its setup, its learning curve and the results written to ``out/results.json``
+        (``steps`` is the steps trained in all).
     """
+    if setup.agent is None or (setup.env_id, setup.agent.name) != (config.env, config.agent):
+        raise ValueError(f"the setup is not {config.agent} on {config.env}: build it with RunSetup.from_config(config)")
     run = RunDir(out)
     check_start(run, config, resume, overwrite)
 
-    spec = agents.spec(config.agent)
-    setup = make_run_setup(config.env, config.env_kwargs, spec.action_mode)
     train_env = setup.training_env(config.n_envs)
     # the trainer launches work: recgym's thread policy (recgym/threads.py), set from here on, where building the
     # environment used to set it, so that the scenario is built as before and every figure stays the same
@@ -385,10 +415,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     if resume:
         model, curve, updates_before = load_checkpoint(run, train_env, config.device, config)
     else:
-        encoder_kwargs = config.all_encoder_kwargs()
-        extra = {"encoder_kwargs": encoder_kwargs} if encoder_kwargs else {}
-        model = agents.make(config.agent, train_env, encoder=config.encoder, seed=config.seed, device=config.device,
-                            **extra, **config.agent_kwargs)
+        model = setup.make_agent(config, train_env)
     # the agent exists: only now is anything written
     if not resume:
         if run.root.exists() and overwrite:
@@ -416,7 +443,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
     trained = steps - done_before
     save_checkpoint(run, model, curve, updates.count)
 
-    final = evaluate_online(model, setup.scenario, setup.config, seed=config.seed)
+    final = evaluate(model, setup, ("online",), seed=config.seed)
     results = {
         "env": config.env,
         "agent": config.agent,
@@ -429,10 +456,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, overwrite:
         "device": str(model.device) if isinstance(model, BaseAlgorithm) else None,
         "train_seconds": seconds,
         "steps_per_second": trained / seconds if seconds > 0 and trained else None,
-        "online": final.summary(),
+        "online": final["online"],
         "curve": curve,
     }
     write_json(run.results, results)
     if curve:
         plot_learning_curve({config.agent: [curve]}, run.curve_png, title=f"{config.agent} on {config.env}")
-    return results
+    return TrainedRun(model, setup, curve, results)

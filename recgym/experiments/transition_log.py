@@ -42,7 +42,7 @@ from recgym.evaluation.transitions import (
     UniformProbabilities,
     record_transitions,
 )
-from recgym.experiments.environments import RunSetup
+from recgym.experiments.setup import RunSetup
 
 #: the dataset card, beside Minari's ``data`` folder
 CARD = "card.json"
@@ -110,7 +110,7 @@ def run_logging_policy(run_folder: Path, epsilon: float | None, device: str = "c
     """A trained run's newest checkpoint (greedy, optionally epsilon-mixed) and its run setup."""
     import agents
     from recgym.experiments.evaluate import run_config
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
     from recgym.experiments.run_dir import RunDir
 
     rd = RunDir(run_folder)
@@ -282,7 +282,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_log(args: argparse.Namespace) -> int:
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     _minari()  # fail before the rollout if the extra is missing
     if args.out.exists():

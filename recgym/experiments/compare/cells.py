@@ -71,8 +71,8 @@ def progress_path(out: str | Path, cell: Cell) -> Path:
 
 def base_record(cell: Cell) -> dict[str, Any]:
     """The fields every record has, whatever became of the cell."""
-    return {"key": cell.key, "env": cell.env, "agent": cell.agent, "encoder": cell.encoder, "seed": cell.seed,
-            "baseline": cell.baseline, "run": str(cell.run_path), "config": cell.config.to_json()}
+    return {"key": cell.key, "env": cell.env, "agent": cell.agent, "encoder": cell.encoder_label, "seed": cell.seed,
+            "baseline": cell.baseline, "row": cell.row, "run": str(cell.run_path), "config": cell.config.to_json()}
 
 
 def skipped_record(cell: Cell) -> dict[str, Any]:
@@ -132,20 +132,19 @@ class ProgressWriter:
             write_json(self.path, {"steps": int(steps), "total": self.total, "time": time.time()})
 
 
-def _figures(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("policy", "scenario")}
-
-
 def execute_cell(task: CellTask, write_record: bool = True) -> dict[str, Any]:
-    """Train one cell into its run folder, evaluate it, and return (and write) its record.
+    """Train one cell into its run folder, evaluate the trained model in memory, and return (and write) its record.
 
-    Any error is caught and recorded (``status: failed``, the error and its traceback), so
-    a failing cell never stops the grid.
+    The run folder is written for ``recgym evaluate`` and for a rerun that resumes the cell; the cell's own
+    figures come from the model :func:`~recgym.experiments.train.train` returns, never from reading the folder
+    back. Any error is caught and recorded (``status: failed``, the error and its traceback), so a failing cell
+    never stops the grid.
 
     :param task: the cell and where the grid writes.
     :param write_record: write ``cells/<key>.json`` here (False when the caller writes it).
     """
-    from recgym.experiments.evaluate import evaluate_run
+    from recgym.experiments.evaluate import evaluate
+    from recgym.experiments.setup import RunSetup
     from recgym.experiments.train import train
 
     cell = task.cell
@@ -155,15 +154,17 @@ def execute_cell(task: CellTask, write_record: bool = True) -> dict[str, Any]:
         writer = ProgressWriter(task.progress_path, cell.config.steps)
         run = RunDir(task.run_dir)
         mode, config = start_mode(run, cell.config)
-        results = train(config, run.root, progress=False, report=writer, **mode)
-        figures: dict[str, Any] = {"online": results["online"]}
-        if "offline" in task.protocols:
+        trained = train(RunSetup.from_config(config), config, run.root, progress=False, report=writer, **mode)
+        results = trained.results
+        figures: dict[str, Any] = {"online": results["online"]}  # train ends with the online protocol
+        for protocol in (p for p in task.protocols if p != "online"):
             try:
-                figures["offline"] = _figures(evaluate_run(run.root, "offline")[0])
+                figures[protocol] = evaluate(trained.saved_policy(), trained.setup, (protocol,),
+                                             seed=config.seed)[protocol]
             except ValueError as err:
                 # the protocol is undefined here (say, no test user has a liked candidate): the trained cell
-                # stands, its offline figures are missing, and the summary says why
-                record["protocol_errors"] = {"offline": str(err)}
+                # stands, its figures under it are missing, and the summary says why
+                record.setdefault("protocol_errors", {})[protocol] = str(err)
         record.update(
             status="done", resumed=mode["resume"], scenario=results["scenario"], steps=results["steps"],
             gradient_updates=results["gradient_updates"], train_seconds=results["train_seconds"],

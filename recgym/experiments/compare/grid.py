@@ -1,4 +1,4 @@
-"""The comparison grid: encoders x environments x agents x seeds, validated before anything trains.
+"""The comparison grid: encoders x environments x agents x seeds, and explicit rows, validated before anything trains.
 
 A grid file (YAML or TOML) names what to compare::
 
@@ -9,6 +9,9 @@ A grid file (YAML or TOML) names what to compare::
     reference: mean
     steps: 20000
     device: auto            # where every cell trains: auto (CUDA when available), cpu or cuda
+    rows:                   # explicit (agent, encoder, settings) combinations beside the cross product
+      - {label: "DRR (penalty 1)", agent: drr, encoder: drr-ave, agent_kwargs: {action_penalty: 1.0}}
+      - {agent: planner, envs: [recgym/ML100K-Behavior-v1]}
 
 :func:`load_grid` reads it and :func:`make_grid` checks it, listing every bad
 name (encoder, environment, agent, baseline, metric) in one error, so a typo is
@@ -55,6 +58,8 @@ OFFLINE_METRIC = re.compile(r"(precision|ndcg|ndcg_list|map)@(5|10|20)")
 #: the largest seed numpy (and so each cell's run) accepts
 MAX_SEED = 2**32 - 1
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+#: what a row of ``rows:`` may say
+ROW_KEYS = ("label", "agent", "encoder", "envs", "agent_kwargs", "env_kwargs", "steps")
 
 
 @dataclass(frozen=True)
@@ -74,41 +79,90 @@ class EncoderChoice:
 
 
 @dataclass(frozen=True)
+class RowChoice:
+    """One explicit row of the grid (``rows:``): an agent, its encoder and its own settings, beside the cross product.
+
+    :param label: the row's name in tables (unique in the grid); its folder-safe form (:attr:`slug`) names the
+        run folders and records.
+    :param agent: a learning agent or a baseline.
+    :param encoder: the learning agent's encoder (None for a baseline).
+    :param envs: the environments the row runs on (the grid's by default).
+    :param agent_kwargs: the agent's settings, over the grid's ``agent_kwargs`` for that agent.
+    :param env_kwargs: environment settings, over the grid's ``env_kwargs``.
+    :param steps: the row's environment steps (None: the grid's ``steps``).
+    """
+
+    label: str
+    agent: str
+    encoder: EncoderChoice | None
+    envs: tuple[str, ...]
+    agent_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+
+    @property
+    def slug(self) -> str:
+        """The label as a folder name: ``DQN (prior head)`` -> ``DQN-prior-head``."""
+        return row_slug(self.label)
+
+    def to_json(self) -> dict[str, Any]:
+        encoder = None if self.encoder is None else {"label": self.encoder.label, "encoder": self.encoder.encoder,
+                                                     "weights": self.encoder.weights, "freeze": self.encoder.freeze}
+        return {"label": self.label, "agent": self.agent, "encoder": encoder, "envs": list(self.envs),
+                "agent_kwargs": dict(self.agent_kwargs), "env_kwargs": dict(self.env_kwargs), "steps": self.steps}
+
+
+def row_slug(label: str) -> str:
+    """A row label as a file-name-safe word (letters, digits and ``_ . + -``)."""
+    return re.sub(r"[^A-Za-z0-9_.+]+", "-", label).strip("-")
+
+
+@dataclass(frozen=True)
 class Cell:
     """One run of the grid: an agent (or a baseline) with an encoder on an environment with a seed.
 
     :param env: the environment id.
     :param agent: the agent or baseline name.
-    :param encoder: the encoder's label (None for a baseline).
+    :param encoder_label: the encoder's label, as tables and run folders show it (None for a baseline); the
+        encoder's registered name is ``config.encoder``.
     :param seed: the run's seed.
     :param config: the run's validated training configuration.
     :param baseline: True for a baseline policy (no encoder; fitted from the log or not trained).
     :param skip_reason: why the encoder cannot run on this environment (the cell is reported, not run).
+    :param row: the label of the explicit row (``rows:``) the cell belongs to; None for the cross product's cells.
     """
 
     env: str
     agent: str
-    encoder: str | None
+    encoder_label: str | None
     seed: int
     config: TrainConfig = field(repr=False, compare=False)
     baseline: bool = False
     skip_reason: str | None = None
+    row: str | None = None
 
     @property
     def key(self) -> str:
-        """A file-name-safe identifier, unique in the grid: ``ML100K-PMF-v0__dqn__mean__seed-0``."""
-        return "__".join([env_slug(self.env), self.agent, self.encoder or "baseline", f"seed-{self.seed}"])
+        """A file-name-safe identifier, unique in the grid: ``ML100K-PMF-v0__dqn__mean__seed-0`` (an explicit
+        row's: ``ML100K-PMF-v0__row__DQN-prior-head__seed-0``)."""
+        if self.row is not None:
+            return "__".join([env_slug(self.env), "row", row_slug(self.row), f"seed-{self.seed}"])
+        return "__".join([env_slug(self.env), self.agent, self.encoder_label or "baseline", f"seed-{self.seed}"])
 
     @property
     def run_path(self) -> Path:
         """The run folder, relative to the grid's output folder."""
-        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder or ""]
+        if self.row is not None:
+            return Path("runs", env_slug(self.env), "rows", row_slug(self.row), f"seed-{self.seed}")
+        middle = ["baselines", self.agent] if self.baseline else [self.agent, self.encoder_label or ""]
         return Path("runs", env_slug(self.env), *middle, f"seed-{self.seed}")
 
     @property
     def label(self) -> str:
-        """``agent / encoder`` (or the baseline's name), as the tables show it."""
-        return self.agent if self.baseline else f"{self.agent} / {self.encoder}"
+        """``agent / encoder`` (or the baseline's name, or the explicit row's label), as the tables show it."""
+        if self.row is not None:
+            return self.row
+        return self.agent if self.baseline else f"{self.agent} / {self.encoder_label}"
 
 
 def env_slug(env_id: str) -> str:
@@ -120,11 +174,12 @@ def env_slug(env_id: str) -> str:
 class GridConfig:
     """A validated comparison grid (build it with :func:`make_grid` or :func:`load_grid`).
 
-    :param encoders: the encoders compared.
+    :param encoders: the encoders compared (with ``agents``: the cross product; may be empty with ``rows``).
     :param envs: registered recgym environment ids.
     :param agents: learning agents (``dqn``, ``drr``, ``ddpg``, ``deers``).
     :param seeds: seeds; seed ``s`` seeds the agent, the evaluation and (by default) the user split.
-    :param reference: the encoder label every other encoder is compared with (paired over seeds).
+    :param reference: the encoder label every other encoder is compared with (paired over seeds; None without
+        encoders).
     :param baselines: policies scored beside the agents on each environment and seed.
     :param protocols: ``online`` (always: ``recgym train`` ends with it) and ``offline`` (DRR's re-ranking).
     :param metrics: ``protocol/metric`` figures of the tables; the first is the main metric.
@@ -135,18 +190,22 @@ class GridConfig:
     :param checkpoint_every: steps between checkpoints (what a killed grid loses per running cell).
     :param split_seed: ``"seed"``: each seed has its own 80/20 user split; an integer: one split for all.
     :param env_kwargs: environment settings of every cell (``max_steps``, ``history_length``, ...).
+    :param per_env_kwargs: per environment id, settings of its cells over ``env_kwargs`` (a dataset's own file,
+        say: ``{recgym/Jester-PMF-v0: {path: ...}}``).
     :param agent_kwargs: per agent, its settings (``{"dqn": {"learning_rate": 1e-3}}``).
     :param data_dir: local data directory (default: ``RECGYM_DATA_DIR``, then the cache).
     :param title: a title for the summary.
     :param device: where every cell's agent trains (``auto``: CUDA when available, ``cpu``, ``cuda``); a
         rerun may change it (finished cells are still reused).
+    :param rows: explicit rows run beside the cross product (:class:`RowChoice`), on each of their environments
+        and every seed.
     """
 
     encoders: tuple[EncoderChoice, ...]
     envs: tuple[str, ...]
     agents: tuple[str, ...]
     seeds: tuple[int, ...]
-    reference: str
+    reference: str | None
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     protocols: tuple[str, ...] = GRID_PROTOCOLS
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -158,9 +217,11 @@ class GridConfig:
     split_seed: int | str = "seed"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     agent_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    per_env_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: str | None = None
     title: str = "Encoder comparison"
     device: str = "auto"
+    rows: tuple[RowChoice, ...] = ()
 
     @property
     def main_metric(self) -> str:
@@ -169,37 +230,55 @@ class GridConfig:
     def encoder(self, label: str) -> EncoderChoice:
         return next(e for e in self.encoders if e.label == label)
 
+    @property
+    def all_envs(self) -> tuple[str, ...]:
+        """The grid's environments, then those only explicit rows name."""
+        return tuple(dict.fromkeys([*self.envs, *(e for row in self.rows for e in row.envs)]))
+
     def cells(self) -> list[Cell]:
-        """Every cell, seed by seed (a partial grid has whole seeds), baselines first within a seed."""
+        """Every cell, seed by seed (a partial grid has whole seeds): within a seed and environment the baselines,
+        the cross product, then the explicit rows."""
         out: list[Cell] = []
         for seed in self.seeds:
-            for env in self.envs:
-                for name in self.baselines:
-                    out.append(Cell(env, name, None, seed, self.train_config(env, name, None, seed), baseline=True))
-                for agent in self.agents:
-                    for choice in self.encoders:
-                        config = self.train_config(env, agent, choice, seed)
-                        reason = incompatibility(choice, env, config.env_kwargs)
-                        out.append(Cell(env, agent, choice.label, seed, config, skip_reason=reason))
+            for env in self.all_envs:
+                if env in self.envs:
+                    for name in self.baselines:
+                        out.append(Cell(env, name, None, seed, self.train_config(env, name, None, seed), baseline=True))
+                    for agent in self.agents:
+                        for choice in self.encoders:
+                            config = self.train_config(env, agent, choice, seed)
+                            reason = incompatibility(choice, env, config.env_kwargs)
+                            out.append(Cell(env, agent, choice.label, seed, config, skip_reason=reason))
+                for row in self.rows:
+                    if env in row.envs:
+                        config = self.train_config(env, row.agent, row.encoder, seed, row)
+                        reason = None if row.encoder is None else incompatibility(row.encoder, env, config.env_kwargs)
+                        out.append(Cell(env, row.agent, None if row.encoder is None else row.encoder.label, seed,
+                                        config, baseline=row.encoder is None, skip_reason=reason, row=row.label))
         return out
 
     def cell_split_seed(self, seed: int) -> int:
         return seed if self.split_seed == "seed" else int(self.split_seed)
 
-    def cell_env_kwargs(self, seed: int) -> dict[str, Any]:
-        """The environment settings of the cells of ``seed``: the grid's, its user split and data directory."""
-        env_kwargs = {**self.env_kwargs, "split_seed": self.cell_split_seed(seed)}
+    def cell_env_kwargs(self, seed: int, row: RowChoice | None = None, env: str | None = None) -> dict[str, Any]:
+        """The environment settings of the cells of ``seed`` (on ``env``, of ``row``): the grid's, the environment's
+        own (``per_env_kwargs``), the row's, the seed's user split and the data directory."""
+        env_kwargs = {**self.env_kwargs, **self.per_env_kwargs.get(env or "", {}), **(row.env_kwargs if row else {}),
+                      "split_seed": self.cell_split_seed(seed)}
         if self.data_dir is not None:
             env_kwargs["data_dir"] = self.data_dir
         return env_kwargs
 
-    def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int) -> TrainConfig:
-        """The ``recgym train`` configuration of one cell."""
-        env_kwargs = self.cell_env_kwargs(seed)
+    def train_config(self, env: str, agent: str, choice: EncoderChoice | None, seed: int,
+                     row: RowChoice | None = None) -> TrainConfig:
+        """The ``recgym train`` configuration of one cell (of the explicit ``row``: its settings over the grid's)."""
+        env_kwargs = self.cell_env_kwargs(seed, row, env)
+        agent_kwargs = {**self.agent_kwargs.get(agent, {}), **(row.agent_kwargs if row else {})}
+        steps = row.steps if row is not None and row.steps is not None else self.steps
         values: dict[str, Any] = dict(
-            env=env, agent=agent, steps=self.steps, seed=seed, n_envs=self.n_envs, eval_every=self.eval_every,
+            env=env, agent=agent, steps=steps, seed=seed, n_envs=self.n_envs, eval_every=self.eval_every,
             eval_episodes=self.eval_episodes, checkpoint_every=self.checkpoint_every, env_kwargs=env_kwargs,
-            agent_kwargs=dict(self.agent_kwargs.get(agent, {})), device=self.device,
+            agent_kwargs=agent_kwargs, device=self.device,
         )
         if choice is not None:
             values["encoder"] = choice.encoder
@@ -218,8 +297,9 @@ class GridConfig:
             "metrics": list(self.metrics), "steps": self.steps, "n_envs": self.n_envs, "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes, "checkpoint_every": self.checkpoint_every,
             "split_seed": self.split_seed, "env_kwargs": dict(self.env_kwargs),
+            "per_env_kwargs": {k: dict(v) for k, v in self.per_env_kwargs.items()},
             "agent_kwargs": {k: dict(v) for k, v in self.agent_kwargs.items()}, "data_dir": self.data_dir,
-            "device": self.device,
+            "device": self.device, "rows": [row.to_json() for row in self.rows],
         }
 
 
@@ -242,9 +322,9 @@ def _dataset_log(dataset: str, data_dir: str | None, path: str | None, dataset_k
 
 def environment_log(env: str, env_kwargs: Mapping[str, Any]) -> Any:
     """The rating log ``env`` with ``env_kwargs`` plays (None when it cannot be loaded here)."""
-    import gymnasium as gym
+    from recgym.experiments.setup import environment_settings
 
-    kwargs = {**gym.spec(env).kwargs, **env_kwargs}
+    kwargs = environment_settings(env, env_kwargs)
     try:
         return _dataset_log(kwargs["dataset"], kwargs.get("data_dir"), kwargs.get("path"),
                             json.dumps(kwargs.get("dataset_kwargs") or {}, sort_keys=True))
@@ -276,7 +356,7 @@ def incompatibility(choice: EncoderChoice, env: str, env_kwargs: Mapping[str, An
                 except ValueError as err:
                     return f"encoder {choice.encoder!r} needs item content features: {err}"
         return None
-    from recgym.experiments.environments import pretrained_weights_mismatch
+    from recgym.experiments.setup import pretrained_weights_mismatch
 
     problems = pretrained_weights_mismatch(choice.weights, env, env_kwargs)
     problems = [p + (" (its test users would have been seen): set split_seed in the grid to the weights' split"
@@ -350,6 +430,91 @@ def _encoder_choice(entry: Any, problems: list[str]) -> EncoderChoice | None:
     return EncoderChoice(str(label), name, None if weights is None else str(weights), freeze)
 
 
+def _rows_of(values: dict[str, Any], envs: list[str], learning: list[str], labels: list[str], grid_agents: list[str],
+             baselines: list[str], names: dict[str, list[str]], problems: list[str]) -> list[RowChoice]:
+    """The explicit rows (``rows:``), each checked; problems are appended, unknown names go to ``names``."""
+    import agents
+
+    from recgym.experiments.setup import check_recgym_id
+
+    entries = _as_list(values, "rows", problems, default=[], allow_empty=True)
+    rows: list[RowChoice] = []
+    # the cross product's table labels: a row that repeats one would repeat its cells
+    taken = {f"{a} / {e}": "the cross product" for a in grid_agents for e in labels}
+    taken.update({b: "the baselines" for b in baselines})
+    slugs: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        where = f"rows[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: give a mapping with `agent` (and `encoder` for a learning agent), optionally "
+                            f"{', '.join(f'`{k}`' for k in ROW_KEYS[2:])} and `label`, got {entry!r}")
+            continue
+        unknown = sorted(set(map(str, entry)) - set(ROW_KEYS))
+        if unknown:
+            problems.append(f"{where}: unknown keys {unknown} "
+                            f"({'; '.join(closest_key_hint(k, set(ROW_KEYS)) for k in unknown)})")
+            continue
+        agent = entry.get("agent")
+        if not isinstance(agent, str):
+            problems.append(f"{where}: `agent` missing (a learning agent or a baseline), got {entry!r}")
+            continue
+        if agent not in agents.available():
+            names["agent"].append(repr(agent))
+            continue
+        choice = None
+        if agent in learning:
+            if entry.get("encoder") is None:
+                problems.append(f"{where}: agent {agent!r} learns from an encoder's state: give `encoder`")
+                continue
+            before = len(problems)
+            choice = _encoder_choice(entry["encoder"], problems)
+            if choice is None:
+                if len(problems) > before and problems[-1].startswith("unknown encoder"):
+                    names["encoder"].append(problems.pop().split(" ", 2)[2])
+                continue
+        elif entry.get("encoder") is not None:
+            problems.append(f"{where}: {agent!r} is a baseline, which takes no encoder: leave `encoder` out")
+            continue
+        label = entry.get("label")
+        if label is None:
+            label = agent if choice is None else f"{agent} / {choice.label}"
+        if not isinstance(label, str) or not row_slug(label):
+            problems.append(f"{where}: label must be text with a letter or digit, got {label!r}")
+            continue
+        if label in taken:
+            problems.append(f"row {label!r} repeats {taken[label]} (two cells would share one record): give it "
+                            "another `label`, or leave it out of one of them")
+            continue
+        if row_slug(label) in slugs:
+            problems.append(f"rows {slugs[row_slug(label)]!r} and {label!r} share the folder name "
+                            f"{row_slug(label)!r}: give them labels that differ in letters or digits")
+            continue
+        taken[label], slugs[row_slug(label)] = "another row", label
+        row_envs = [str(e) for e in _as_list(entry, "envs", problems, default=envs)]
+        _repeated(f"{where} envs", row_envs, problems)
+        for env in row_envs:
+            if env not in envs:
+                try:
+                    check_recgym_id(env)
+                except ValueError:
+                    names["environment"].append(repr(env))
+        settings: dict[str, dict[str, Any]] = {}
+        for key in ("agent_kwargs", "env_kwargs"):
+            value = entry.get(key) or {}
+            if not isinstance(value, dict):
+                problems.append(f"{where}: {key} must map settings to values, got {value!r}")
+                value = {}
+            settings[key] = value
+        if "split_seed" in settings["env_kwargs"]:
+            problems.append(f"{where}: env_kwargs sets split_seed: use the grid's own split_seed setting")
+        steps = entry.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            problems.append(f"{where}: steps must be a positive integer, got {steps!r}")
+        rows.append(RowChoice(label, agent, choice, tuple(row_envs), settings["agent_kwargs"], settings["env_kwargs"],
+                              steps))
+    return rows
+
+
 def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> GridConfig:
     """Validate a grid's settings and build a :class:`GridConfig`.
 
@@ -366,7 +531,7 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     import agents
     import state_encoders
     from recgym.envs.registration import env_ids
-    from recgym.experiments.environments import check_recgym_id
+    from recgym.experiments.setup import check_recgym_id
 
     values = dict(values)
     fields = set(GridConfig.__dataclass_fields__)
@@ -374,8 +539,11 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
                            for k in sorted(set(values) - fields, key=str)]
     names: dict[str, list[str]] = {"encoder": [], "environment": [], "agent": [], "baseline": []}
 
+    # with explicit rows the cross product may be left out (no encoders and no agents)
+    has_rows = values.get("rows") not in (None, [])
+    cross = not has_rows or values.get("encoders") not in (None, []) or values.get("agents") not in (None, [])
     encoders: list[EncoderChoice] = []
-    for entry in _as_list(values, "encoders", problems):
+    for entry in (_as_list(values, "encoders", problems) if cross else []):
         before = len(problems)
         choice = _encoder_choice(entry, problems)
         if choice is None:
@@ -398,7 +566,7 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
         except ValueError:
             names["environment"].append(repr(env))
     learning = [a for a in agents.available() if agents.spec(a).uses_encoder]
-    grid_agents = [str(a) for a in _as_list(values, "agents", problems)]
+    grid_agents = [str(a) for a in (_as_list(values, "agents", problems) if cross else [])]
     _repeated("agents", grid_agents, problems)
     for agent in grid_agents:
         if agent not in learning:
@@ -429,7 +597,11 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     if not metrics:
         problems.append("metrics: give at least one")
 
+    rows = _rows_of(values, envs, learning, labels, grid_agents, baselines, names, problems)
+
     reference = values.get("reference", labels[0] if labels else None)
+    if not labels and reference is not None:
+        problems.append(f"reference {reference!r} names an encoder, but the grid has no encoders (leave it out)")
     if labels and reference not in labels:
         problems.append(f"reference {reference!r} is not one of the grid's encoders {labels}")
     device = values.get("device", "auto")
@@ -446,6 +618,16 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
         # each cell's split_seed comes from the grid's split_seed: one given here would be overridden
         problems.append("env_kwargs sets split_seed: use the grid's own split_seed setting ('seed' or an integer)")
     values["env_kwargs"] = env_kwargs
+    per_env_kwargs = values.get("per_env_kwargs", {}) or {}
+    if not isinstance(per_env_kwargs, dict) or any(not isinstance(v, dict) for v in per_env_kwargs.values()):
+        problems.append("per_env_kwargs must map each environment id to its settings, e.g. "
+                        f"{{recgym/Jester-PMF-v0: {{path: ratings.csv}}}}, got {per_env_kwargs!r}")
+        per_env_kwargs = {}
+    for env, settings in per_env_kwargs.items():
+        if env not in envs + [e for r in rows for e in r.envs]:
+            problems.append(f"per_env_kwargs names {env!r}, which is not among the grid's environments")
+        if "split_seed" in settings:
+            problems.append(f"per_env_kwargs of {env} sets split_seed: use the grid's own split_seed setting")
     data_dir = values.get("data_dir")
     if check_environments and data_dir is not None and not Path(data_dir).is_dir():
         problems.append(f"data_dir {data_dir} is not a folder: give the folder holding the datasets "
@@ -455,8 +637,8 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
         problems.append("agent_kwargs must map each agent to its settings, e.g. {dqn: {learning_rate: 0.001}}")
         agent_kwargs = {}
     else:
-        problems += [f"agent_kwargs names {a!r}, which is not among the grid's agents or baselines"
-                     for a in agent_kwargs if a not in grid_agents + baselines]
+        problems += [f"agent_kwargs names {a!r}, which is not among the grid's agents, baselines or rows"
+                     for a in agent_kwargs if a not in grid_agents + baselines + [r.agent for r in rows]]
 
     choices = {"encoder": state_encoders.available(), "environment": env_ids(), "agent": learning,
                "baseline": [a for a in agents.available() if a not in learning]}
@@ -469,9 +651,10 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
     settings = {k: values[k] for k in ("steps", "n_envs", "eval_every", "eval_episodes", "checkpoint_every",
                                        "env_kwargs", "data_dir", "title", "device") if k in values}
     grid = GridConfig(encoders=tuple(encoders), envs=tuple(envs), agents=tuple(grid_agents),
-                      seeds=tuple(int(s) for s in seeds), reference=str(reference), baselines=tuple(baselines),
-                      protocols=protocols, metrics=metrics, split_seed=split_seed,
-                      agent_kwargs={k: dict(v) for k, v in agent_kwargs.items()}, **settings)
+                      seeds=tuple(int(s) for s in seeds), reference=None if reference is None else str(reference),
+                      baselines=tuple(baselines), protocols=protocols, metrics=metrics, split_seed=split_seed,
+                      agent_kwargs={k: dict(v) for k, v in agent_kwargs.items()}, rows=tuple(rows),
+                      per_env_kwargs={k: dict(v) for k, v in per_env_kwargs.items()}, **settings)
     # each cell's run configuration, checked now (agent arguments, sizes); the seed changes nothing a check
     # looks at, nor does the encoder beyond its name, so one cell per environment, agent and encoder is enough
     cell_problems: list[str] = []
@@ -484,6 +667,14 @@ def make_grid(values: Mapping[str, Any], check_environments: bool = True) -> Gri
                     message = str(err).removeprefix("invalid run configuration: ")
                     if message not in cell_problems:
                         cell_problems.append(message)
+    for row in grid.rows:
+        for env in row.envs:
+            try:
+                grid.train_config(env, row.agent, row.encoder, grid.seeds[0], row)
+            except ConfigError as err:
+                message = f"row {row.label!r}: " + str(err).removeprefix("invalid run configuration: ")
+                if message not in cell_problems:
+                    cell_problems.append(message)
     if not cell_problems and check_environments:
         cell_problems = environment_problems(grid)
     if cell_problems:
@@ -497,23 +688,36 @@ def environment_problems(grid: GridConfig) -> list[str]:
     setting, or missing data, is reported before the first cell trains rather than by every cell.
 
     The environment's own resolver (:func:`recgym.envs.config.resolve_env_kwargs`, through
-    :func:`~recgym.experiments.environments.make_run_setup`) judges the settings; the models it fits are
+    :func:`~recgym.experiments.setup.make_run_setup`) judges the settings; the models it fits are
     cached, so the cells do not fit them again.
     """
     import agents
-    from recgym.experiments.environments import make_run_setup
+    from recgym.experiments.setup import make_run_setup
 
     problems: list[str] = []
+    # each environment with each distinct set of settings (the grid's, and each row's own) and action mode
+    builds: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for env in grid.envs:
-        modes = dict.fromkeys(agents.spec(name).action_mode for name in (*grid.agents, *grid.baselines))
-        for mode in modes:
-            try:
-                make_run_setup(env, grid.cell_env_kwargs(grid.seeds[0]), mode).training_env(1).close()
-            except Exception as err:  # whatever stops the environment would stop every cell on it
-                message = f"environment {env} with env_kwargs {dict(grid.env_kwargs)}: {err}"
-                if message not in problems:
-                    problems.append(message)
-                break
+        for name in (*grid.agents, *grid.baselines):
+            builds.setdefault((env, "{}", agents.spec(name).action_mode),
+                              (grid.cell_env_kwargs(grid.seeds[0], None, env),
+                               {**grid.env_kwargs, **grid.per_env_kwargs.get(env, {})}))
+    for row in grid.rows:
+        for env in row.envs:
+            shown = {**grid.env_kwargs, **grid.per_env_kwargs.get(env, {}), **row.env_kwargs}
+            builds.setdefault((env, json.dumps(row.env_kwargs, sort_keys=True, default=str),
+                               agents.spec(row.agent).action_mode), (grid.cell_env_kwargs(grid.seeds[0], row, env), shown))
+    failed: set[tuple[str, str]] = set()
+    for (env, settings, mode), (env_kwargs, shown) in builds.items():
+        if (env, settings) in failed:
+            continue
+        try:
+            make_run_setup(env, env_kwargs, mode).training_env(1).close()
+        except Exception as err:  # whatever stops the environment would stop every cell on it
+            failed.add((env, settings))
+            message = f"environment {env} with env_kwargs {shown}: {err}"
+            if message not in problems:
+                problems.append(message)
     return problems
 
 

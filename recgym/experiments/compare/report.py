@@ -44,21 +44,27 @@ def slug(metric: str) -> str:
 
 
 def row_label(record: dict[str, Any]) -> str:
+    """The table row of a record: its explicit row's label, else ``agent / encoder`` (or the baseline's name)."""
+    if record.get("row") is not None:
+        return str(record["row"])
     return record["agent"] if record["baseline"] else f"{record['agent']} / {record['encoder']}"
 
 
-def _rows(grid: GridConfig) -> list[tuple[str, str | None, bool]]:
-    """The table's rows in order: each agent with each encoder, then the baselines."""
-    rows: list[tuple[str, str | None, bool]] = [(a, e.label, False) for a in grid.agents for e in grid.encoders]
-    return rows + [(b, None, True) for b in grid.baselines]
+def _rows(grid: GridConfig, env: str | None = None) -> list[tuple[str, str, str | None, bool]]:
+    """The table's rows in order, as (label, agent, encoder, baseline): each agent with each encoder, the explicit
+    rows (those on ``env`` when given), then the baselines."""
+    rows = [(f"{a} / {e.label}", a, e.label, False) for a in grid.agents for e in grid.encoders]
+    rows += [(r.label, r.agent, None if r.encoder is None else r.encoder.label, r.encoder is None)
+             for r in grid.rows if env is None or env in r.envs]
+    return rows + [(b, b, None, True) for b in grid.baselines]
 
 
-def collect(grid: GridConfig, records: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], dict[int, dict]]:
-    """Finished records by (env, agent, encoder), then by seed."""
-    table: dict[tuple[str, str, str | None], dict[int, dict]] = defaultdict(dict)
+def collect(grid: GridConfig, records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[int, dict]]:
+    """Finished records by (env, table row label), then by seed."""
+    table: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
     for r in records:
         if r["status"] == "done":
-            table[(r["env"], r["agent"], r["encoder"])][int(r["seed"])] = r
+            table[(r["env"], row_label(r))][int(r["seed"])] = r
     return table
 
 
@@ -104,33 +110,36 @@ def environment_table(grid: GridConfig, env: str, table: dict) -> list[str]:
     """Mean ± std [95% interval] per policy and metric; the best honest mean of each column in bold."""
     head = "| policy | " + " | ".join(grid.metrics) + " |"
     lines = [head, "|---" * (len(grid.metrics) + 1) + "|"]
-    means: dict[tuple, list[float]] = {}
-    for agent, encoder, baseline in _rows(grid):
-        seeds = table.get((env, agent, encoder), {})
-        means[(agent, encoder)] = [float(np.nanmean([metric_value(r, m) for r in seeds.values()]))
-                                   if seeds else float("nan") for m in grid.metrics]
+    means: dict[str, list[float]] = {}
+    agent_of: dict[str, str] = {}
+    for label, agent, encoder, baseline in _rows(grid, env):
+        seeds = table.get((env, label), {})
+        agent_of[label] = agent
+        means[label] = [float(np.nanmean([metric_value(r, m) for r in seeds.values()]))
+                        if seeds else float("nan") for m in grid.metrics]
     best = []
     for j in range(len(grid.metrics)):
         # cheating baselines read the live simulator: a reference line, never the best of a column
-        honest = [v[j] for (agent, _), v in means.items() if agent not in CHEATING_BASELINES and not math.isnan(v[j])]
+        honest = [v[j] for label, v in means.items()
+                  if agent_of[label] not in CHEATING_BASELINES and not math.isnan(v[j])]
         best.append(max(honest) if honest else float("nan"))
-    for agent, encoder, baseline in _rows(grid):
-        seeds = table.get((env, agent, encoder), {})
+    for label, agent, encoder, baseline in _rows(grid, env):
+        seeds = table.get((env, label), {})
         if not seeds:
             continue
         cells = []
         for j, metric in enumerate(grid.metrics):
             text = _cell([metric_value(r, metric) for r in seeds.values()])
-            if agent not in CHEATING_BASELINES and means[(agent, encoder)][j] == best[j]:
+            if agent not in CHEATING_BASELINES and means[label][j] == best[j]:
                 text = f"**{text}**"
             cells.append(text)
-        name = agent if baseline else f"{agent} / {encoder}"
-        lines.append(f"| {name}{' (baseline)' if baseline else ''} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label}{' (baseline)' if baseline else ''} | " + " | ".join(cells) + " |")
     # the baselines may hold the bold figures: name the best encoder of each agent too
     for agent in grid.agents:
         best_rows = []
         for j, metric in enumerate(grid.metrics):
-            scored = [(v[j], e) for (a, e), v in means.items() if a == agent and e is not None and not math.isnan(v[j])]
+            scored = [(means[f"{agent} / {e.label}"][j], e.label) for e in grid.encoders
+                      if not math.isnan(means[f"{agent} / {e.label}"][j])]
             if scored:
                 value, encoder = max(scored)
                 best_rows.append(f"{metric} `{encoder}` ({value:.4f})")
@@ -144,11 +153,11 @@ def paired_table(grid: GridConfig, env: str, table: dict) -> list[str]:
     lines = ["| agent / encoder | " + " | ".join(f"Δ {m}" for m in grid.metrics) + " | pairs |",
              "|---" * (len(grid.metrics) + 2) + "|"]
     for agent in grid.agents:
-        reference = table.get((env, agent, grid.reference), {})
+        reference = table.get((env, f"{agent} / {grid.reference}"), {})
         for choice in grid.encoders:
             if choice.label == grid.reference:
                 continue
-            seeds = table.get((env, agent, choice.label), {})
+            seeds = table.get((env, f"{agent} / {choice.label}"), {})
             common = sorted(set(seeds) & set(reference))
             if not common:
                 continue
@@ -165,10 +174,22 @@ def paired_table(grid: GridConfig, env: str, table: dict) -> list[str]:
     return lines
 
 
+def _explicit_rows(grid: GridConfig) -> list[str]:
+    """One line per explicit row: what it runs, and its settings beyond the grid's."""
+    lines = []
+    for row in grid.rows:
+        what = row.agent if row.encoder is None else f"`{row.agent}` with `{row.encoder.label}`"
+        extra = [f"{k} {dict(v)}" for k, v in (("agent_kwargs", row.agent_kwargs), ("env_kwargs", row.env_kwargs)) if v]
+        extra += [f"{row.steps:,} steps"] if row.steps is not None else []
+        where = "" if row.envs == grid.envs else " on " + ", ".join(f"`{e}`" for e in row.envs)
+        lines.append(f"- Row `{row.label}`: {what}{where}" + (f" ({'; '.join(extra)})" if extra else "") + ".")
+    return lines
+
+
 def _budget(grid: GridConfig, records: list[dict[str, Any]]) -> list[str]:
     """Environment steps and gradient updates per cell, by agent (measured, from the records)."""
     lines = []
-    for agent in grid.agents:
+    for agent in dict.fromkeys([*grid.agents, *(r.agent for r in grid.rows if r.encoder is not None)]):
         done = [r for r in records if r["status"] == "done" and r["agent"] == agent and not r["baseline"]]
         if done:
             steps = np.mean([r["steps"] for r in done])
@@ -198,11 +219,13 @@ def summary_markdown(grid: GridConfig, records: list[dict[str, Any]], plots: dic
         "--report-only` to rewrite it).",
         "",
         f"- Encoders: {', '.join(f'`{e.label}`' + (f' (pretrained: {e.weights})' if e.weights else '') for e in grid.encoders)}; "
-        f"reference `{grid.reference}`.",
-        f"- Environments: {', '.join(f'`{e}`' for e in grid.envs)}. Agents: {', '.join(f'`{a}`' for a in grid.agents)}. "
+        f"reference `{grid.reference}`." if grid.encoders else "- Encoders: none beyond the explicit rows'.",
+        f"- Environments: {', '.join(f'`{e}`' for e in grid.all_envs)}. "
+        f"Agents: {', '.join(f'`{a}`' for a in grid.agents) or 'none beyond the explicit rows'}. "
         f"Seeds: {', '.join(map(str, grid.seeds))} (seed s seeds the agent, the evaluation and "
         + ("the 80/20 user split" if grid.split_seed == "seed" else f"nothing else; one user split, split_seed {grid.split_seed}")
         + "). Baselines: " + (", ".join(f"`{b}`" for b in grid.baselines) or "none") + ".",
+        *_explicit_rows(grid),
         f"- Each cell is a `recgym train` run of {grid.steps:,} environment steps ({grid.n_envs} training users in "
         f"parallel), evaluated online on the held-out test users every {grid.eval_every:,} steps "
         f"({grid.eval_episodes} episodes) and at the end (one episode per test user), then offline (DRR's re-ranking "
@@ -228,7 +251,7 @@ def summary_markdown(grid: GridConfig, records: list[dict[str, Any]], plots: dic
         "agent, environment and seed; `*` marks an interval that excludes 0 (a paired t-test at 5%).",
         "",
     ]
-    for env in grid.envs:
+    for env in grid.all_envs:
         lines += [f"## {env}", "", *environment_table(grid, env, table), ""]
         paired = paired_table(grid, env, table)
         if len(paired) > 2:
@@ -269,17 +292,23 @@ def write_plots(grid: GridConfig, records: list[dict[str, Any]], folder: Path) -
     table = collect(grid, records)
     made: dict[str, list[Path]] = defaultdict(list)
     rel = lambda paths: paths[0].relative_to(folder.parent)  # noqa: E731  (the PNG, for the summary)
-    for env in grid.envs:
+    for env in grid.all_envs:
         panels = {}
         for agent in grid.agents:
-            curves = {e.label: [r["curve"] for r in table.get((env, agent, e.label), {}).values() if r.get("curve")]
-                      for e in grid.encoders}
+            curves = {e.label: [r["curve"] for r in table.get((env, f"{agent} / {e.label}"), {}).values()
+                                if r.get("curve")] for e in grid.encoders}
             curves = {k: v for k, v in curves.items() if v}
             if curves:
                 panels[agent] = curves
+        # the explicit learning rows: one panel of their own
+        curves = {row.label: [r["curve"] for r in table.get((env, row.label), {}).values() if r.get("curve")]
+                  for row in grid.rows if row.encoder is not None and env in row.envs}
+        curves = {k: v for k, v in curves.items() if v}
+        if curves:
+            panels["rows"] = curves
         reference = {}
-        for name in grid.baselines:
-            seeds = table.get((env, name, None), {})
+        for name in [*grid.baselines, *(r.label for r in grid.rows if r.encoder is None and env in r.envs)]:
+            seeds = table.get((env, name), {})
             if seeds:
                 reference[name] = float(np.mean([metric_value(r, f"online/{CURVE_METRIC}") for r in seeds.values()]))
         if panels:
@@ -289,12 +318,12 @@ def write_plots(grid: GridConfig, records: list[dict[str, Any]], folder: Path) -
                                                    metric=CURVE_METRIC, reference=reference)))
     for metric in grid.metrics:
         groups = {}
-        for env in grid.envs:
+        for env in grid.all_envs:
             bars = {}
-            for agent, encoder, baseline in _rows(grid):
-                values = [metric_value(r, metric) for r in table.get((env, agent, encoder), {}).values()]
+            for label, _, _, _ in _rows(grid, env):
+                values = [metric_value(r, metric) for r in table.get((env, label), {}).values()]
                 if values:
-                    bars[agent if baseline else f"{agent} / {encoder}"] = student_t_interval(values)
+                    bars[label] = student_t_interval(values)
             if bars:
                 groups[env_slug(env)] = bars
         if groups:
@@ -304,7 +333,7 @@ def write_plots(grid: GridConfig, records: list[dict[str, Any]], folder: Path) -
     values = np.full((len(rows), len(grid.envs)), np.nan)
     for i, (agent, choice) in enumerate((a, e) for a in grid.agents for e in grid.encoders):
         for j, env in enumerate(grid.envs):
-            seeds = table.get((env, agent, choice.label), {})
+            seeds = table.get((env, f"{agent} / {choice.label}"), {})
             if seeds:
                 values[i, j] = np.nanmean([metric_value(r, grid.main_metric) for r in seeds.values()])
     if np.isfinite(values).any():

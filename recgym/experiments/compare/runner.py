@@ -8,12 +8,10 @@ a rerun skips the cells whose record says ``done`` (see
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +20,12 @@ from typing import Any, Callable, TextIO
 from recgym.experiments.compare.cells import (
     CellTask,
     execute_cell,
-    progress_path,
     read_record,
     record_path,
     skipped_record,
 )
-from recgym.experiments.compare.grid import Cell, GridConfig, env_slug
+from recgym.experiments.compare.display import GridDisplay
+from recgym.experiments.compare.grid import Cell, GridConfig
 from recgym.experiments.compare.report import HISTORY_FILE, read_history, write_report
 from recgym.experiments.config import changed_settings
 from recgym.experiments.run_dir import read_json, write_json
@@ -35,8 +33,6 @@ from recgym.experiments.run_dir import read_json, write_json
 BACKENDS = ("local", "ray")
 MARKER = ".recgym-compare"
 RAY_INSTALL_HINT = "--backend ray needs Ray, an optional extra: pip install 'recgym[ray]' (or pip install ray)"
-#: seconds between two redraws of the live display on a terminal, and between two status lines otherwise
-REDRAW_SECONDS, LOG_SECONDS = 1.0, 30.0
 #: object store of a local Ray instance: cells return small records, so Ray's default (30% of RAM) is not needed
 RAY_OBJECT_STORE_BYTES = 200 * 1024**2
 #: share of a GPU each Ray cell asks for when the grid's device is ``cuda`` (or ``auto`` on a cluster with
@@ -98,118 +94,6 @@ def check_finished_cells(out: Path, cells: list[Cell]) -> None:
         shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise ValueError(f"{out} holds cells finished with other settings: {shown}. Use another --out for the new "
                          "settings (or move those records out of cells/ to run them again)")
-
-
-# -- the live display -------------------------------------------------------------------------------------
-
-
-class GridDisplay:
-    """Cells done / running / failed / skipped, and the running cells' steps, redrawn while the grid runs.
-
-    On a terminal the status block is redrawn in place every second; otherwise (a log
-    file, CI) a status line is printed every 30 seconds. Each finished or failed cell
-    gets one line either way.
-
-    :param cells: the cells to run this time.
-    :param out: the grid's output folder (the running cells' progress files).
-    :param done_before: cells finished by an earlier run.
-    :param skipped: cells skipped as incompatible.
-    :param stream: where to write (default stderr).
-    :param enabled: False: print nothing.
-    """
-
-    def __init__(self, cells: list[Cell], out: Path, done_before: int, skipped: int, stream: TextIO | None = None,
-                 enabled: bool = True) -> None:
-        self.out, self.stream, self.enabled = out, stream or sys.stderr, enabled
-        self.total = len(cells) + done_before + skipped
-        self.done, self.failed, self.skipped = done_before, 0, skipped
-        self.running: dict[str, Cell] = {}
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._lock = threading.Lock()
-        self._drawn = 0
-        self._stop = threading.Event()
-        self._start = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> "GridDisplay":
-        if self.enabled:
-            self._write_line(f"recgym compare: {self.total} cells ({self.done} finished before, "
-                             f"{self.skipped} skipped); results in {self.out}")
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self.enabled:
-            self._thread.join()
-            with self._lock:
-                self._clear()
-                print(self.status_line(), file=self.stream, flush=True)
-
-    def started(self, cell: Cell) -> None:
-        with self._lock:
-            self.running[cell.key] = cell
-
-    def finished(self, cell: Cell, record: dict[str, Any]) -> None:
-        with self._lock:
-            self.running.pop(cell.key, None)
-            if record["status"] == "done":
-                self.done += 1
-                reward = record["figures"]["online"]["avg_reward_per_step"]
-                line = f"done    {describe(cell)}: {reward:.4f} reward/step ({record['seconds']:.0f} s)"
-            else:
-                self.failed += 1
-                line = f"FAILED  {describe(cell)}: {record.get('error', '?')}"
-            if self.enabled:
-                self._clear()
-                print(line, file=self.stream, flush=True)
-                if self.tty:
-                    self._draw()
-
-    def status_line(self) -> str:
-        waiting = self.total - self.done - self.failed - self.skipped - len(self.running)
-        minutes = (time.monotonic() - self._start) / 60
-        return (f"[{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed, "
-                f"{self.skipped} skipped, {waiting} waiting; {minutes:.1f} min]")
-
-    def progress_lines(self) -> list[str]:
-        lines = []
-        for cell in self.running.values():
-            try:
-                progress = json.loads(progress_path(self.out, cell).read_text())
-                steps = f"{progress['steps']:,}/{progress['total']:,} steps"
-            except (OSError, ValueError, KeyError):
-                steps = "starting"  # no progress file yet (or a remote node's, not visible here)
-            lines.append(f"  running {describe(cell)}: {steps}")
-        return lines
-
-    def _loop(self) -> None:
-        last_log = time.monotonic()
-        while not self._stop.wait(REDRAW_SECONDS):
-            with self._lock:
-                if self.tty:
-                    self._clear()
-                    self._draw()
-                elif time.monotonic() - last_log >= LOG_SECONDS:
-                    last_log = time.monotonic()
-                    print("\n".join([self.status_line(), *self.progress_lines()]), file=self.stream, flush=True)
-
-    def _draw(self) -> None:
-        lines = [self.status_line(), *self.progress_lines()]
-        print("\n".join(lines), file=self.stream, flush=True)
-        self._drawn = len(lines)
-
-    def _clear(self) -> None:
-        if self.tty and self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")  # up to the block's first line, erase to the end
-            self._drawn = 0
-
-    def _write_line(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
-
-
-def describe(cell: Cell) -> str:
-    return f"{cell.label} on {env_slug(cell.env)} seed {cell.seed}"
 
 
 # -- backends ---------------------------------------------------------------------------------------------
