@@ -291,6 +291,34 @@ class LastFoldIn:
         return self._value
 
 
+class FoldedInUser:
+    """The user folded into a fitted embedding model from the ratings an observation shows, in torch.
+
+    :func:`recgym.scenario.fold_in` on the model's item side, held as float64 tensors on the
+    device of the first call (plain attributes, not buffers: a head's checkpoint keys stay its own).
+
+    :param model: the fitted embedding model (``item_embeddings``, ``item_bias``, ``global_mean``,
+        ``reg``, ``bias_reg``, ``scale``).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._tables: tuple[th.Tensor, ...] | None = None
+
+    def __call__(self, observation: PyTorchObs, device: th.device) -> tuple[th.Tensor, th.Tensor]:
+        """``(U [B, d], b [B])`` in float64 on ``device``."""
+        model, scale = self.model, self.model.scale
+        if self._tables is None or self._tables[0].device != device:
+            self._tables = tuple(
+                th.as_tensor(np.asarray(array, dtype=np.float64), device=device)
+                for array in (model.item_embeddings, model.item_bias,
+                              1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]))
+        ratings = observation["history_feedback"].to(device).double() * scale.half_range + scale.midpoint
+        factors, item_bias, inverse_penalty = self._tables
+        return fold_in(factors, item_bias, float(model.global_mean), inverse_penalty,
+                       observation["history_items"], ratings, observation["history_mask"])
+
+
 class PriorQHead(_HistoryTermHead):
     """A labelled hybrid: greedy-pmf's predicted rating is an *input* of this head, not learnt from the state.
 
@@ -333,9 +361,8 @@ class PriorQHead(_HistoryTermHead):
         factors = th.as_tensor(np.asarray(prior_model.item_embeddings, dtype=np.float64))[: self.n_items]
         bias = th.as_tensor(np.asarray(prior_model.item_bias, dtype=np.float64))[: self.n_items]
         self.register_buffer("prior_design", th.cat([factors, bias[:, None]], dim=1))  # [V_j, c_j]
-        # the whole model's fold-in tables (the history may hold items past the action space); plain
-        # attributes, not buffers, so checkpoints keep their keys
-        self._fold_in_tables: tuple[th.Tensor, ...] | None = None
+        # over the whole model's items (the history may hold items past the action space)
+        self.folded_in_user = FoldedInUser(prior_model)
 
     def prior(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
@@ -351,14 +378,7 @@ class PriorQHead(_HistoryTermHead):
         """:meth:`prior` computed afresh (no memo)."""
         model, scale = self.prior_model, self.prior_model.scale
         device = self.prior_design.device
-        if self._fold_in_tables is None or self._fold_in_tables[0].device != device:
-            self._fold_in_tables = tuple(
-                th.as_tensor(np.asarray(array, dtype=np.float64), device=device)
-                for array in (model.item_embeddings, model.item_bias,
-                              1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]))
-        ratings = observation["history_feedback"].double() * scale.half_range + scale.midpoint
-        factors, user_bias = fold_in(*self._fold_in_tables[:2], float(model.global_mean), self._fold_in_tables[2],
-                                     observation["history_items"], ratings, observation["history_mask"])
+        factors, user_bias = self.folded_in_user(observation, device)
         user = th.cat([factors, th.ones_like(user_bias).unsqueeze(1)], dim=1)  # [U_i, 1]
         design = self.prior_design if items is None else self.prior_design[items.long()]
         rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
@@ -388,7 +408,7 @@ class CrossQHead(QHead):
     * ``phi_a = [V_a, c_a, g_a]``: the embedding model's item factors and item bias and the
       item's topic shares ``g_a`` (topic flags normalised to sum 1), fixed descriptors;
     * ``u(s) = [U, b, 1]``: the user folded into the embedding model from the ratings the
-      observation shows (:func:`recgym.scenario.fold_in_users`, for every user, so training
+      observation shows (:func:`recgym.scenario.fold_in`, for every user, so training
       and test users look alike), ``s`` the encoder's state; ``W_u`` and ``W_s`` are learned
       linear maps, **zero at the start**: the head is not handed the model's rating, it learns
       the map from the user vector to the item descriptors from the reward;
@@ -431,6 +451,7 @@ class CrossQHead(QHead):
         if "history_items" not in inputs.observation_space.spaces:
             raise ValueError("q_head='cross' needs 'history_items' in the observation; use q_head='linear'")
         self.embedding_model = embedding_model
+        self.folded_in_user = FoldedInUser(embedding_model)
         flags = _item_array(item_features, n_items).double()  # [I, T]
         shares = flags / flags.sum(dim=1, keepdim=True).clamp_min(1.0)
         factors = th.as_tensor(np.asarray(embedding_model.item_embeddings, dtype=np.float64))[:n_items]
@@ -463,12 +484,8 @@ class CrossQHead(QHead):
     def user_vector(self, observation: PyTorchObs) -> th.Tensor:
         """``u(s) = [U, b, 1]`` ``[B, d + 2]``: the user folded in from the ratings the observation shows."""
         def compute() -> th.Tensor:
-            model, scale = self.embedding_model, self.embedding_model.scale
-            numpy_obs = {k: observation[k].detach().cpu().numpy() for k in LastFoldIn._KEYS}
-            ratings = numpy_obs["history_feedback"].astype(np.float64) * scale.half_range + scale.midpoint
-            factors, bias = fold_in_users(model, numpy_obs["history_items"], ratings, numpy_obs["history_mask"])
-            user = np.concatenate([factors, bias[:, None], np.ones((factors.shape[0], 1))], axis=1)
-            return th.as_tensor(user, dtype=th.float32, device=self.item_phi.device)
+            factors, bias = self.folded_in_user(observation, self.item_phi.device)
+            return th.cat([factors, bias.unsqueeze(1), th.ones_like(bias).unsqueeze(1)], dim=1).float()
 
         return self.fold_in_memo.get(observation, compute)
 
