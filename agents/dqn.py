@@ -74,7 +74,7 @@ class MaskedQNetwork(QNetwork):
 
     The encoder is SB3's features extractor (a state encoder), the head a
     :class:`agents.q_heads.QHead` (``LinearQHead``, the default; ``DotQHead``, ``FeaturesQHead``,
-    ``HistoryQHead``, ``TargetQHead``, and the labelled hybrid ``PriorQHead``, which takes
+    ``HistoryQHead``, ``CrossQHead``, ``TargetQHead``, and the labelled hybrid ``PriorQHead``, which takes
     greedy-pmf's rating as an input; docs/agents.md). SB3's per-item MLP is built first, as SB3's
     ``QNetwork`` does, so that a seed gives the initial weights it gave before heads were classes.
 

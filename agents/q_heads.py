@@ -27,6 +27,7 @@ aliases of the classes, resolved in one place: :data:`Q_HEADS`, :func:`resolve_q
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -290,6 +291,34 @@ class LastFoldIn:
         return self._value
 
 
+class FoldedInUser:
+    """The user folded into a fitted embedding model from the ratings an observation shows, in torch.
+
+    :func:`recgym.scenario.fold_in` on the model's item side, held as float64 tensors on the
+    device of the first call (plain attributes, not buffers: a head's checkpoint keys stay its own).
+
+    :param model: the fitted embedding model (``item_embeddings``, ``item_bias``, ``global_mean``,
+        ``reg``, ``bias_reg``, ``scale``).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._tables: tuple[th.Tensor, ...] | None = None
+
+    def __call__(self, observation: PyTorchObs, device: th.device) -> tuple[th.Tensor, th.Tensor]:
+        """``(U [B, d], b [B])`` in float64 on ``device``."""
+        model, scale = self.model, self.model.scale
+        if self._tables is None or self._tables[0].device != device:
+            self._tables = tuple(
+                th.as_tensor(np.asarray(array, dtype=np.float64), device=device)
+                for array in (model.item_embeddings, model.item_bias,
+                              1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]))
+        ratings = observation["history_feedback"].to(device).double() * scale.half_range + scale.midpoint
+        factors, item_bias, inverse_penalty = self._tables
+        return fold_in(factors, item_bias, float(model.global_mean), inverse_penalty,
+                       observation["history_items"], ratings, observation["history_mask"])
+
+
 class PriorQHead(_HistoryTermHead):
     """A labelled hybrid: greedy-pmf's predicted rating is an *input* of this head, not learnt from the state.
 
@@ -332,9 +361,8 @@ class PriorQHead(_HistoryTermHead):
         factors = th.as_tensor(np.asarray(prior_model.item_embeddings, dtype=np.float64))[: self.n_items]
         bias = th.as_tensor(np.asarray(prior_model.item_bias, dtype=np.float64))[: self.n_items]
         self.register_buffer("prior_design", th.cat([factors, bias[:, None]], dim=1))  # [V_j, c_j]
-        # the whole model's fold-in tables (the history may hold items past the action space); plain
-        # attributes, not buffers, so checkpoints keep their keys
-        self._fold_in_tables: tuple[th.Tensor, ...] | None = None
+        # over the whole model's items (the history may hold items past the action space)
+        self.folded_in_user = FoldedInUser(prior_model)
 
     def prior(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
         """``p_a(s)``: the folded-in user's predicted rating, in reward units, ``[B, n_items]`` (or ``[B, k]``).
@@ -350,14 +378,7 @@ class PriorQHead(_HistoryTermHead):
         """:meth:`prior` computed afresh (no memo)."""
         model, scale = self.prior_model, self.prior_model.scale
         device = self.prior_design.device
-        if self._fold_in_tables is None or self._fold_in_tables[0].device != device:
-            self._fold_in_tables = tuple(
-                th.as_tensor(np.asarray(array, dtype=np.float64), device=device)
-                for array in (model.item_embeddings, model.item_bias,
-                              1.0 / np.r_[np.full(model.dim, model.reg), model.bias_reg]))
-        ratings = observation["history_feedback"].double() * scale.half_range + scale.midpoint
-        factors, user_bias = fold_in(*self._fold_in_tables[:2], float(model.global_mean), self._fold_in_tables[2],
-                                     observation["history_items"], ratings, observation["history_mask"])
+        factors, user_bias = self.folded_in_user(observation, device)
         user = th.cat([factors, th.ones_like(user_bias).unsqueeze(1)], dim=1)  # [U_i, 1]
         design = self.prior_design if items is None else self.prior_design[items.long()]
         rating = design @ user.T if items is None else (design * user.unsqueeze(1)).sum(-1)
@@ -371,6 +392,127 @@ class PriorQHead(_HistoryTermHead):
         bias = self.item_bias if items is None else self.item_bias[items.long()]
         return (scale.unsqueeze(1) * self.prior(observation, items) + shift.unsqueeze(1) + bias
                 + self.history_term(observation, features, items))
+
+    def forward(self, features: th.Tensor | None, observation: PyTorchObs) -> th.Tensor:
+        return self._values(features, observation, None)
+
+    def item_values(self, features: th.Tensor | None, observation: PyTorchObs, items: th.Tensor) -> th.Tensor:
+        return self._values(features, observation, items)
+
+
+class CrossQHead(QHead):
+    """Learns the rating model's ranking and the topic rule from the state: ``f(s)^T phi_a + c_a + cross term``.
+
+    ``Q(s, a) = (W_u u(s) + W_s s)^T phi_a + c_a + v(s) + sum_k w_k(s) m_k o(a, h_k)``:
+
+    * ``phi_a = [V_a, c_a, g_a]``: the embedding model's item factors and item bias and the
+      item's topic shares ``g_a`` (topic flags normalised to sum 1), fixed descriptors;
+    * ``u(s) = [U, b, 1]``: the user folded into the embedding model from the ratings the
+      observation shows (:func:`recgym.scenario.fold_in`, for every user, so training
+      and test users look alike), ``s`` the encoder's state; ``W_u`` and ``W_s`` are learned
+      linear maps, **zero at the start**: the head is not handed the model's rating, it learns
+      the map from the user vector to the item descriptors from the reward;
+    * ``o(a, h_k) = g_a^T t(h_k)``: the topic overlap of ``a`` with the k-th item the episode
+      showed (``t`` its topic flags, ``m_k`` its mask), the cross features of the candidate
+      with the recent history; ``w_k(s)`` a linear map of the state, zero at the start;
+    * ``c_a`` per-item biases and ``v(s)`` (an MLP of the state plus a linear term in
+      ``u(s)``) a value that does not depend on the item.
+
+    ``greedy-pmf-topics`` is one setting of it: ``W_u u = [U, 1, 0] / h`` (``h`` the scale's
+    half range) and ``w_k = -lambda`` on the rule's last ``window`` items (tests/test_q_heads.py
+    checks that it then ranks items as the rule does). Linear in ``phi_a`` as the ``features``
+    head, with the user side read from the fold-in rather than from the encoder alone.
+
+    :param embedding_model: the fitted embedding model (``item_embeddings``, ``item_bias``,
+        ``global_mean``, ``scale``, ``reg``, ``bias_reg``; ``agents.make`` passes the scenario's,
+        fitted on the training users only). Its item side and its fold-in are used, never its
+        predicted rating.
+    :param item_features: ``(n_items, T)`` topic flags (``agents.make`` passes DEERS's item
+        categories, :func:`agents.categories.item_categories`, the rule's topics).
+    :param state_terms: with False, the encoder's state enters only ``v(s)``: ``f = W_u u(s)``
+        (no ``W_s s``) and the ``w_k`` are learned constants, the rule's own form.
+    """
+
+    scenario_inputs: ClassVar[dict[str, str]] = {"embedding_model": "embedding_model",
+                                                 "item_features": "item_categories"}
+
+    def __init__(self, inputs: QHeadInputs, embedding_model: Any = None,
+                 item_features: np.ndarray | None = None, state_terms: bool = True) -> None:
+        super().__init__(inputs)
+        n_items = self.n_items
+        if not all(hasattr(embedding_model, k) for k in ("item_embeddings", "item_bias", "global_mean", "scale")):
+            raise ValueError("q_head='cross' needs embedding_model, a fitted embedding model such as the scenario's "
+                             f"PMFSimulator (agents.make passes it), got {type(embedding_model).__name__}")
+        if embedding_model.n_items < n_items:
+            raise ValueError(f"embedding_model has {embedding_model.n_items} items, the action space {n_items}")
+        if item_features is None:
+            raise ValueError("q_head='cross' needs item_features, (n_items, T) topic flags (agents.make passes "
+                             "the scenario's item categories)")
+        if "history_items" not in inputs.observation_space.spaces:
+            raise ValueError("q_head='cross' needs 'history_items' in the observation; use q_head='linear'")
+        self.embedding_model = embedding_model
+        self.folded_in_user = FoldedInUser(embedding_model)
+        flags = _item_array(item_features, n_items).double()  # [I, T]
+        shares = flags / flags.sum(dim=1, keepdim=True).clamp_min(1.0)
+        factors = th.as_tensor(np.asarray(embedding_model.item_embeddings, dtype=np.float64))[:n_items]
+        bias = th.as_tensor(np.asarray(embedding_model.item_bias, dtype=np.float64))[:n_items]
+        self.register_buffer("item_phi", th.cat([factors, bias[:, None], shares], dim=1).float())  # [I, D]
+        # padding row n_items: no topic, so an empty history slot overlaps with nothing
+        self.register_buffer("history_topics", th.cat([flags, th.zeros(1, flags.shape[1], dtype=flags.dtype)]).float())
+        self.register_buffer("item_shares", shares.float())  # [I, T]
+        self.user_dim = factors.shape[1] + 2  # [U, b, 1]
+        self.history_length = int(inputs.observation_space["history_items"].shape[0])
+        phi_dim = self.item_phi.shape[1]
+        self.state_terms = bool(state_terms)
+        #: how many of the state's coordinates W_s and w_k(s) read: all, or none (w_k its bias alone)
+        self.state_inputs = int(inputs.features_dim) if self.state_terms else 0
+        self.user_map = nn.Linear(self.user_dim, phi_dim, bias=False)  # W_u
+        with warnings.catch_warnings():
+            # with no state inputs the weights are empty and torch warns that initialising them does nothing
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+            self.state_map = nn.Linear(self.state_inputs, phi_dim, bias=False)  # W_s
+            self.cross_weights = nn.Linear(self.state_inputs, self.history_length)  # w_k(s)
+        self.user_value = nn.Linear(self.user_dim, 1, bias=False)
+        for layer in (self.user_map, self.state_map, self.cross_weights, self.user_value):
+            nn.init.zeros_(layer.weight)  # learned from the reward, from nothing
+        nn.init.zeros_(self.cross_weights.bias)
+        self.value = inputs.mlp(1)  # v(s)
+        self.item_bias = nn.Parameter(th.zeros(n_items))  # c_a
+        #: the fold-in memo, one for the online and the target network
+        self.fold_in_memo: LastFoldIn = inputs.shared.setdefault("fold_in_user_memo", LastFoldIn())
+
+    def user_vector(self, observation: PyTorchObs) -> th.Tensor:
+        """``u(s) = [U, b, 1]`` ``[B, d + 2]``: the user folded in from the ratings the observation shows."""
+        def compute() -> th.Tensor:
+            factors, bias = self.folded_in_user(observation, self.item_phi.device)
+            return th.cat([factors, bias.unsqueeze(1), th.ones_like(bias).unsqueeze(1)], dim=1).float()
+
+        return self.fold_in_memo.get(observation, compute)
+
+    def cross_features(self, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
+        """``o(a, h_k) m_k`` ``[B, I, N]`` (or ``[B, k, N]`` for ``items``): topic overlap with each shown item."""
+        n_items = self.n_items
+        ids = observation["history_items"].long().clamp(0, n_items)  # [B, N]
+        mask = observation["history_mask"] > 0
+        ids = th.where(mask, ids, th.full_like(ids, n_items))
+        history = self.history_topics[ids]  # [B, N, T]
+        if items is None:
+            return th.einsum("it,bnt->bin", self.item_shares, history)
+        return th.einsum("bkt,bnt->bkn", self.item_shares[items.long()], history)
+
+    def _values(self, features: th.Tensor, observation: PyTorchObs, items: th.Tensor | None) -> th.Tensor:
+        user = self.user_vector(observation)  # [B, d + 2]
+        state = features[:, : self.state_inputs]  # [B, |s|] or [B, 0]
+        taste = self.user_map(user) + self.state_map(state)  # f(s) [B, D]
+        cross = self.cross_features(observation, items)  # [B, I or k, N]
+        weights = self.cross_weights(state)  # [B, N]
+        if items is None:
+            preference = taste @ self.item_phi.T + self.item_bias  # [B, I]
+        else:
+            items = items.long()
+            preference = (self.item_phi[items] * taste.unsqueeze(1)).sum(-1) + self.item_bias[items]
+        value = self.value(features) + self.user_value(user)  # [B, 1]
+        return preference + (cross * weights.unsqueeze(1)).sum(-1) + value
 
     def forward(self, features: th.Tensor | None, observation: PyTorchObs) -> th.Tensor:
         return self._values(features, observation, None)
@@ -424,6 +566,7 @@ Q_HEADS: dict[str, type[QHead]] = {
     "history": HistoryQHead,
     "prior": PriorQHead,
     "target": TargetQHead,
+    "cross": CrossQHead,
 }
 
 

@@ -28,8 +28,10 @@ from torch import nn
 
 import agents
 from agents.categories import item_categories
+from agents.baselines import TopicAwareGreedyAgent
 from agents.q_heads import (
     Q_HEADS,
+    CrossQHead,
     DotQHead,
     FeaturesQHead,
     HistoryQHead,
@@ -118,7 +120,9 @@ def test_a_bad_head_argument_names_the_head_and_the_arguments(scenario):
 def test_the_prior_head_is_labelled_a_hybrid():
     assert "labelled hybrid" in PriorQHead.__doc__ and "greedy-pmf's predicted rating is an *input*" in PriorQHead.__doc__
     assert PriorQHead.scenario_inputs["prior_model"] == "embedding_model"
-    assert all("embedding_model" not in h.scenario_inputs.values() for h in Q_HEADS.values() if h is not PriorQHead)
+    # the cross head reads the embedding model's item side and fold-in, never its rating (test below)
+    assert all("embedding_model" not in h.scenario_inputs.values() for h in Q_HEADS.values()
+               if h not in (PriorQHead, CrossQHead))
 
 
 class BiasPlusTopicsQHead(QHead):
@@ -152,6 +156,79 @@ def test_a_custom_head_plugs_in_gets_its_scenario_inputs_and_saves(scenario, tmp
     assert type(loaded.q_net.head) is BiasPlusTopicsQHead
     with torch.no_grad():
         assert torch.equal(loaded.q_net.q_values(obs), every)
+
+
+# -- the cross head -------------------------------------------------------------------------------
+
+
+def history_obs(scenario: Scenario, users: str, steps: int = 4) -> dict[str, np.ndarray]:
+    """Observations of 4 episodes after ``steps`` random recommendations (a history to overlap with)."""
+    env = RecommendationVectorEnv(4, scenario=scenario, users=users, action_mode="discrete")
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(steps):
+        obs, *_ = env.step(rng.integers(0, N_ITEMS, size=4))
+    return obs
+
+
+def test_the_cross_head_scores_every_item_and_starts_without_the_rating(scenario):
+    model = agents.make("dqn", vec_env(scenario), seed=2, policy_kwargs={"q_head": "cross"})
+    head = model.q_net.head
+    assert isinstance(head, CrossQHead) and head.embedding_model is scenario.embedding_model
+    obs = model.policy.obs_to_tensor(history_obs(scenario, "train"))[0]
+    with torch.no_grad():
+        every = model.q_net.q_values(obs)
+        assert every.shape == (4, N_ITEMS)
+        items = torch.tensor([[3, 7, 0]] * 4)
+        torch.testing.assert_close(model.q_net.q_values(obs, items), every[:, [3, 7, 0]])
+        assert head.cross_features(obs, None).shape == (4, N_ITEMS, head.history_length)
+    # zero maps: every item has the same value at the start, greedy-pmf's ranking is not handed to it
+    torch.testing.assert_close(every, every[:, :1].expand_as(every))
+
+
+@pytest.mark.parametrize("state_terms", [True, False])
+def test_the_cross_head_can_represent_greedy_pmf_topics_exactly(scenario, state_terms):
+    """Expressiveness: with the rule's weights set by hand it ranks items as greedy-pmf-topics (not a default)."""
+    env = RecommendationVectorEnv(4, scenario=scenario, users="test", action_mode="discrete")
+    rule = TopicAwareGreedyAgent(env, scenario=scenario)  # test users: folded in from the history, as the head
+    model = agents.make("dqn", vec_env(scenario), seed=2,
+                        policy_kwargs={"q_head": "cross", "q_head_kwargs": {"state_terms": state_terms}})
+    head = model.q_net.head
+    assert head.cross_weights.weight.shape[1] == (head.state_inputs if state_terms else 0)
+    half, dim = scenario.log.scale.half_range, scenario.embedding_model.dim
+    with torch.no_grad():
+        head.user_map.weight.zero_()
+        head.user_map.weight[:dim, :dim] = torch.eye(dim) / half  # U / h against V_a
+        head.user_map.weight[dim, dim + 1] = 1.0 / half  # 1 / h against c_a
+        head.cross_weights.bias.zero_()
+        head.cross_weights.bias[-rule.window:] = -rule.penalty  # -lambda on the rule's last `window` items
+    obs = history_obs(scenario, "test")
+    assert obs["history_mask"][:, -rule.window:].all()
+    scores = rule.scores(obs)  # mu + b + c_a + U.V_a - lambda h penalty_a
+    with torch.no_grad():
+        q = model.q_net.q_values(model.policy.obs_to_tensor(obs)[0]).double().numpy() * half
+    # the same up to a constant per state (mu + b and the head's value v(s)): the same ranking
+    np.testing.assert_allclose(q - q[:, :1], scores - scores[:, :1], atol=1e-3)
+    assert (rule.recent.penalty(obs) > 0).any()  # the topic term did take part
+    np.testing.assert_array_equal(np.argsort(-q, axis=1, kind="stable")[:, :10],
+                                  np.argsort(-scores, axis=1, kind="stable")[:, :10])
+
+
+def test_the_cross_head_saves_and_loads(scenario, tmp_path):
+    model, updates = trained(scenario, {"q_head": "cross"}, steps=64)
+    assert updates > 0
+    obs = tensor_obs(model, scenario)
+    model.save(tmp_path / "cross.zip")
+    loaded = agents.load(tmp_path / "cross.zip", vec_env(scenario))
+    assert type(loaded.q_net.head) is CrossQHead
+    with torch.no_grad():
+        assert torch.equal(loaded.q_net.q_values(obs), model.q_net.q_values(obs))
+
+
+def test_the_cross_head_needs_its_inputs(scenario):
+    with pytest.raises(ValueError, match="q_head='cross' needs embedding_model"):
+        agents.make("dqn", vec_env(scenario), policy_kwargs={"q_head": "cross",
+                                                             "q_head_kwargs": {"embedding_model": "pmf"}})
 
 
 # -- runs saved before the heads were classes -------------------------------------------------------
