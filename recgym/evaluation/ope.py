@@ -23,7 +23,9 @@ product over the prefix (``w_{-1} = 1``); ``q̂(s, a)`` a reward model and
 * ``fqe``, the direct method with **fitted Q evaluation** (Le, Voloshin & Yue 2019, "Batch policy learning
   under constraints", §4 and Algorithm 3; here its finite-horizon, time-indexed form by backward induction):
   ``V = 1/n Σ_i V̂_0(s_{i,0})``. ``Q̂_t(s, a) = Σ_k c_{t,k} x(s, a)^k`` with ``x`` the reward model's score
-  (greedy-pmf's predicted rating) and ``k = 0..degree`` (the reward model's degree), and
+  (greedy-pmf's predicted rating) clipped to the range of logged scores the reward model was fitted on (a
+  polynomial extrapolated past the data, compounded over the backward steps, runs away), and
+  ``k = 0..degree`` (the reward model's degree), and
   ``V̂_t(s) = Σ_a π(a|s) Q̂_t(s, a) = Σ_k c_{t,k} m_k(s)`` with the target-weighted moments
   ``m_k(s) = Σ_a π(a|s) x(s, a)^k`` (over the available items: ``π`` is 0 elsewhere). From the last step
   ``H - 1`` back to 0, ``c_t`` is least squares of ``y = r_t + γ V̂_{t+1}(s_{t+1})`` on the logged
