@@ -283,6 +283,12 @@ def per_decision_weights(d: DecisionArrays, max_weight: float | None = None) -> 
     return weights, previous
 
 
+def fqe_features(d: DecisionArrays) -> tuple[np.ndarray, np.ndarray]:
+    """FQE's features: ``x(s_t, a_t)^k`` of each logged decision (``Q̂_t = features @ c_t``) and the target's moments
+    ``m_k(s_t)`` (``V̂_t = moments @ c_t``), ``k = 0..degree``, each ``(N, degree + 1)``."""
+    return np.vander(d.logged_scores, d.target_moments.shape[1], increasing=True), d.target_moments
+
+
 def fqe_coefficients(d: DecisionArrays, gamma: float = 1.0, counts: np.ndarray | None = None,
                      min_samples: int = FQE_MIN_SAMPLES) -> np.ndarray:
     """Fitted Q evaluation of the target by backward induction: ``(B, H, degree + 1)`` coefficients ``c_t``.
@@ -302,7 +308,7 @@ def fqe_coefficients(d: DecisionArrays, gamma: float = 1.0, counts: np.ndarray |
         raise ValueError(f"min_samples must be at least 1, got {min_samples!r}")
     n_episodes, horizon = int(d.episode.max()) + 1, int(d.step.max()) + 1
     counts = np.ones((1, n_episodes)) if counts is None else np.asarray(counts, dtype=np.float64)
-    features = np.vander(d.logged_scores, d.target_moments.shape[1], increasing=True)
+    features, value_features = fqe_features(d)
     # the decision after each one in its episode (episodes are whole and in order), -1 where the episode ended
     following = np.arange(1, len(d.episode) + 1)
     has_next = np.zeros(len(d.episode), dtype=bool)
@@ -317,7 +323,7 @@ def fqe_coefficients(d: DecisionArrays, gamma: float = 1.0, counts: np.ndarray |
         rows = np.flatnonzero((d.step >= low) & (d.step <= t))
         next_rows = following[rows]
         # the (H - t)-step return-to-go of each pooled decision, under the resample's own V̂_{t+1}
-        next_values = np.einsum("rk,bk->br", d.target_moments[np.maximum(next_rows, 0)],
+        next_values = np.einsum("rk,bk->br", value_features[np.maximum(next_rows, 0)],
                                 coefficients[:, t + 1]) * (next_rows >= 0)
         targets = d.rewards[rows][None, :] + gamma * next_values
         weights = counts[:, d.episode[rows]]
@@ -376,13 +382,13 @@ def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: 
         # the full log's fit gives the value; each resample refits FQE on its own episodes (cheap: K x K solves)
         fits = fqe_coefficients(d, gamma, np.concatenate([np.ones((1, n)), counts]), min_samples)
         per_fit = fits[:, d.step, :]  # (1 + B, N, K): each decision's step's coefficients
-        values = np.einsum("nk,bnk->bn", d.target_moments, per_fit)
+        features, value_features = fqe_features(d)
+        values = np.einsum("nk,bnk->bn", value_features, per_fit)
         if estimator == "fqe":
             first = np.flatnonzero(d.step == 0)  # one per episode, in episode order
             per_episode = values[:, first]
         else:
-            q = np.einsum("nk,bnk->bn", np.vander(d.logged_scores, d.target_moments.shape[1], increasing=True),
-                          per_fit)
+            q = np.einsum("nk,bnk->bn", features, per_fit)
             w, w_prev = weights[d.episode, d.step], previous[d.episode, d.step]
             terms = discount[d.step] * (w * (d.rewards - q) + w_prev * values)
             per_episode = np.zeros((terms.shape[0], n))

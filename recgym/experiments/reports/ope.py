@@ -248,12 +248,13 @@ def dr_diagnosis(env: dict[str, Any], graded: list[dict[str, Any]]) -> list[str]
                   f"the one-step DR (whose first-step model value v̂(s_0) alone is {first_ratio:.2f}; one step of "
                   f"{env['max_steps']} is {1 / env['max_steps']:.2f}). Where a logged episode leaves the target's "
                   "item its weight is zero from then on and DR keeps the model's value of the state it reached: "
-                  "with FQE that is V̂_t, a return-to-go, so DR stays within "
-                  f"{gap:.2f} of the truth (mean |DR − FQE| / truth) of FQE's estimate there, and its error in these "
-                  f"cells is FQE's. FQE's RMSE exceeds DM's in {fqe_worse} of them: FQE's one-score polynomial "
-                  "regresses the return-to-go (which depends on boredom, topics and leaving, none of which the "
-                  "score sees) on the logging policy's states and actions, where DM sums a one-step model at each "
-                  "logged state and is less exposed to the logging policy's choice of actions."]
+                  "with FQE that is V̂_t, a return-to-go, where the one-step DR keeps one step's worth. DR's mean "
+                  f"estimate differs from FQE's by {gap:.2f} of the truth on average there, so its error in these "
+                  f"cells is mostly FQE's. FQE's RMSE exceeds DM's in {fqe_worse} of them: its feature is the "
+                  "logged item's score alone, so the part of the return-to-go that belongs to the user (a user "
+                  "whose logged item scores high is one whose later items score high too) is credited to the "
+                  "item's score and carried to the target's items, and boredom, topics and leaving are not in the "
+                  "score at all; DM sums a one-step model at each logged state instead."]
     if reached:
         mean_of = (lambda e, key: float(np.mean([c[e][key] for c in reached])))
         lines += [f"In the {len(reached)} losing cells where at least 5% of the logged episodes follow the target to "
