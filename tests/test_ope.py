@@ -379,3 +379,33 @@ def test_ranking_agreement_counts_the_order_and_the_top_policy():
     assert np.isnan(ranking_agreement(truth, {"bc": 1.0, "cql": 1.0, "bcq": 1.0})["spearman"])
     with pytest.raises(ValueError, match="the same in truth and estimates"):
         ranking_agreement(truth, {"bc": 1.0})
+
+
+def test_a_target_that_plays_masked_items_is_refused(run, pmf, softmax_log):
+    import dataclasses
+
+    masks = softmax_log.action_masks.copy()
+    masks[:, 0] = softmax_log.actions == 0  # item 0 unavailable wherever it was not the logged action
+
+    class IgnoresMask:
+        def action_probabilities(self, observations, masks):
+            return np.full(masks.shape, 1.0 / masks.shape[1])
+
+    masked_log = dataclasses.replace(softmax_log, action_masks=masks)
+    with pytest.raises(ValueError, match="rules out"):
+        decision_arrays(masked_log, IgnoresMask(), RatingRewardModel(pmf).fit(softmax_log))
+    # the FQE moments of a target that respects the mask: m_0 = 1 (its probabilities sum to 1 over the mask)
+    d = decision_arrays(masked_log, UniformProbabilities(), RatingRewardModel(pmf).fit(softmax_log))
+    assert np.allclose(d.target_moments[:, 0], 1.0) and np.all(np.isfinite(d.target_moments))
+
+
+def test_the_committed_ope_page_is_what_its_saved_numbers_render():
+    # docs/results/ope.md is generated: `python scripts/ope.py --from-json docs/results/ope.json` rewrites it
+    import json
+    from pathlib import Path
+
+    from recgym.experiments.reports.ope import PLOT_NAME, render_page
+
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    saved = json.loads((results / "ope.json").read_text(encoding="utf-8"))
+    assert render_page(saved, PLOT_NAME) == (results / "ope.md").read_text(encoding="utf-8")
