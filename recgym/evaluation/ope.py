@@ -328,8 +328,10 @@ def fqe_coefficients(d: DecisionArrays, gamma: float = 1.0, counts: np.ndarray |
         targets = d.rewards[rows][None, :] + gamma * next_values
         weights = counts[:, d.episode[rows]]
         x = features[rows]
-        gram = np.einsum("br,rk,rl->bkl", weights, x, x)
-        moment = np.einsum("br,rk->bk", weights * targets, x)
+        k = x.shape[1]
+        # weighted normal equations of every fit at once, as matrix products: (B, R) @ (R, K*K) and (B, R) @ (R, K)
+        gram = (weights @ (x[:, :, None] * x[:, None, :]).reshape(len(rows), k * k)).reshape(-1, k, k)
+        moment = (weights * targets) @ x
         coefficients[:, t] = np.einsum("bkl,bl->bk", np.linalg.pinv(gram, rcond=1e-12), moment)
     return coefficients[:, :horizon]
 
@@ -381,18 +383,20 @@ def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: 
     elif estimator in ("fqe", "dr"):
         # the full log's fit gives the value; each resample refits FQE on its own episodes (cheap: K x K solves)
         fits = fqe_coefficients(d, gamma, np.concatenate([np.ones((1, n)), counts]), min_samples)
-        per_fit = fits[:, d.step, :]  # (1 + B, N, K): each decision's step's coefficients
         features, value_features = fqe_features(d)
-        values = np.einsum("nk,bnk->bn", value_features, per_fit)
-        if estimator == "fqe":
-            first = np.flatnonzero(d.step == 0)  # one per episode, in episode order
-            per_episode = values[:, first]
-        else:
-            q = np.einsum("nk,bnk->bn", features, per_fit)
-            w, w_prev = weights[d.episode, d.step], previous[d.episode, d.step]
-            terms = discount[d.step] * (w * (d.rewards - q) + w_prev * values)
-            per_episode = np.zeros((terms.shape[0], n))
-            np.add.at(per_episode, (slice(None), d.episode), terms)
+        # (1 + B, n_episodes), step by step: an episode has at most one decision per step, so memory stays
+        # at one row per episode and fit whatever the log's length
+        per_episode = np.zeros((fits.shape[0], n))
+        for t in range(horizon if estimator == "dr" else 1):
+            rows = np.flatnonzero(d.step == t)
+            episodes = d.episode[rows]
+            values = fits[:, t] @ value_features[rows].T  # V̂_t(s_t)
+            if estimator == "fqe":
+                per_episode[:, episodes] = values
+            else:
+                q = fits[:, t] @ features[rows].T  # Q̂_t(s_t, a_t)
+                w, w_prev = weights[episodes, t], previous[episodes, t]
+                per_episode[:, episodes] += discount[t] * (w * (d.rewards[rows] - q) + w_prev * values)
         value = float(per_episode[0].mean())
         replicates = np.einsum("be,be->b", counts, per_episode[1:]) / n
     else:
