@@ -20,12 +20,37 @@ product over the prefix (``w_{-1} = 1``); ``q̂(s, a)`` a reward model and
   logged states. No propensities; biased twice over: by the model's error, and because the states
   (and episode lengths) are the logging policy's, not the target's. It is the myopic DM: ``q̂`` is the
   immediate reward, not a fitted Q-function.
-* ``dr``, per-decision doubly robust (Jiang & Li 2016, eq. 9-10; Thomas & Brunskill 2016, eq. 2):
-  ``V = 1/n Σ_i Σ_t γ^t [w_{i,t} (r_{i,t} - q̂(s_{i,t}, a_{i,t})) + w_{i,t-1} v̂(s_{i,t})]``, the unrolled
-  form of Jiang & Li's recursion ``V_DR(t) = v̂(s_t) + ρ_t (r_t + γ V_DR(t+1) - q̂(s_t, a_t))``. With
-  ``q̂`` the immediate-reward model (their ``Q̂`` taken myopic), the control variate
-  ``w_{t-1} (v̂(s_t) - ρ_t q̂(s_t, a_t))`` has zero mean given exact propensities, so DR is unbiased like
-  PDIS whatever ``q̂``, with less variance the better ``q̂`` predicts the immediate reward.
+* ``fqe``, the direct method with **fitted Q evaluation** (Le, Voloshin & Yue 2019, "Batch policy learning
+  under constraints", §4 and Algorithm 3; here its finite-horizon, time-indexed form by backward induction):
+  ``V = 1/n Σ_i V̂_0(s_{i,0})``. ``Q̂_t(s, a) = Σ_k c_{t,k} x(s, a)^k`` with ``x`` the reward model's score
+  (greedy-pmf's predicted rating) clipped to the range of logged scores the reward model was fitted on (a
+  polynomial extrapolated past the data, compounded over the backward steps, runs away), and
+  ``k = 0..degree`` (the reward model's degree), and
+  ``V̂_t(s) = Σ_a π(a|s) Q̂_t(s, a) = Σ_k c_{t,k} m_k(s)`` with the target-weighted moments
+  ``m_k(s) = Σ_a π(a|s) x(s, a)^k`` (over the available items: ``π`` is 0 elsewhere). From the last step
+  ``H - 1`` back to 0, ``c_t`` is least squares of ``y = r_t + γ V̂_{t+1}(s_{t+1})`` on the logged
+  ``(s_t, a_t)`` at step ``t``; ``V̂_{t+1} = 0`` where the logged episode ended at ``t`` (the user left, or
+  the step budget ran out: the return ends with the episode, as in the online protocol and the absorbing
+  state of ``wpdis``), so at the log's ``max_steps`` horizon ``H`` the target is the reward alone. A step
+  with fewer than ``min_samples`` logged decisions (episodes that left early thin the late steps) is pooled
+  with the earlier steps ``t' < t`` nearest to it until the pool has ``min_samples``: every pooled
+  decision gets the same target ``r_{t'} + γ V̂_{t+1}(s_{t'+1})``, the ``H - t``-step return-to-go, which
+  assumes the dynamics do not depend on the step index (recgym's state carries the history; only the
+  budget counts steps). Biased by the features (a polynomial of one score cannot express boredom or
+  leaving) and by the logging policy's state distribution, but it models the **return-to-go**, not the
+  next reward.
+* ``dr``, per-decision doubly robust (Jiang & Li 2016, eq. 9-10; Thomas & Brunskill 2016, eq. 2) with the
+  FQE model: ``V = 1/n Σ_i Σ_t γ^t [w_{i,t} (r_{i,t} - Q̂_t(s_{i,t}, a_{i,t})) + w_{i,t-1} V̂_t(s_{i,t})]``,
+  the unrolled form of Jiang & Li's recursion ``V_DR(t) = V̂_t(s_t) + ρ_t (r_t + γ V_DR(t+1) - Q̂_t(s_t, a_t))``
+  (the ``γ V̂_{t+1}`` inside ``Q̂_t``'s target is what the next step's ``w_t V̂_{t+1}`` term adds back). The
+  control variate ``w_{t-1} V̂_t(s_t) - w_t Q̂_t(s_t, a_t)`` has zero mean given exact propensities, so DR is
+  unbiased like PDIS whatever the model; with an exact ``Q̂`` its variance comes from the rewards' and
+  transitions' noise only, and where every weight is 0 after step 0 it is ``fqe``. An episode whose weight
+  dies at step ``t`` keeps ``V̂_t``'s **return-to-go** estimate, not one step of reward.
+* ``dr-myopic``, the same recursion with the one-step reward model as ``Q̂`` (``q̂`` and ``v̂`` for every
+  ``t``): also unbiased, but an episode whose weight is 0 from step 0 keeps only ``v̂(s_0)``, the model's
+  value of the **first** step, which is why it falls far below the truth when no logged episode follows a
+  deterministic target (docs/results/ope.md).
 
 **Long horizons.** The per-decision weight is a product over the prefix: when ``π`` and ``μ`` differ
 its variance grows exponentially with ``t`` and a few episodes carry all the weight (the estimates'
@@ -35,7 +60,10 @@ less variance, a bias towards the logged behaviour; ``None`` (default) does not 
 The self-normalised form bounds each step's term by the rewards instead.
 
 **Intervals**: 95% percentile bootstrap over **episodes** (episodes are independent users; steps within
-one are not), the whole estimator recomputed on each resample (``samples`` resamples, seeded).
+one are not), the whole estimator recomputed on each resample (``samples`` resamples, seeded). FQE is
+**refitted on each resample** (the episode counts weight its least squares; a few small solves per step), so
+the ``fqe`` and ``dr`` intervals include the Q-model's fitting variance; the one-step reward model of ``dm``
+and ``dr-myopic`` is fitted once on the whole log and the bootstrap resamples episodes given it.
 """
 
 from __future__ import annotations
@@ -48,9 +76,13 @@ import numpy as np
 from recgym.evaluation.transitions import ActionProbabilities, Observation, TransitionLog
 
 #: the estimators, in the order reports list them
-ESTIMATORS = ("pdis", "wpdis", "dm", "dr")
+ESTIMATORS = ("pdis", "wpdis", "dm", "fqe", "dr", "dr-myopic")
+#: estimators that need a reward model (its scorer supplies the features of ``fqe`` and ``dr``)
+MODEL_ESTIMATORS = ("dm", "fqe", "dr", "dr-myopic")
 #: bootstrap resamples of the episodes
 BOOTSTRAP_SAMPLES = 1000
+#: FQE pools a step having fewer logged decisions than this with the earlier steps (module docstring)
+FQE_MIN_SAMPLES = 30
 #: decisions scored at once when target probabilities and the reward model are evaluated on a log
 CHUNK = 1024
 
@@ -59,14 +91,14 @@ CHUNK = 1024
 class OPEEstimate:
     """One estimator's estimate of a target policy's value.
 
-    :param estimator: ``pdis``, ``wpdis``, ``dm`` or ``dr``.
+    :param estimator: one of :data:`ESTIMATORS`.
     :param value: the estimated expected episode return.
     :param low: lower end of the 95% bootstrap interval (over episodes).
     :param high: upper end.
     :param episodes: logged episodes used.
     :param effective_sample_size: the smallest, over steps, of the per-decision weights'
-        ``(Σ w)^2 / Σ w^2`` (equal to ``episodes`` when the target is the logging policy; NaN for ``dm``).
-    :param max_weight: the largest per-decision weight (after clipping; NaN for ``dm``).
+        ``(Σ w)^2 / Σ w^2`` (equal to ``episodes`` when the target is the logging policy; NaN for ``dm`` and ``fqe``).
+    :param max_weight: the largest per-decision weight (after clipping; NaN for ``dm`` and ``fqe``).
     """
 
     estimator: str
@@ -90,8 +122,11 @@ class DecisionArrays:
     :param rewards: logged rewards.
     :param logging_propensities: ``μ(a_t | s_t)``.
     :param target_propensities: ``π(a_t | s_t)``.
-    :param model_rewards: ``q̂(s_t, a_t)`` (DM and DR only).
-    :param model_values: ``v̂(s_t) = Σ_a π(a | s_t) q̂(s_t, a)`` (DM and DR only).
+    :param model_rewards: ``q̂(s_t, a_t)`` (the model estimators only).
+    :param model_values: ``v̂(s_t) = Σ_a π(a | s_t) q̂(s_t, a)`` (the model estimators only).
+    :param logged_scores: ``x(s_t, a_t)``, the reward model's score of the logged action (FQE's feature).
+    :param target_moments: ``(N, degree + 1)``: ``m_k(s_t) = Σ_a π(a | s_t) x(s_t, a)^k``, ``k = 0..degree``
+        (``m_0 = 1``), so that ``V̂_t(s_t) = target_moments @ c_t`` for FQE's coefficients ``c_t``.
     """
 
     episode: np.ndarray
@@ -101,6 +136,8 @@ class DecisionArrays:
     target_propensities: np.ndarray
     model_rewards: np.ndarray | None = None
     model_values: np.ndarray | None = None
+    logged_scores: np.ndarray | None = None
+    target_moments: np.ndarray | None = None
 
 
 class RatingRewardModel:
@@ -122,6 +159,14 @@ class RatingRewardModel:
         self.scorer = scorer
         self.degree = int(degree)
         self.coefficients: np.ndarray | None = None
+        #: the smallest and largest logged score the model was fitted on (FQE clips its features to them)
+        self.score_range: tuple[float, float] | None = None
+
+    def scores(self, observations: Observation) -> np.ndarray:
+        """``(B, n_items)`` the scorer's score ``x`` of every item (the model's feature)."""
+        if self.coefficients is None:
+            raise RuntimeError("fit the reward model on a log first (RatingRewardModel(...).fit(log))")
+        return self._scores(observations)
 
     def _scores(self, observations: Observation) -> np.ndarray:
         if hasattr(self.scorer, "is_fitted") and not self.scorer.is_fitted:
@@ -135,6 +180,7 @@ class RatingRewardModel:
                             for sl in _chunks(len(log))])
         design = np.vander(x, self.degree + 1, increasing=True)
         self.coefficients = np.linalg.lstsq(design, log.rewards, rcond=None)[0]
+        self.score_range = (float(x.min()), float(x.max()))
         return self
 
     def predict(self, observations: Observation) -> np.ndarray:
@@ -155,26 +201,48 @@ def _rows(observations: Observation, rows: slice) -> Observation:
 
 def decision_arrays(log: TransitionLog, target: ActionProbabilities,
                     reward_model: RatingRewardModel | None = None) -> DecisionArrays:
-    """The per-decision quantities of ``log`` under ``target`` (and ``reward_model``, for DM and DR).
+    """The per-decision quantities of ``log`` under ``target`` (and ``reward_model``, for the model estimators).
 
     :param log: the logged transitions (propensities of the logging policy included).
     :param target: the target policy's probabilities, evaluated at each logged observation and mask.
-    :param reward_model: a fitted reward model (``None``: PDIS and WPDIS only).
+    :param reward_model: a fitted reward model (``None``: PDIS and WPDIS only); its scores are also FQE's
+        features.
     """
     log.check()
-    target_p = np.empty(len(log))
-    model_r = np.empty(len(log)) if reward_model is not None else None
-    model_v = np.empty(len(log)) if reward_model is not None else None
-    for sl in _chunks(len(log)):
+    n = len(log)
+    target_p = np.empty(n)
+    fitted = reward_model is not None
+    model_r = np.empty(n) if fitted else None
+    model_v = np.empty(n) if fitted else None
+    logged_x = np.empty(n) if fitted else None
+    moments = np.empty((n, reward_model.degree + 1)) if fitted else None
+    for sl in _chunks(n):
         obs = _rows(log.observations, sl)
-        probabilities = np.asarray(target.action_probabilities(obs, log.action_masks[sl]), dtype=np.float64)
+        masks = np.asarray(log.action_masks[sl], dtype=bool)
+        probabilities = np.asarray(target.action_probabilities(obs, masks), dtype=np.float64)
+        if np.any(probabilities[~masks] > 1e-12):
+            raise ValueError("the target policy gives probability to items its action mask rules out; its "
+                             "action_probabilities must be 0 off the mask (see ActionProbabilities)")
         rows = np.arange(sl.stop - sl.start)
         target_p[sl] = probabilities[rows, log.actions[sl]]
-        if reward_model is not None:
-            predicted = reward_model.predict(obs)
+        if fitted:
+            x = reward_model.scores(obs)
+            predicted = np.polynomial.polynomial.polyval(x, reward_model.coefficients)
             model_r[sl] = predicted[rows, log.actions[sl]]
-            model_v[sl] = (probabilities * predicted).sum(axis=1)
-    return DecisionArrays(log.episode, log.step, log.rewards, log.propensities, target_p, model_r, model_v)
+            # items the target never plays may score ±inf or NaN (a masked scorer): they weigh 0, not 0 * inf
+            played = probabilities > 0
+            model_v[sl] = np.where(played, probabilities * predicted, 0.0).sum(axis=1)
+            # FQE's feature is the score clipped to the range it was fitted on: a polynomial extrapolated past
+            # the logged scores, compounded over the steps of backward induction, runs away (a near-greedy log
+            # holds few low scores, a uniform target plays mostly those)
+            x = np.clip(x, *reward_model.score_range)
+            logged_x[sl] = x[rows, log.actions[sl]]
+            power = np.ones_like(x)
+            for k in range(reward_model.degree + 1):
+                moments[sl, k] = np.where(played, probabilities * power, 0.0).sum(axis=1)
+                power = power * x
+    return DecisionArrays(log.episode, log.step, log.rewards, log.propensities, target_p, model_r, model_v,
+                          logged_x, moments)
 
 
 def _padded(d: DecisionArrays, values: np.ndarray, fill: float) -> np.ndarray:
@@ -215,6 +283,59 @@ def per_decision_weights(d: DecisionArrays, max_weight: float | None = None) -> 
     return weights, previous
 
 
+def fqe_features(d: DecisionArrays) -> tuple[np.ndarray, np.ndarray]:
+    """FQE's features: ``x(s_t, a_t)^k`` of each logged decision (``Q̂_t = features @ c_t``) and the target's moments
+    ``m_k(s_t)`` (``V̂_t = moments @ c_t``), ``k = 0..degree``, each ``(N, degree + 1)``."""
+    return np.vander(d.logged_scores, d.target_moments.shape[1], increasing=True), d.target_moments
+
+
+def fqe_coefficients(d: DecisionArrays, gamma: float = 1.0, counts: np.ndarray | None = None,
+                     min_samples: int = FQE_MIN_SAMPLES) -> np.ndarray:
+    """Fitted Q evaluation of the target by backward induction: ``(B, H, degree + 1)`` coefficients ``c_t``.
+
+    ``Q̂_t(s, a) = Σ_k c_{t,k} x(s, a)^k`` and ``V̂_t(s) = Σ_k c_{t,k} m_k(s)`` (module docstring, ``fqe``).
+
+    :param d: :func:`decision_arrays` of the log under the target, with a reward model (its scores and moments).
+    :param gamma: discount of the return-to-go.
+    :param counts: ``(B, n_episodes)`` weights of the episodes in ``B`` fits (bootstrap multiplicities);
+        ``None``: one fit, every episode once.
+    :param min_samples: a step with fewer logged decisions is pooled with the earlier steps nearest to it.
+    """
+    if d.logged_scores is None or d.target_moments is None:
+        raise ValueError("fitted Q evaluation needs the reward model's scores: pass reward_model to "
+                         "decision_arrays")
+    if min_samples < 1:
+        raise ValueError(f"min_samples must be at least 1, got {min_samples!r}")
+    n_episodes, horizon = int(d.episode.max()) + 1, int(d.step.max()) + 1
+    counts = np.ones((1, n_episodes)) if counts is None else np.asarray(counts, dtype=np.float64)
+    features, value_features = fqe_features(d)
+    # the decision after each one in its episode (episodes are whole and in order), -1 where the episode ended
+    following = np.arange(1, len(d.episode) + 1)
+    has_next = np.zeros(len(d.episode), dtype=bool)
+    has_next[:-1] = d.episode[1:] == d.episode[:-1]
+    following = np.where(has_next, following, -1)
+    per_step = np.bincount(d.step, minlength=horizon)
+    coefficients = np.zeros((counts.shape[0], horizon + 1, features.shape[1]))  # c_H = 0: nothing after the log
+    for t in range(horizon - 1, -1, -1):
+        low = t
+        while low > 0 and per_step[low:t + 1].sum() < min_samples:
+            low -= 1
+        rows = np.flatnonzero((d.step >= low) & (d.step <= t))
+        next_rows = following[rows]
+        # the (H - t)-step return-to-go of each pooled decision, under the resample's own V̂_{t+1}
+        next_values = np.einsum("rk,bk->br", value_features[np.maximum(next_rows, 0)],
+                                coefficients[:, t + 1]) * (next_rows >= 0)
+        targets = d.rewards[rows][None, :] + gamma * next_values
+        weights = counts[:, d.episode[rows]]
+        x = features[rows]
+        k = x.shape[1]
+        # weighted normal equations of every fit at once, as matrix products: (B, R) @ (R, K*K) and (B, R) @ (R, K)
+        gram = (weights @ (x[:, :, None] * x[:, None, :]).reshape(len(rows), k * k)).reshape(-1, k, k)
+        moment = (weights * targets) @ x
+        coefficients[:, t] = np.einsum("bkl,bl->bk", np.linalg.pinv(gram, rcond=1e-12), moment)
+    return coefficients[:, :horizon]
+
+
 def _percentile_interval(replicates: np.ndarray) -> tuple[float, float]:
     low, high = np.percentile(replicates, [2.5, 97.5])
     return float(low), float(high)
@@ -227,15 +348,17 @@ def _resample_counts(n: int, samples: int, seed: int) -> np.ndarray:
 
 
 def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: float | None = None,
-             samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> OPEEstimate:
+             samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+             min_samples: int = FQE_MIN_SAMPLES) -> OPEEstimate:
     """One estimator's estimate of the target's value from per-decision arrays, with a bootstrap interval.
 
     :param d: :func:`decision_arrays` of the log under the target.
-    :param estimator: ``pdis``, ``wpdis``, ``dm`` or ``dr`` (the module docstring gives each formula).
+    :param estimator: one of :data:`ESTIMATORS` (the module docstring gives each formula).
     :param gamma: discount of the return (1: the undiscounted episode return of the online protocol).
     :param max_weight: clip each per-decision weight at this value (``None``: no clipping).
     :param samples: bootstrap resamples of the episodes (0: no interval, NaN ends).
     :param seed: seed of the resamples.
+    :param min_samples: FQE's pooling threshold (``fqe`` and ``dr``; :func:`fqe_coefficients`).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
@@ -247,6 +370,8 @@ def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: 
     discount = gamma ** np.arange(horizon)
     weights, previous = per_decision_weights(d, max_weight)
     counts = _resample_counts(n, samples, seed) if samples > 0 else np.zeros((0, n))
+    if estimator in MODEL_ESTIMATORS and (d.model_rewards is None or d.model_values is None):
+        raise ValueError(f"{estimator} needs a reward model: pass reward_model to decision_arrays")
     if estimator == "wpdis":
         numerators, denominators = weights * rewards, weights
         total = denominators.sum(axis=0)
@@ -255,23 +380,40 @@ def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: 
         boot_num, boot_den = counts @ numerators, counts @ denominators
         replicates = (discount * np.divide(boot_num, boot_den, out=np.zeros_like(boot_num),
                                            where=boot_den > 0)).sum(axis=1)
+    elif estimator in ("fqe", "dr"):
+        # the full log's fit gives the value; each resample refits FQE on its own episodes (cheap: K x K solves)
+        fits = fqe_coefficients(d, gamma, np.concatenate([np.ones((1, n)), counts]), min_samples)
+        features, value_features = fqe_features(d)
+        # (1 + B, n_episodes), step by step: an episode has at most one decision per step, so memory stays
+        # at one row per episode and fit whatever the log's length
+        per_episode = np.zeros((fits.shape[0], n))
+        for t in range(horizon if estimator == "dr" else 1):
+            rows = np.flatnonzero(d.step == t)
+            episodes = d.episode[rows]
+            values = fits[:, t] @ value_features[rows].T  # V̂_t(s_t)
+            if estimator == "fqe":
+                per_episode[:, episodes] = values
+            else:
+                q = fits[:, t] @ features[rows].T  # Q̂_t(s_t, a_t)
+                w, w_prev = weights[episodes, t], previous[episodes, t]
+                per_episode[:, episodes] += discount[t] * (w * (d.rewards[rows] - q) + w_prev * values)
+        value = float(per_episode[0].mean())
+        replicates = np.einsum("be,be->b", counts, per_episode[1:]) / n
     else:
         if estimator == "pdis":
             terms = weights * rewards
         else:
-            if d.model_rewards is None or d.model_values is None:
-                raise ValueError(f"{estimator} needs a reward model: pass reward_model to decision_arrays")
             alive = _padded(d, np.ones(len(d.episode)), 0.0)
             values = _padded(d, d.model_values, 0.0)
             if estimator == "dm":
                 terms = alive * values
-            else:
+            else:  # dr-myopic: the one-step model as Q̂_t for every t
                 terms = alive * (weights * (rewards - _padded(d, d.model_rewards, 0.0)) + previous * values)
         per_episode = terms @ discount
         value = float(per_episode.mean())
         replicates = counts @ per_episode / n
     low, high = _percentile_interval(replicates) if samples > 0 else (float("nan"), float("nan"))
-    if estimator == "dm":
+    if estimator in ("dm", "fqe"):
         ess, largest = float("nan"), float("nan")
     else:
         ess = float(np.min(weights.sum(axis=0) ** 2 / np.maximum((weights ** 2).sum(axis=0), 1e-300)))
@@ -281,24 +423,27 @@ def estimate(d: DecisionArrays, estimator: str, gamma: float = 1.0, max_weight: 
 
 def estimate_all(log: TransitionLog, target: ActionProbabilities, reward_model: RatingRewardModel | None = None,
                  estimators: tuple[str, ...] = ESTIMATORS, gamma: float = 1.0, max_weight: float | None = None,
-                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, OPEEstimate]:
+                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                 min_samples: int = FQE_MIN_SAMPLES) -> dict[str, OPEEstimate]:
     """Each of ``estimators``' estimate of ``target``'s value from ``log``.
 
     :param log: the logged transitions.
     :param target: the target policy's :class:`~recgym.evaluation.transitions.ActionProbabilities`.
-    :param reward_model: a fitted reward model (needed by ``dm`` and ``dr``; fit it on ``log``).
+    :param reward_model: a fitted reward model (needed by ``dm``, ``fqe``, ``dr`` and ``dr-myopic``; fit it on
+        ``log``: its scores are FQE's features).
     :param estimators: which estimators.
     :param gamma: discount (1: undiscounted episode return, as the online protocol's).
     :param max_weight: clip the per-decision weights (``None``: no clipping).
     :param samples: bootstrap resamples of the episodes.
     :param seed: seed of the resamples.
+    :param min_samples: FQE's pooling threshold (:func:`fqe_coefficients`).
     """
     unknown = [e for e in estimators if e not in ESTIMATORS]
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; choose among {', '.join(ESTIMATORS)}")
-    needs_model = [e for e in estimators if e in ("dm", "dr")]
+    needs_model = [e for e in estimators if e in MODEL_ESTIMATORS]
     if needs_model and reward_model is None:
         raise ValueError(f"{', '.join(needs_model)} need a reward model: pass "
                          "reward_model=RatingRewardModel(scorer).fit(log)")
     d = decision_arrays(log, target, reward_model if needs_model else None)
-    return {e: estimate(d, e, gamma, max_weight, samples, seed) for e in estimators}
+    return {e: estimate(d, e, gamma, max_weight, samples, seed, min_samples) for e in estimators}

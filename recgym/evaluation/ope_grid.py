@@ -23,7 +23,7 @@ def error_summary(estimates: Sequence[OPEEstimate], truth: float) -> dict[str, f
     """One estimator's estimates of one target over several logs, against the target's true value.
 
     :returns: ``mean`` estimate, ``bias`` (mean error), ``rmse``, ``coverage`` (the share of the
-        intervals that hold ``truth``) and ``ess`` (the mean effective sample size; NaN for DM).
+        intervals that hold ``truth``) and ``ess`` (the mean effective sample size; NaN for DM and FQE).
     """
     if not estimates:
         raise ValueError("no estimates to summarise")
