@@ -40,7 +40,7 @@ def main() -> None:
     if not args.report:
         run_grid(grid, args.out, workers=args.workers)
     command = f"python scripts/long_term.py --seeds {args.seeds} --steps {args.steps or grid.steps}"
-    print(f"wrote {write_long_term_report(grid, args.out, load_records(args.out, grid), args.doc, command)}")
+    print(f"wrote {write_long_term_report(grid, load_records(args.out, grid), args.doc, command)}")
 
 
 if __name__ == "__main__":

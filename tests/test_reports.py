@@ -30,9 +30,9 @@ def section(text: str, start: str, end: str) -> list[str]:
     return lines[first:last + 1]
 
 
-def long_term_records(grid, env: str, doc_lines: list[str]) -> tuple[list[dict], dict[str, float]]:
+def long_term_records(grid, env: str, doc_lines: list[str]) -> list[dict]:
     """Five seeds per table row of the document, spread around its means (so the means are the document's)."""
-    records, saturation = [], {}
+    records = []
     rows = {r.label: r for r in grid.rows}
     for line in doc_lines:
         match = TABLE_ROW.fullmatch(line)
@@ -54,9 +54,9 @@ def long_term_records(grid, env: str, doc_lines: list[str]) -> tuple[list[dict],
                               gradient_updates=int(match["updates"].replace(",", "")),
                               curve=[{"step": 100, "avg_reward_per_episode": 1.0}])
                 if name == long_term.DRR_ROW:
-                    saturation[key] = 0.06 + spread
+                    record["figures"]["actor"] = {"saturated_fraction": 0.06 + spread}
             records.append(record)
-    return records, saturation
+    return records
 
 
 def test_long_term_report_writes_the_documents_format_from_the_grids_records():
@@ -64,10 +64,10 @@ def test_long_term_report_writes_the_documents_format_from_the_grids_records():
     grid = load_grid(REPO / "examples" / "long_term.yaml", check_environments=False)
     env = "recgym/ML100K-Behavior-v1"
     expected = section(doc, f"## `{env}`", "Run time")
-    records, saturation = long_term_records(grid, env, expected)
+    records = long_term_records(grid, env, expected)
     assert len(records) == 14 * 5  # every row of the document's table, five seeds each
     text = long_term.long_term_markdown(grid, records, "python scripts/long_term.py --seeds 5 --steps 30000",
-                                        saturation, {env: "long_term_ML100K-Behavior-v1.png"})
+                                        {env: "long_term_ML100K-Behavior-v1.png"})
     got = section(text, f"## `{env}`", "Run time")
     assert masked(got) == masked(expected)
     # the means are the document's, so the verdict's ratios are too
@@ -166,11 +166,25 @@ def test_long_term_report_from_a_tiny_grid_run_measures_drrs_actor(tmp_path):
     run_grid(grid, tmp_path / "out", display=False)
     records = load_records(tmp_path / "out", grid)
     assert [r["status"] for r in records] == ["done"] * 3
-    doc = long_term.write_long_term_report(grid, tmp_path / "out", records, tmp_path / "docs" / "long_term.md", "cmd")
+    doc = long_term.write_long_term_report(grid, records, tmp_path / "docs" / "long_term.md", "cmd")
     text = doc.read_text()
     saturated = re.search(r"DRR's actor: \d+ distinct first items across the test users \(oracle-greedy 0, "
                           r"greedy-pmf \d+\); ([\d.]+) ± [\d.]+% of its action coordinates saturated", text)
     assert saturated and 0 <= float(saturated[1]) <= 100
     assert "| DRR (drr-ave) | 1 | " in text and (tmp_path / "docs" / "long_term_Synthetic-PMF-v0.png").is_file()
-    fraction = long_term.actor_saturation(tmp_path / "out" / records[-1]["run"])
-    assert fraction == pytest.approx(float(saturated[1]) / 100, abs=5e-4)  # the replay is deterministic
+    # the cell measured its actor in memory; the checkpoint it saved, reloaded and measured again, agrees
+    import agents
+    from recgym.evaluation.online import actor_saturation
+    from recgym.experiments.evaluate import run_config
+    from recgym.experiments.run_dir import RunDir
+    from recgym.experiments.setup import RunSetup
+
+    drr_record = next(r for r in records if r["row"] == long_term.DRR_ROW)
+    in_memory = drr_record["figures"]["actor"]["saturated_fraction"]
+    assert in_memory == pytest.approx(float(saturated[1]) / 100, abs=5e-4)
+    folder = RunDir(tmp_path / "out" / drr_record["run"])
+    config = run_config(folder)
+    setup = RunSetup.from_config(config)
+    reloaded = agents.load(folder.latest_checkpoint() / "model.zip", setup.training_env(1), device="cpu")
+    assert actor_saturation(reloaded, setup.scenario, setup.config, seed=config.seed) == pytest.approx(in_memory, abs=1e-12)
+    assert all("actor" not in r["figures"] for r in records if r is not drr_record)  # baselines pick items

@@ -186,3 +186,42 @@ def evaluate_online(
     """
     return run_episodes(policy, evaluation_env(scenario, config, users), n_episodes=n_episodes, seed=seed,
                         deterministic=deterministic)
+
+
+#: an actor's output coordinate counts as saturated beyond this magnitude (tanh outputs lie in [-1, 1])
+SATURATED = 0.99
+
+
+class _ActionRecorder:
+    """Passes ``predict`` through, keeping the actions (every row the batched env steps)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy, self.actions = policy, []
+
+    def predict(self, observation: dict, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        actions, state = self.policy.predict(observation, deterministic=deterministic)
+        self.actions.append(np.asarray(actions))
+        return actions, state
+
+
+def actor_saturation(policy: Policy, scenario: Scenario, config: EpisodeConfig, seed: int = 0,
+                     users: Any = "test") -> float:
+    """The fraction of an embedding-action policy's output coordinates beyond :data:`SATURATED` in magnitude.
+
+    Over the online protocol's episodes (one per user, ``seed`` the responses' seed): an actor whose
+    ``tanh`` outputs sit at ±1 has stopped telling items apart (DRR's collapse, docs/agents.md).
+
+    :param policy: a policy acting in the embedding action space (``drr``, ``ddpg``).
+    :param scenario: the scenario.
+    :param config: the episode configuration (its ``action_mode`` must be ``"embedding"``).
+    :param seed: seed of the simulated responses.
+    :param users: ``"test"``, ``"train"``, ``"all"`` or an array of user ids.
+    """
+    if config.action_mode != "embedding":
+        raise ValueError(f"actor saturation needs an embedding-action policy; the episodes pick items "
+                         f"(action_mode={config.action_mode!r}), so there are no actor outputs to saturate")
+    recorder = _ActionRecorder(policy)
+    run_episodes(recorder, evaluation_env(scenario, config, users), seed=seed)
+    acted = np.concatenate([a.reshape(-1) for a in recorder.actions])
+    return float(np.mean(np.abs(acted) > SATURATED))

@@ -143,6 +143,7 @@ def execute_cell(task: CellTask, write_record: bool = True) -> dict[str, Any]:
     :param task: the cell and where the grid writes.
     :param write_record: write ``cells/<key>.json`` here (False when the caller writes it).
     """
+    from recgym.evaluation.online import actor_saturation
     from recgym.experiments.evaluate import evaluate
     from recgym.experiments.setup import RunSetup
     from recgym.experiments.train import train
@@ -157,6 +158,10 @@ def execute_cell(task: CellTask, write_record: bool = True) -> dict[str, Any]:
         trained = train(RunSetup.from_config(config), config, run.root, progress=False, report=writer, **mode)
         results = trained.results
         figures: dict[str, Any] = {"online": results["online"]}  # train ends with the online protocol
+        if trained.setup.config.action_mode == "embedding":
+            # an actor's health, from the model in memory: the share of its outputs at the tanh bounds
+            figures["actor"] = {"saturated_fraction": actor_saturation(
+                trained.model, trained.setup.scenario, trained.setup.config, seed=config.seed)}
         for protocol in (p for p in task.protocols if p != "online"):
             try:
                 figures[protocol] = evaluate(trained.saved_policy(), trained.setup, (protocol,),
