@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 from os import PathLike
-from typing import Annotated, Any, Callable, ClassVar
+from typing import Annotated, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 

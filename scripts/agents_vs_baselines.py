@@ -111,7 +111,7 @@ def main() -> None:
                                 reference={"greedy PMF": greedy,
                                            "oracle greedy": np.mean(figures["oracle-greedy"]["reward"])},
                                 title=f"ML-100K PMF, leak-free: online reward on test users ({args.seeds} seeds)")
-            lines += [f"![learning curves](agents_ml100k.png)", ""]
+            lines += ["![learning curves](agents_ml100k.png)", ""]
     lines += [
         "`greedy-pmf` is the myopic policy on the scenario's embedding model: the training users' PMF with each test "
         "user folded in from the episode's history in the leak-free block, the all-data PMF (which has seen the test "

@@ -32,7 +32,6 @@ the ratings are) and ``long-run.json`` the wall-clock and CPU time of the last c
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -365,7 +364,7 @@ def diagnostics_section(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     counts = next(iter(done.values()))[0]["test_by_history"]
     lines = [
         "Test AUC by how many earlier ratings the target's user has (a window of N = 50 and one of N = 256"
-        f" differ only above 50; N = 256 is full from 256 on):",
+        " differ only above 50; N = 256 is full from 256 on):",
         "",
         "| row | " + " | ".join(f"{label} earlier ({counts[label]['targets']:,} targets)" for label in labels) + " |",
         "|---|" + "---|" * len(labels),

@@ -62,7 +62,6 @@ from typing import Any
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.nn import functional as F
 
 from simulators.base import Behavior
 from state_encoders.base import EMBEDDING_INIT_STD, StateEncoder, TensorDict, masked_softmax, valid_order
