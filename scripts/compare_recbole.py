@@ -61,9 +61,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # ``python scripts/...`` puts only ``scripts/`` on the path
-    sys.path.insert(0, str(REPO))
-from script_utils import (  # noqa: E402
+from script_utils import (
     DEVICE_TABLE_BATCH_SIZES,
     devices_to_time,
     git_commit,

@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from recgym.data import STAR_SCALE, RatingLog, build_rating_log
+from simulators.pmf import DEFAULT_BIAS_REG, DEFAULT_N_ITERS, DEFAULT_REG, PMFSimulator
 
-from recgym.data import STAR_SCALE, RatingLog, build_rating_log  # noqa: E402
-from simulators.pmf import DEFAULT_BIAS_REG, DEFAULT_N_ITERS, DEFAULT_REG, PMFSimulator  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_ml100k(data_dir: Path) -> RatingLog:

@@ -36,10 +36,10 @@ import agents
 import recgym  # noqa: F401  (registers the ids)
 from agents.baselines import TOPIC_PENALTY, TOPIC_WINDOW, GreedyPMFAgent, TopicAwareGreedyAgent
 from agents.update_counter import GradientUpdateCounter
-from headroom import MAX_STEPS, fmt
 from recgym.data.atomic import atomic_write
+from recgym.experiments.reports.long_term import MAX_STEPS, fmt
 from recgym.evaluation.online import evaluation_env, run_episodes
-from recgym.experiments.environments import make_run_setup
+from recgym.experiments.setup import make_run_setup
 from recgym.scenario import fold_in_users
 from script_utils import git_commit, read_cached_json, write_json
 

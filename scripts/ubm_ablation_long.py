@@ -33,15 +33,13 @@ the ratings are) and ``long-run.json`` the wall-clock and CPU time of the last c
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # imported from a test, not run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script_utils import git_commit, read_cached_json, write_json  # noqa: E402
+from recgym.evaluation.intervals import mean_std_text
+from script_utils import git_commit, read_cached_json, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -394,12 +392,3 @@ def diagnostics_section(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-
-
-
-
-if str(REPO) not in sys.path:  # import recgym from this checkout (a script's folder is what Python puts first)
-    sys.path.insert(0, str(REPO))
-from recgym.evaluation.intervals import mean_std_text  # noqa: E402

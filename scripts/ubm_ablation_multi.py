@@ -38,7 +38,6 @@ rate and epoch budget, the epoch with the best validation NDCG@10 tested:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,10 +45,8 @@ from typing import Any
 from script_utils import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # import recgym from this checkout (`python scripts/...` puts only scripts/ first)
-    sys.path.insert(0, str(REPO))
-from recgym.pretrain import multi_behavior_report  # noqa: E402
-from recgym.pretrain.multi_behavior_report import (  # noqa: E402
+from recgym.pretrain import multi_behavior_report
+from recgym.pretrain.multi_behavior_report import (
     EMBEDDING_DIM,
     MODELS,
     N_BLOCKS,
