@@ -92,6 +92,7 @@ def write_json(path: Path, saved: dict[str, Any]) -> None:
 def run_env(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
     """One environment's grid: truths, estimates on every log, offline-RL rows (plain numbers)."""
     import agents
+    from agents.update_counter import GradientUpdateCounter
     from agents.baselines import GreedyPMFAgent, PopularityAgent, TopicAwareGreedyAgent
     from recgym.evaluation.online import evaluate_online
     from recgym.evaluation.ope import ESTIMATORS, RatingRewardModel, decision_arrays, estimate, per_decision_weights
@@ -115,8 +116,9 @@ def run_env(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
     popularity = PopularityAgent(env, scenario=run.scenario)
     popularity.fit()
     dqn = agents.make("dqn", run.training_env(16), seed=0, scenario=run.scenario, n_threads=1)
-    dqn.learn(args.dqn_steps)
-    say(f"dqn trained ({args.dqn_steps} steps)")
+    updates = GradientUpdateCounter()
+    dqn.learn(args.dqn_steps, callback=updates)
+    say(f"dqn trained ({args.dqn_steps} steps, {updates.count} gradient updates)")
     targets = {"random": UniformProbabilities(),
                "popularity": GreedyProbabilities(popularity, n_items),
                "greedy-pmf": GreedyProbabilities(pmf, n_items),
@@ -187,6 +189,7 @@ def run_env(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
                     offline.append(row)
             say(f"{log_name} log {seed}")
     return {"env": env_id, "label": run.scenario.label, "users": int(users.size), "n_items": int(n_items),
+            "dqn_gradient_updates": int(updates.count),
             "max_steps": args.max_steps, "truth": truth, "logging_truth": logging_truth,
             "logging": list(logging), "estimates": estimates, "offline": offline, "reward_models": models,
             "seconds": time.perf_counter() - tic}

@@ -114,7 +114,10 @@ def render_page(saved: dict[str, Any], plot_name: str) -> str:
         "else a uniform item), and uniform over the available items.",
         "* **Targets**: random (uniform), popularity, greedy-pmf, greedy-pmf-topics, and recgym's default "
         f"`dqn` (default encoder and hyperparameters) trained once per environment on the training users for "
-        f"{st['dqn_steps']} environment steps, seed 0.",
+        f"{st['dqn_steps']} environment steps, seed 0"
+        + (" (" + ", ".join(f"{e['dqn_gradient_updates']:,} gradient updates on {e['env']}" for e in envs
+                             if "dqn_gradient_updates" in e) + ")" if any("dqn_gradient_updates" in e for e in envs)
+           else "") + ".",
         f"* **Truth**: each target's mean on-policy return on the same test users over {st['truth_rollouts']} "
         "response seeds (± its standard error).",
         f"* **Estimates**: per log, the reward model (`RatingRewardModel` over greedy-pmf's scores) is fitted "
