@@ -515,3 +515,10 @@ def test_grid_of_rows_runs_resumes_and_reports_by_row_label(tmp_path, capsys):
     (tmp_path / "out" / "summary.md").unlink()
     assert cli_main(["compare", "--out", str(tmp_path / "out"), "--report-only"]) == 0
     assert "| DQN (slow) | " in (tmp_path / "out" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "examples").glob("*.yaml") if p.name != "run.yaml"))
+def test_every_example_grid_is_a_valid_grid(name):
+    # examples/run.yaml is `recgym train --config`'s (tests/test_run_config_keys.py); the rest are grids
+    grid = load_grid(REPO / "examples" / name, check_environments=False)
+    assert grid.cells()
