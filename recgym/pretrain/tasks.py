@@ -118,11 +118,14 @@ class NextItemTask:
         interaction before them); None (default): on the last two interactions.
     :param window_stride: None (default): one training example per interaction, the window
         before it (RecBole's prefix augmentation). An integer: training windows end every
-        ``window_stride`` interactions (:func:`~recgym.pretrain.windows.window_ends`) and every
+        ``window_stride`` interactions (:func:`~recgym.pretrain.windows.window_ends`) and each
         position of a window predicts the item after it, as the SASRec and GRU4Rec papers
-        train (sequential encoders only: they keep one output per position); ``N - 1`` makes
-        consecutive windows share one item, so each interaction but a user's first is a label
-        once per epoch, at a fraction of the cost.
+        train (sequential encoders only: they keep one output per position); a window's loss
+        counts its newest ``window_stride`` labels only (all of them at ``N - 1`` and above), so
+        each interaction but a user's first is a label once per epoch at any stride. ``N - 1``
+        (consecutive windows share one item) is the cheapest; a smaller stride gives each label
+        more history before it (at least ``N - window_stride`` items, where the user has them),
+        at ``(N - 1) / window_stride`` times the cost; 1 is RecBole's prefix training.
     """
 
     exclude_seen: bool = False
@@ -167,7 +170,13 @@ class NextItemTask:
         observations = windows.tensors(targets, module_device(encoder), inclusive=True)
         states, mask = encoder.sequence_states(observations)  # [B, N, h], valid slots first
         ids = encoder.history(observations).ids  # [B, N] in the same order
-        has_next = mask[:, 1:]  # [B, N - 1]: position t is followed by item t + 1
+        # position t predicts item t + 1; only the window's newest ``window_stride`` labels count (the older ones
+        # are the newer labels of the window ending ``window_stride`` earlier), so each interaction is a label once
+        # an epoch at any stride, and a stride below N - 1 gives every label a longer history (down to RecBole's
+        # one prefix per label at stride 1)
+        label_slot = torch.arange(1, mask.size(1), device=mask.device)  # [N - 1]
+        newest = label_slot >= mask.sum(dim=1, keepdim=True) - self.window_stride  # [B, N - 1]
+        has_next = mask[:, 1:] & newest  # [B, N - 1]
         logits = head.projection(states[:, :-1][has_next]) @ encoder.item_embedding_table().T  # [M, n_items]
         return F.cross_entropy(logits, ids[:, 1:][has_next])
 
