@@ -20,7 +20,8 @@ embedding 64, Adam lr 1e-3) with ONE thing changed to RecBole 1.2.1's choice
 * ``prefix``: RecBole's samples, one per prefix (the window before each training interaction,
   the loss at its last position only), 2,048 a batch (ours: windows every 49 interactions, the
   loss at every position, 40 windows a batch);
-* ``recbole``: all of the above at once but ``prefix``;
+* ``recbole``: all of the above at once but ``prefix``; ``recbole-minus-<change>``: all of
+  them but ``prefix`` and ``<change>``; ``recbole-prefix``: all of them;
 * ``stride<k>``: windows every ``k`` interactions, the loss at each window's newest ``k``
   positions (each label once an epoch, with at least ``50 - k`` items before it where the user
   has them), ``2048 // k`` windows a batch (about as many labels a step as RecBole's).
@@ -32,10 +33,7 @@ each epoch, and the test figures of the best validation epoch among the first 2 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from torch import nn
 import state_encoders
 from recgym.data import load
 from recgym.pretrain.recbole_ours import our_encoder_kwargs, our_task_and_batch, write_record
+from recgym.pretrain.recbole_report import cached_record, sasrec_gap_lines
 from recgym.pretrain.recbole_reference import BATCH_SIZE, HISTORY_LENGTH, LEARNING_RATE
 from recgym.pretrain.tasks import make_task
 from recgym.pretrain.trainer import TrainerConfig, fit
@@ -53,7 +52,10 @@ from recgym.pretrain.windows import UserSequences, WindowBuilder
 from state_encoders.layers import TransformerBlock, TransformerStack
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "results" / "recbole" / "gap"
-VARIANTS = ("baseline", "init", "dropout0.5", "postln", "noproj", "prefix", "recbole", "stride1", "stride5",
+#: the architecture's differences from RecBole's SASRec that the variants switch
+ARCHITECTURE_CHANGES = ("init", "dropout0.5", "postln", "noproj")
+VARIANTS = ("baseline", *ARCHITECTURE_CHANGES, "prefix", "recbole", *(f"recbole-minus-{c}" for c in ARCHITECTURE_CHANGES),
+            "recbole-prefix", "stride1", "stride5",
             "stride10", "stride25")
 #: RecBole's SASRec.yaml
 RECBOLE_INIT_STD = 0.02
@@ -95,24 +97,37 @@ def _post_ln_stack(self: TransformerStack, x: torch.Tensor, mask: torch.Tensor, 
     return x
 
 
+def architecture_changes(variant: str) -> set[str]:
+    """The architecture changes of ``variant``: one, all (``recbole``, ``recbole-prefix``), all but one
+    (``recbole-minus-<change>``), or none."""
+    if variant in ARCHITECTURE_CHANGES:
+        return {variant}
+    if variant in ("recbole", "recbole-prefix"):
+        return set(ARCHITECTURE_CHANGES)
+    if variant.startswith("recbole-minus-"):
+        return set(ARCHITECTURE_CHANGES) - {variant.removeprefix("recbole-minus-")}
+    return set()
+
+
 def build(variant: str, seed: int, log: Any, windows: WindowBuilder, task: Any) -> tuple[nn.Module, nn.Module]:
-    """Our SASRec and its head with ``variant``'s one change (see the module docstring)."""
+    """Our SASRec and its head with ``variant``'s changes (see the module docstring)."""
+    changes = architecture_changes(variant)
     kwargs = our_encoder_kwargs("sasrec", log)
-    if variant in ("dropout0.5", "recbole"):
+    if "dropout0.5" in changes:
         kwargs["dropout"] = RECBOLE_DROPOUT
     torch.manual_seed(seed)
     encoder = state_encoders.make("sasrec", windows.observation_space, **kwargs)
     head = task.make_head(encoder, windows)
-    if variant in ("postln", "recbole"):
+    if "postln" in changes:
         for block in encoder.blocks.blocks:
             block.forward = _post_ln_block.__get__(block)
         encoder.blocks.forward = _post_ln_stack.__get__(encoder.blocks)
         for m in encoder.modules():
             if isinstance(m, nn.LayerNorm):
                 m.eps = RECBOLE_LAYER_NORM_EPS
-    if variant in ("noproj", "recbole"):
+    if "noproj" in changes:
         head.projection = nn.Identity()
-    if variant in ("init", "recbole"):
+    if "init" in changes:
         recbole_init(encoder)
         recbole_init(head)
     return encoder, head
@@ -124,7 +139,7 @@ def run(variant: str, seed: int, epochs: int) -> dict[str, Any]:
     log = load("ml-100k")
     sequences = UserSequences.from_log(log)
     windows = WindowBuilder(sequences, n_users=log.n_users, history_length=HISTORY_LENGTH)
-    if variant == "prefix":
+    if variant in ("prefix", "recbole-prefix"):
         task, batch_size = make_task("next-item"), BATCH_SIZE
     elif variant.startswith("stride"):  # windows every k interactions, the loss at their newest k positions
         stride = int(variant.removeprefix("stride"))
@@ -151,21 +166,9 @@ def run(variant: str, seed: int, epochs: int) -> dict[str, Any]:
 
 
 def table() -> str:
-    """A markdown table of every cached variant: mean (over seeds) valid curve and test NDCG@10 at 2 and 5 epochs."""
-    rows = ["| variant | seeds | steps/epoch | valid NDCG@10 by epoch | test NDCG@10, best of 2 | test NDCG@10, best of all |",
-            "|---|---|---|---|---|---|"]
-    for variant in VARIANTS:
-        records = [json.loads(p.read_text()) for p in sorted(OUT.glob(f"{variant}-seed*.json"))]
-        if not records:
-            continue
-        n = min(len(r["valid_curve"]) for r in records)
-        curve = [statistics.mean(r["valid_curve"][e] for r in records) for e in range(n)]
-        t2 = [r["test_at_2"]["NDCG@10"] for r in records]
-        tall = [r["test"]["NDCG@10"] for r in records]
-        rows.append(f"| {variant} | {len(records)} | {records[0]['steps_per_epoch']} | "
-                    f"{', '.join(f'{v:.4f}' for v in curve)} | {statistics.mean(t2):.4f} ({', '.join(f'{v:.4f}' for v in t2)}) | "
-                    f"{statistics.mean(tall):.4f} after {n} ({', '.join(f'{v:.4f}' for v in tall)}) |")
-    return "\n".join(rows)
+    """The markdown table of every cached variant, as ``docs/results/ubm.md`` shows it."""
+    recbole = cached_record(OUT.parent / "SASRec.json")
+    return "\n".join(sasrec_gap_lines(OUT, recbole))
 
 
 def main() -> None:

@@ -95,11 +95,16 @@ class NextItemHead(nn.Module):
 
     :param features_dim: size of the encoder's state.
     :param embedding_dim: size of the encoder's item embeddings.
+    :param project: False: no ``W``, the scores are ``s . e_j`` (RecBole's sequential models; the state
+        must have the embeddings' size).
     """
 
-    def __init__(self, features_dim: int, embedding_dim: int) -> None:
+    def __init__(self, features_dim: int, embedding_dim: int, project: bool = True) -> None:
         super().__init__()
-        self.projection = nn.Linear(features_dim, embedding_dim)
+        if not project and features_dim != embedding_dim:
+            raise ValueError(f"scoring without a projection needs a state of the embeddings' size {embedding_dim}, "
+                             f"got {features_dim}: keep project=True")
+        self.projection = nn.Linear(features_dim, embedding_dim) if project else nn.Identity()
 
     def forward(self, encoder: StateEncoder, observations: TensorDict) -> torch.Tensor:
         state = encoder(observations)  # [B, F]
@@ -126,12 +131,15 @@ class NextItemTask:
         (consecutive windows share one item) is the cheapest; a smaller stride gives each label
         more history before it (at least ``N - window_stride`` items, where the user has them),
         at ``(N - 1) / window_stride`` times the cost; 1 is RecBole's prefix training.
+    :param project: True (default): items scored by ``(W s) . e_j`` (:class:`NextItemHead`); False:
+        ``s . e_j``, as RecBole's sequential models (the state must have the embeddings' size).
     """
 
     exclude_seen: bool = False
     k: int = TOP_K
     target_behavior: int | None = None
     window_stride: int | None = None
+    project: bool = True
 
     name: ClassVar[str] = "next-item"
     monitor: ClassVar[str] = f"NDCG@{TOP_K}"
@@ -154,7 +162,7 @@ class NextItemTask:
                 f"per position (sequence_states: gru4rec, sasrec, ...); {encoder.name!r} has none: leave "
                 "window_stride at None"
             )
-        return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim))
+        return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim), self.project)
 
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         if self.window_stride is not None:
