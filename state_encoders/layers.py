@@ -106,18 +106,23 @@ class MaskedSelfAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """One pre-LayerNorm self-attention block plus point-wise feed-forward, with residuals.
+    """One self-attention block plus point-wise feed-forward, with residuals and LayerNorm.
 
     :param dim: model size ``d``.
     :param n_heads: attention heads.
     :param dropout: dropout on the attention weights and on each sub-layer's output.
+    :param norm_first: True (default): pre-LN, ``x + Dropout(g(LN(x)))`` (the SASRec paper and its
+        code); False: post-LN, ``LN(x + Dropout(g(x)))`` (BERT; RecBole's TransformerLayer).
+    :param layer_norm_eps: the LayerNorms' epsilon (torch's 1e-5; RecBole 1e-12).
     """
 
-    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, n_heads: int, dropout: float, norm_first: bool = True,
+                 layer_norm_eps: float = 1e-5) -> None:
         super().__init__()
-        self.attention_norm = nn.LayerNorm(dim)
+        self.norm_first = bool(norm_first)
+        self.attention_norm = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.attention = MaskedSelfAttention(dim, n_heads, dropout)
-        self.feed_forward_norm = nn.LayerNorm(dim)
+        self.feed_forward_norm = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.feed_forward = nn.Sequential(
             nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim)
         )
@@ -131,25 +136,37 @@ class TransformerBlock(nn.Module):
         value_terms: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``[B, N, d]`` -> ``[B, N, d]``; see :class:`MaskedSelfAttention` for the arguments."""
+        if not self.norm_first:
+            x = self.attention_norm(x + self.dropout(self.attention(x, attention_mask, key_terms, value_terms)))
+            return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
         x = x + self.dropout(self.attention(self.attention_norm(x), attention_mask, key_terms, value_terms))
         return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
 
 
 class TransformerStack(nn.Module):
-    """``n_blocks`` :class:`TransformerBlock` s and a final LayerNorm; padded positions kept at 0.
+    """``n_blocks`` :class:`TransformerBlock` s and a LayerNorm; padded positions kept at 0.
+
+    Pre-LN (``norm_first``, default) normalises after the last block; post-LN, whose blocks end
+    with a LayerNorm, normalises the input instead (BERT's and RecBole's LayerNorm of the
+    embeddings).
 
     :param dim: model size ``d``.
     :param n_blocks: number of blocks.
     :param n_heads: attention heads per block.
     :param dropout: dropout rate inside the blocks.
+    :param norm_first: pre-LN (True) or post-LN (False) blocks, see :class:`TransformerBlock`.
+    :param layer_norm_eps: the LayerNorms' epsilon.
     """
 
-    def __init__(self, dim: int, n_blocks: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, n_blocks: int, n_heads: int, dropout: float, norm_first: bool = True,
+                 layer_norm_eps: float = 1e-5) -> None:
         super().__init__()
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-        self.blocks = nn.ModuleList(TransformerBlock(dim, n_heads, dropout) for _ in range(n_blocks))
-        self.final_norm = nn.LayerNorm(dim)
+        self.norm_first = bool(norm_first)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, n_heads, dropout, norm_first, layer_norm_eps)
+                                    for _ in range(n_blocks))
+        self.final_norm = nn.LayerNorm(dim, eps=layer_norm_eps)  # post-LN: the input's LayerNorm
 
     def forward(
         self,
@@ -161,7 +178,7 @@ class TransformerStack(nn.Module):
     ) -> torch.Tensor:
         """Encode ``x`` ``[B, N, d]`` (valid slots ``mask`` ``[B, N]``) -> ``[B, N, d]``, 0 at padding."""
         keep = mask.to(x.dtype).unsqueeze(-1)  # [B, N, 1]
-        x = x * keep
+        x = x * keep if self.norm_first else self.final_norm(x) * keep
         for block in self.blocks:
             x = block(x, attention_mask, key_terms, value_terms) * keep
-        return self.final_norm(x) * keep
+        return self.final_norm(x) * keep if self.norm_first else x

@@ -487,3 +487,20 @@ def test_evaluating_a_run_whose_encoder_weights_folder_is_gone_says_the_run_need
     assert err.startswith("recgym: error: ") and "\n" not in err
     assert f"was trained with --encoder-weights {pre}" in err and f"Put the folder back at {pre}" in err
     assert "Valid agent arguments" not in err
+
+
+def test_sasrec_every_position_training_counts_each_label_once_at_any_stride():
+    """Windows every 2 interactions overlap by N - 2 items: only each window's newest 2 labels count, so the loss
+    is the mean over the training labels, each once, as one prefix per label gives (histories shorter than N:
+    every label reads the same items either way)."""
+    log = make_synthetic_log(n_users=12, n_items=40, density=0.25, seed=0)
+    seq = UserSequences.from_log(log)
+    windows = WindowBuilder(seq, n_users=log.n_users, history_length=int(seq.lengths.max()) + 1)
+    torch.manual_seed(0)
+    encoder = state_encoders.make("sasrec", windows.observation_space, embedding_dim=8, dropout=0.0)
+    strided = NextItemTask(window_stride=2)
+    head = strided.make_head(encoder, windows)
+    prefixes = NextItemTask()
+    combined = strided.loss(encoder, head, windows, strided.split(seq)["train"])
+    one_per_label = prefixes.loss(encoder, head, windows, prefixes.split(seq)["train"])
+    torch.testing.assert_close(combined, one_per_label)

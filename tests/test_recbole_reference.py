@@ -273,6 +273,8 @@ def test_our_sequential_encoders_train_on_every_position_with_as_many_labels_a_s
     assert (task.window_stride, batch) == (49, 2048 // 50)  # windows of 50 sharing one item: ~2,048 labels a step
     task, batch = our_task_and_batch("din")
     assert (task.monitor, batch) == ("AUC", 2048)
+    task, batch = our_task_and_batch("sasrec")  # RecBole's scoring s . e_j (issue 22: scripts/sasrec_gap.py)
+    assert (task.window_stride, task.project, batch) == (49, False, 2048 // 50)
     with pytest.raises(ValueError, match="no RecBole counterpart for 'bert4rec'; choose among mean, gru4rec"):
         our_task_and_batch("bert4rec")
 

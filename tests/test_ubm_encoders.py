@@ -423,3 +423,21 @@ def test_dqn_target_head_scores_candidates_through_din(scenario):
     model.learn(96)
     with pytest.raises(ValueError, match="target-aware"):
         agents.make("dqn", env, encoder="sasrec", policy_kwargs={"q_head": "target"})
+
+
+def test_sasrec_recbole_options_post_layer_norm_and_normal_init():
+    """``norm_first=False``: every block ends with a LayerNorm (RecBole's post-LN), so each valid output is
+    normalised (mean 0, variance 1 before the affine part, which starts at 1 and 0); ``init_std``: the
+    blocks' and tables' weights are drawn N(0, std) with zero biases, given item embeddings kept."""
+    encoder = build("sasrec", norm_first=False, layer_norm_eps=1e-12, init_std=0.02)
+    states, mask = encoder.sequence_states(as_sb3_tensors(full_history(np.random.default_rng(0))))
+    valid = states[mask]
+    torch.testing.assert_close(valid.mean(-1), torch.zeros(valid.size(0)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(valid.var(-1, unbiased=False), torch.ones(valid.size(0)), atol=1e-3, rtol=0)
+    query = encoder.blocks.blocks[0].attention.query
+    assert abs(float(query.weight.detach().std()) - 0.02) < 0.004 and not query.bias.detach().any()
+    given = np.random.default_rng(0).normal(size=(LAYOUT.n_items, DIM)).astype(np.float32)
+    kept = build("sasrec", init_std=0.02, item_embeddings=given)
+    np.testing.assert_allclose(kept.item_embedding_table().detach().numpy(), given)
+    with pytest.raises(ValueError, match="init_std"):
+        build("sasrec", init_std=0.0)

@@ -25,9 +25,11 @@ from recgym.pretrain.recbole_reference import (
     EVERY_POSITION,
     HISTORY_LENGTH,
     LEARNING_RATE,
+    NO_PROJECTION,
     OURS,
     PATIENCE,
     RECBOLE_MODELS,
+    RECBOLE_SASREC_SETTINGS,
     THREADS,
     conditions_at_end,
     conditions_at_start,
@@ -47,8 +49,9 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 
 
 def our_encoder_kwargs(name: str, log: RatingLog) -> dict[str, Any]:
-    """Embedding 64; item genres for encoders whose constructor takes ``item_features`` (FDSA, p-RNN)."""
-    kwargs: dict[str, Any] = {"embedding_dim": EMBEDDING_DIM}
+    """Embedding 64; item genres for encoders whose constructor takes ``item_features`` (FDSA, p-RNN); RecBole's
+    initialisation and layer-norm placement for SASRec (``RECBOLE_SASREC_SETTINGS``)."""
+    kwargs: dict[str, Any] = {"embedding_dim": EMBEDDING_DIM, **RECBOLE_SASREC_SETTINGS.get(name, {})}
     parameters = inspect.signature(state_encoders.encoder_class(name).__init__).parameters
     if "item_features" in parameters and log.item_genres() is not None:
         kwargs["item_features"] = log.item_genres()
@@ -56,13 +59,14 @@ def our_encoder_kwargs(name: str, log: RatingLog) -> dict[str, Any]:
 
 
 def our_task_and_batch(name: str) -> tuple[Task, int]:
-    """Our task object and batch size (windows) for encoder ``name`` (see ``EVERY_POSITION``)."""
+    """Our task object and batch size (windows) for encoder ``name`` (see ``EVERY_POSITION``, ``NO_PROJECTION``)."""
     if name not in OURS:
         raise ValueError(f"no RecBole counterpart for {name!r}; choose among {', '.join(OURS)}")
     task = RECBOLE_MODELS[OURS[name]][0]
+    options: dict[str, Any] = {"project": False} if name in NO_PROJECTION else {}
     if name in EVERY_POSITION:
-        return make_task(task, window_stride=HISTORY_LENGTH - 1), BATCH_SIZE // HISTORY_LENGTH
-    return make_task(task), BATCH_SIZE
+        return make_task(task, window_stride=HISTORY_LENGTH - 1, **options), BATCH_SIZE // HISTORY_LENGTH
+    return make_task(task, **options), BATCH_SIZE
 
 
 def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out: Path | None, code_commit: str,
@@ -100,6 +104,8 @@ def run_ours(name: str, budget: int, seed: int, budget_out: Path, converged_out:
         "targets": {k: int(v.size) for k, v in trained.split.items()},
         "seconds_per_epoch": r.seconds_per_epoch, "batch_size": batch_size,
         "training": "every position" if name in EVERY_POSITION else "one prefix per label",
+        "recbole_settings": {**RECBOLE_SASREC_SETTINGS.get(name, {}), **({"project": False} if name in NO_PROJECTION
+                                                                         else {})},
         "valid_curve": [h[task_object.monitor] for h in r.history], **conditions,
     }
     snap = r.snapshot or {}

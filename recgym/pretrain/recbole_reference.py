@@ -43,6 +43,16 @@ BATCH_SIZE = 2048  # RecBole's train_batch_size
 #: ``BATCH_SIZE // N`` windows a batch, i.e. about as many labels per gradient step as RecBole's
 #: 2,048 prefixes. RecBole recomputes the whole window for each prefix; this reads it once.
 EVERY_POSITION = frozenset({"gru4rec", "sasrec", "tisasrec", "fdsa", "prnn"})
+#: RecBole's SASRec choices that our SASRec takes in the comparison (issue 22; ``scripts/sasrec_gap.py``
+#: measured each): its initialisation (every weight N(0, 0.02), ``initializer_range``), post-LN blocks after a
+#: LayerNorm of the input (eps 1e-12) and items scored by ``s . e_j`` without our head's projection. Alone each
+#: changes little; together they are why RecBole's SASRec learned about twice as much in its first two epochs.
+#: Our dropout stays 0.2 (the paper's): RecBole's 0.5 slowed ours. The encoder's defaults are unchanged.
+RECBOLE_SASREC_SETTINGS: dict[str, dict[str, Any]] = {
+    "sasrec": {"norm_first": False, "layer_norm_eps": 1e-12, "init_std": 0.02},
+}
+#: our encoders whose next-item head scores ``s . e_j`` in the comparison, as RecBole's (``NextItemTask(project=False)``)
+NO_PROJECTION = frozenset({"sasrec"})
 LEARNING_RATE = 1e-3  # RecBole's learning_rate
 CONVERGED_EPOCHS = 200  # the cap of the runs "to convergence" (early stopping decides)
 PATIENCE = 5  # ours "to convergence": stop after 5 epochs without a better validation figure (RecBole's stopping_step is 10; 5 fits 3 seeds of every model into an afternoon on 2 cores)

@@ -95,11 +95,16 @@ class NextItemHead(nn.Module):
 
     :param features_dim: size of the encoder's state.
     :param embedding_dim: size of the encoder's item embeddings.
+    :param project: False: no ``W``, the scores are ``s . e_j`` (RecBole's sequential models; the state
+        must have the embeddings' size).
     """
 
-    def __init__(self, features_dim: int, embedding_dim: int) -> None:
+    def __init__(self, features_dim: int, embedding_dim: int, project: bool = True) -> None:
         super().__init__()
-        self.projection = nn.Linear(features_dim, embedding_dim)
+        if not project and features_dim != embedding_dim:
+            raise ValueError(f"scoring without a projection needs a state of the embeddings' size {embedding_dim}, "
+                             f"got {features_dim}: keep project=True")
+        self.projection = nn.Linear(features_dim, embedding_dim) if project else nn.Identity()
 
     def forward(self, encoder: StateEncoder, observations: TensorDict) -> torch.Tensor:
         state = encoder(observations)  # [B, F]
@@ -118,17 +123,23 @@ class NextItemTask:
         interaction before them); None (default): on the last two interactions.
     :param window_stride: None (default): one training example per interaction, the window
         before it (RecBole's prefix augmentation). An integer: training windows end every
-        ``window_stride`` interactions (:func:`~recgym.pretrain.windows.window_ends`) and every
+        ``window_stride`` interactions (:func:`~recgym.pretrain.windows.window_ends`) and each
         position of a window predicts the item after it, as the SASRec and GRU4Rec papers
-        train (sequential encoders only: they keep one output per position); ``N - 1`` makes
-        consecutive windows share one item, so each interaction but a user's first is a label
-        once per epoch, at a fraction of the cost.
+        train (sequential encoders only: they keep one output per position); a window's loss
+        counts its newest ``window_stride`` labels only (all of them at ``N - 1`` and above), so
+        each interaction but a user's first is a label once per epoch at any stride. ``N - 1``
+        (consecutive windows share one item) is the cheapest; a smaller stride gives each label
+        more history before it (at least ``N - window_stride`` items, where the user has them),
+        at ``(N - 1) / window_stride`` times the cost; 1 is RecBole's prefix training.
+    :param project: True (default): items scored by ``(W s) . e_j`` (:class:`NextItemHead`); False:
+        ``s . e_j``, as RecBole's sequential models (the state must have the embeddings' size).
     """
 
     exclude_seen: bool = False
     k: int = TOP_K
     target_behavior: int | None = None
     window_stride: int | None = None
+    project: bool = True
 
     name: ClassVar[str] = "next-item"
     monitor: ClassVar[str] = f"NDCG@{TOP_K}"
@@ -151,7 +162,7 @@ class NextItemTask:
                 f"per position (sequence_states: gru4rec, sasrec, ...); {encoder.name!r} has none: leave "
                 "window_stride at None"
             )
-        return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim))
+        return NextItemHead(int(encoder.features_dim), int(encoder.embedding_dim), self.project)
 
     def loss(self, encoder: StateEncoder, head: nn.Module, windows: WindowBuilder, targets: np.ndarray) -> torch.Tensor:
         if self.window_stride is not None:
@@ -167,7 +178,13 @@ class NextItemTask:
         observations = windows.tensors(targets, module_device(encoder), inclusive=True)
         states, mask = encoder.sequence_states(observations)  # [B, N, h], valid slots first
         ids = encoder.history(observations).ids  # [B, N] in the same order
-        has_next = mask[:, 1:]  # [B, N - 1]: position t is followed by item t + 1
+        # position t predicts item t + 1; only the window's newest ``window_stride`` labels count (the older ones
+        # are the newer labels of the window ending ``window_stride`` earlier), so each interaction is a label once
+        # an epoch at any stride, and a stride below N - 1 gives every label a longer history (down to RecBole's
+        # one prefix per label at stride 1)
+        label_slot = torch.arange(1, mask.size(1), device=mask.device)  # [N - 1]
+        newest = label_slot >= mask.sum(dim=1, keepdim=True) - self.window_stride  # [B, N - 1]
+        has_next = mask[:, 1:] & newest  # [B, N - 1]
         logits = head.projection(states[:, :-1][has_next]) @ encoder.item_embedding_table().T  # [M, n_items]
         return F.cross_entropy(logits, ids[:, 1:][has_next])
 
