@@ -36,7 +36,7 @@ import numpy as np
 from recgym.envs.config import EpisodeConfig
 from recgym.envs.features import FeatureMap
 from recgym.evaluation.transitions import available_items
-from recgym.offline.dataset import OfflineDataset, feature_map
+from recgym.offline.dataset import OfflineDataset, dataset_feature_map
 from recgym.scenario import Scenario
 
 #: d3rlpy's algorithms this adapter trains, by recgym's name
@@ -156,11 +156,7 @@ def train_d3rlpy(algorithm: str, data: OfflineDataset, scenario: Scenario, confi
                          "(behaviour cloning: recgym.offline.train_offline('bc', ...))")
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-    features = feature_map(scenario, config)
-    if data.n_items != features.n_items or data.features.shape[1] != len(features.names):
-        raise ValueError(f"the dataset's {data.n_items} items and {data.features.shape[1]} features do not match "
-                         f"scenario {scenario.label} ({features.n_items} items, {len(features.names)} features): "
-                         "pass the scenario and config the log was recorded on")
+    features = dataset_feature_map(data, scenario, config)
     d3rlpy = import_d3rlpy()
     common = dict(batch_size=int(batch_size), learning_rate=float(learning_rate), gamma=float(gamma),
                   target_update_interval=int(target_update_interval))

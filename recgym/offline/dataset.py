@@ -39,6 +39,19 @@ def feature_map(scenario: Scenario, config: EpisodeConfig) -> FeatureMap:
     return FeatureMap(scenario, config)
 
 
+def dataset_feature_map(data: "OfflineDataset", scenario: Scenario, config: EpisodeConfig) -> FeatureMap:
+    """:func:`feature_map`, checked against ``data``: a learner refuses a dataset recorded on another scenario.
+
+    :raises ValueError: ``data``'s items or features differ from the scenario's.
+    """
+    features = feature_map(scenario, config)
+    if data.n_items != features.n_items or data.features.shape[1] != len(features.names):
+        raise ValueError(f"the dataset's {data.n_items} items and {data.features.shape[1]} features do not match "
+                         f"scenario {scenario.label} ({features.n_items} items, {len(features.names)} features): "
+                         "pass the scenario and config the log was recorded on")
+    return features
+
+
 @dataclass
 class OfflineDataset:
     """A transition log's decisions as flat arrays, one row per decision.

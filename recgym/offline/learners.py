@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from recgym.envs.config import EpisodeConfig
 from recgym.envs.features import FeatureMap
 from recgym.evaluation.transitions import available_items
-from recgym.offline.dataset import OfflineDataset, feature_map
+from recgym.offline.dataset import OfflineDataset, dataset_feature_map
 from recgym.scenario import Scenario
 
 ALGORITHMS = ("bc", "cql", "bcq")
@@ -143,11 +143,7 @@ def train_offline(algorithm: str, data: OfflineDataset, scenario: Scenario, conf
         raise ValueError(f"bcq_threshold must be in [0, 1), got {bcq_threshold!r}")
     if cql_alpha < 0:
         raise ValueError(f"cql_alpha must be >= 0, got {cql_alpha!r}")
-    features = feature_map(scenario, config)
-    if data.n_items != features.n_items or data.features.shape[1] != len(features.names):
-        raise ValueError(f"the dataset's {data.n_items} items and {data.features.shape[1]} features do not match "
-                         f"scenario {scenario.label} ({features.n_items} items, {len(features.names)} features): "
-                         "pass the scenario and config the log was recorded on")
+    features = dataset_feature_map(data, scenario, config)
     rng = np.random.default_rng(seed)
     tensors = {name: torch.as_tensor(getattr(data, name)) for name in
                ("features", "next_features", "actions", "rewards", "dones", "available", "next_available")}
