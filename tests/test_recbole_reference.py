@@ -213,8 +213,8 @@ def test_report_rows_ratios_and_shortfalls_from_hand_made_records(caches):
     recbole, ours, speed = caches
     text = report_markdown(recbole, ours, speed, registered=["gru4rec", "sasrec"])
     assert "| RecBole GRU4Rec | 2/10; still improving | 0.2000 | 0.1000 | 0.0500 | 1 | 1 | 40 | 85 |" in text
-    # ratio: mean NDCG@10 0.085 / 0.1; × faster: 40 / 4 s per epoch
-    assert ("| recgym gru4rec (2 seeds) | 2 | 0.1700 ± 0.0141 | 0.0850 ± 0.0071 | 0.0425 ± 0.0035 | 0.85 | 10.0"
+    # ratio: mean NDCG@10 0.085 / 0.1; × faster withheld: no run recorded its load average
+    assert ("| recgym gru4rec (2 seeds) | 2 | 0.1700 ± 0.0141 | 0.0850 ± 0.0071 | 0.0425 ± 0.0035 | 0.85 | withheld"
             " | 4.0 | 21 |") in text
     assert "| recgym gru4rec (1 seed) | 9 (early stopping; best 4) | 0.2400 | 0.1200 | 0.0600 | - | - | 4.0 | 20 |" in text
     assert "| RecBole SASRec | 1/10 (running, no test yet) | - | - | - | 1 | 1 | 200 | 230 |" in text
@@ -237,8 +237,10 @@ def test_report_flags_runs_that_started_busy_and_reads_older_speed_pairs(caches)
     _write(ours / "gru4rec-budget-seed1.json", _ours("gru4rec", "budget", 1, 0.09, load_average_start=0.2,
                                                      load_average_end=0.9, niceness=19, threads=1))
     text = report_markdown(recbole, ours, speed, registered=["gru4rec"])
-    assert "| `gru4rec` | GRU4Rec | 2.0 | 10 | 5.0 | 1.5 |" in text
-    assert "| `sasrec` | GRU4Rec | 10 | 10 | 1.0 | 0.3 |" in text  # cached before start/end were recorded
+    # 10 / 2 = 5.0 per epoch, but withheld: the pair started at load 1.5 and states two thread counts
+    assert "| `gru4rec` | GRU4Rec | 2.0 | 10 | withheld | 1.5 |" in text
+    # cached before start/end were recorded: its load is read from the old field; no thread count stated
+    assert "| `sasrec` | GRU4Rec | 10 | 10 | withheld | 0.3 |" in text
     assert timing_lines(recbole, ours, speed) == [
         "- speed pair `gru4rec`: the runs compared state different thread counts: 2, 1.",
         "- recgym gru4rec-budget-seed1: ran under nice 19.",
@@ -405,3 +407,15 @@ def test_recboles_side_trains_tests_and_reports_through_the_child(tmp_path):
                                                      "batch_size": 64, "batches_timed": 2, "batches_per_epoch": 5,
                                                      "threads": 1}
     assert speed[0]["seconds_per_epoch"] == pytest.approx(5 * speed[0]["seconds_per_batch"])
+
+
+def test_a_speed_ratio_is_shown_only_when_every_run_was_timed_quietly():
+    from recgym.pretrain.recbole_report import quiet_speedup
+
+    quiet = {"load_average_start": 0.4, "niceness": 0}
+    assert quiet_speedup(100.0, 4.0, [quiet, quiet]) == "25.0"
+    assert quiet_speedup(100.0, 4.0, [quiet, {"load_average_start": 3.9, "niceness": 0}]) == "withheld"
+    assert quiet_speedup(100.0, 4.0, [quiet, {"load_average_start": 0.2, "niceness": 19}]) == "withheld"
+    assert quiet_speedup(100.0, 4.0, [quiet, {}]) == "withheld"  # no load average recorded: not a claim
+    assert quiet_speedup(100.0, 4.0, [quiet], [{"threads": 1}, {"threads": 1}]) == "25.0"
+    assert quiet_speedup(100.0, 4.0, [quiet], [{"threads": 1}, {"threads": 2}]) == "withheld"

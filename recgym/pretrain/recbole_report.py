@@ -24,6 +24,7 @@ from recgym.pretrain.recbole_reference import (
     PUBLISHED_ML1M,
     RECBOLE_MAX_SECONDS,
     RECBOLE_MODELS,
+    LOAD_AVERAGE_LIMIT,
     RECBOLE_SASREC_SETTINGS,
     thread_mismatch,
     timing_warnings,
@@ -135,7 +136,7 @@ def report_markdown(recbole_dir: Path, ours_dir: Path, speed_path: Path, registe
                 ratio = speedup = "-"
                 if "test" in theirs and label == "budget":
                     ratio = f"{sum(r['test'][key] for r in records) / len(records) / theirs['test'][key]:.2f}"
-                    speedup = f"{theirs['seconds_per_epoch'] / speed:.1f}"
+                    speedup = quiet_speedup(theirs["seconds_per_epoch"], speed, [theirs, *records])
                 rows.append([f"recgym {name}{label_note} ({seeds})", what,
                              *[mean_std_text([r["test"][m] for r in records]) for m in metrics], ratio, speedup,
                              seconds_text(speed),
@@ -170,7 +171,8 @@ def report_markdown(recbole_dir: Path, ours_dir: Path, speed_path: Path, registe
                   *_table(["recgym", "RecBole", "recgym s/epoch", "RecBole s/epoch", "× faster", "load average"],
                           [[f"`{name}`", p["recbole"]["model"], seconds_text(p["recgym"]["seconds_per_epoch"]),
                             seconds_text(p["recbole"]["seconds_per_epoch"]),
-                            f"{p['recbole']['seconds_per_epoch'] / p['recgym']['seconds_per_epoch']:.1f}",
+                            quiet_speedup(p["recbole"]["seconds_per_epoch"], p["recgym"]["seconds_per_epoch"],
+                                          [_with_start_load(p)], [p["recbole"], p["recgym"]]),
                             f"{_load_at_start(p):.1f}"] for name, p in speed["pairs"].items()]),
                   ""]
     timing = timing_lines(recbole_dir, ours_dir, speed_path)
@@ -183,7 +185,8 @@ def report_markdown(recbole_dir: Path, ours_dir: Path, speed_path: Path, registe
         " `--seeds` seeds; ours converged (early stopping, patience"
         f" {PATIENCE}, at most {CONVERGED_EPOCHS} epochs) the seeds that fitted in the time (the row says how many)."
         " `÷ RecBole's`: our mean at the budget over RecBole's figure; `× faster`: RecBole's seconds per epoch over"
-        " ours. TiSASRec has no RecBole version: its rows sit under SASRec, compared with RecBole's SASRec"
+        " ours, shown only where every run it divides was timed on a quiet machine (a load average recorded"
+        f" below {LOAD_AVERAGE_LIMIT:g} at its start, no nice); `withheld` marks a ratio whose runs were not (or whose sides state different thread counts). TiSASRec has no RecBole version: its rows sit under SASRec, compared with RecBole's SASRec"
         " there and with our SASRec below.",
         "",
         "## RecBole's published ML-1M figures, for reference",
@@ -196,6 +199,25 @@ def report_markdown(recbole_dir: Path, ours_dir: Path, speed_path: Path, registe
         "",
     ]
     return "\n".join(lines)
+
+
+def quiet_speedup(theirs_seconds: float, ours_seconds: float, runs: list[dict[str, Any]],
+                  sides: list[dict[str, Any]] | None = None) -> str:
+    """RecBole's seconds over ours, as text, or ``withheld`` when the timing does not support a claim.
+
+    A speed ratio is only claimed from runs that each recorded a start load average below
+    :data:`~recgym.pretrain.recbole_reference.LOAD_AVERAGE_LIMIT` and no nice
+    (:func:`~recgym.pretrain.recbole_reference.timing_warnings` empty) and, for ``sides`` timed
+    back to back, that state the same thread count.
+    """
+    if any(timing_warnings(run) for run in runs) or (sides is not None and thread_mismatch(sides)):
+        return "withheld"
+    return f"{theirs_seconds / ours_seconds:.1f}"
+
+
+def _with_start_load(pair: dict[str, Any]) -> dict[str, Any]:
+    """A speed pair with its start load average under the current field name (older pairs call it ``_before``)."""
+    return {**pair, "load_average_start": pair.get("load_average_start", pair.get("load_average_before"))}
 
 
 def _load_at_start(pair: dict[str, Any]) -> float:
